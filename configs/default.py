@@ -1,0 +1,86 @@
+"""Default configuration: the CRNN of Shi, Bai and Yao (2015) on built-in synthetic text.
+
+Train with:
+
+  python -m train.main --config configs/default.py --workdir runs/default
+
+Any field can be overridden on the command line, e.g. `--config.batch_size=128`.
+Variant configs (quickstart.py, tiny.py, ...) import this one and change a few fields.
+"""
+
+import ml_collections
+
+# The lower-case alphanumeric alphabet of crnn.pytorch (blank is index 0, not part of it).
+ALPHANUMERIC_36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def get_config() -> ml_collections.ConfigDict:
+  """Returns the default (paper-size) training configuration."""
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+
+  # --- Text -----------------------------------------------------------------
+  config.text = ml_collections.ConfigDict()
+  config.text.charset = ALPHANUMERIC_36  # The characters; blank (index 0) is implicit.
+  config.text.charset_file = ""  # If set, one file of characters (UTF-8) overriding `charset`.
+  config.text.fold_case = True  # Lower-case labels before encoding (and predictions are lower-case).
+  config.text.unknown_chars = "drop"  # 'drop' the sample (and count it) or 'error'.
+
+  # --- Model ----------------------------------------------------------------
+  config.model = ml_collections.ConfigDict()
+  config.model.conv_channels = (64, 128, 256, 256, 512, 512, 512)
+  # 'torch': BatchNorm after convolutions 3, 5, 7 (original Torch code, crnn.pytorch).
+  # 'paper': BatchNorm after convolutions 5 and 6 (the paper's Table 4).
+  config.model.batch_norm_layout = "torch"
+  config.model.lstm_hidden = 256
+  config.model.lstm_layers = 2
+  config.model.dtype = "float32"  # Activation dtype; 'bfloat16' for mixed precision.
+
+  # --- Data -----------------------------------------------------------------
+  config.data = ml_collections.ConfigDict()
+  config.data.source = "synthetic"
+  config.data.height = 32
+  # Resizing: 'fixed' stretches every image to height x fixed_width (as in the paper);
+  # 'keep_ratio' keeps the aspect ratio, caps the width at max_width, and batches by width bucket.
+  config.data.resize = "fixed"
+  config.data.fixed_width = 100
+  config.data.max_width = 256
+  config.data.bucket_widths = (64, 128, 192, 256)
+  config.data.worker_count = 1  # grain worker processes for the train iterator (0: in-process).
+  config.data.eval_size = 2000  # Number of held-out synthetic images used by periodic evaluation.
+  config.data.train_seed = 1  # Synthetic splits are just different seeds.
+  config.data.eval_seed = 2
+  config.data.test_seed = 3
+
+  config.data.synthetic = ml_collections.ConfigDict()
+  config.data.synthetic.min_length = 1
+  config.data.synthetic.max_length = 16
+  config.data.synthetic.word_fraction = 0.7  # Share of dictionary words; the rest random strings.
+  config.data.synthetic.lower_fraction = 0.5  # Case mix of words; the rest split between
+  config.data.synthetic.upper_fraction = 0.25  # upper case and capitalized.
+  config.data.synthetic.augment = "strong"  # 'none', 'light' or 'strong'.
+  config.data.synthetic.fonts_dir = ""  # Extra directory of .ttf/.otf fonts added to the pool.
+  config.data.synthetic.font_size = 40  # Nominal rendering size in pixels (images are resized).
+
+  # --- Optimization ---------------------------------------------------------
+  config.optimizer = ml_collections.ConfigDict()
+  config.optimizer.name = "adam"  # 'adadelta' (the paper), 'adam' or 'adamw'.
+  config.optimizer.learning_rate = 1e-3
+  config.optimizer.schedule = "cosine"  # 'constant', 'cosine' or 'step'.
+  config.optimizer.warmup_steps = 500
+  config.optimizer.step_decay_every = 100_000  # For 'step': multiply by step_decay_rate every N steps.
+  config.optimizer.step_decay_rate = 0.1
+  config.optimizer.weight_decay = 1e-4  # For 'adamw'.
+  config.optimizer.adadelta_rho = 0.9  # The paper's rho.
+  config.optimizer.grad_clip_norm = 5.0  # 0 disables clipping.
+
+  # --- Loop -----------------------------------------------------------------
+  config.batch_size = 64  # Global batch size.
+  config.num_train_steps = 300_000
+  config.log_every_steps = 100
+  config.eval_every_steps = 5_000
+  config.checkpoint_every_steps = 5_000
+  config.keep_checkpoints = 3
+  config.num_sample_predictions = 8  # Predictions printed after the final evaluation.
+  config.eval_batch_size = 256
+  return config
