@@ -1,0 +1,58 @@
+"""Recognition metrics: word accuracy, normalized edit distance (ICDAR 2019), character error rate.
+
+`RecognitionMetrics` accumulates predictions and ground truths on the host; edit distances come
+from the `editdistance` package.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable
+
+import editdistance
+
+
+def normalized_edit_distance(prediction: str, target: str) -> float:
+  """ICDAR 2019 normalized edit distance: d(p, t) / max(|p|, |t|) (0 when both are empty)."""
+  longest = max(len(prediction), len(target))
+  return editdistance.eval(prediction, target) / longest if longest else 0.0
+
+
+@dataclasses.dataclass
+class RecognitionMetrics:
+  """Running totals over evaluated samples."""
+
+  count: int = 0
+  correct: int = 0  # Exact, case-sensitive matches.
+  correct_ignore_case: int = 0
+  sum_ned: float = 0.0  # Sum of normalized edit distances.
+  char_errors: int = 0  # Sum of edit distances.
+  target_chars: int = 0  # Sum of target lengths.
+  sum_confidence: float = 0.0
+
+  def update(self, predictions: Iterable[str], targets: Iterable[str],
+             confidences: Iterable[float] | None = None) -> None:
+    predictions, targets = list(predictions), list(targets)
+    if len(predictions) != len(targets):
+      raise ValueError(f"{len(predictions)} predictions for {len(targets)} targets")
+    confidences = list(confidences) if confidences is not None else [0.0] * len(targets)
+    for pred, target, conf in zip(predictions, targets, confidences):
+      self.count += 1
+      self.correct += pred == target
+      self.correct_ignore_case += pred.lower() == target.lower()
+      self.sum_ned += normalized_edit_distance(pred, target)
+      self.char_errors += editdistance.eval(pred, target)
+      self.target_chars += len(target)
+      self.sum_confidence += float(conf)
+
+  def result(self) -> dict[str, float]:
+    """Metrics as fractions in [0, 1] (`one_minus_ned` is the ICDAR 2019 score)."""
+    n = max(self.count, 1)
+    return dict(
+        count=self.count,
+        word_accuracy=self.correct / n,
+        word_accuracy_ignore_case=self.correct_ignore_case / n,
+        one_minus_ned=1.0 - self.sum_ned / n,
+        char_error_rate=self.char_errors / max(self.target_chars, 1),
+        mean_confidence=self.sum_confidence / n,
+    )
