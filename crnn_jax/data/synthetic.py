@@ -1,0 +1,249 @@
+"""Synthetic text-line images on demand, as a grain random-access data source.
+
+Each record is a dictionary word (in lower, upper or capitalized case) or a random string of
+charset characters, drawn in a random font that covers the charset, with random augmentation
+(see `renderer`). Record i of a source with seed s is a pure function of (s, i): its random
+generator is seeded with `SeedSequence([s, i])`, so records are identical in any order, in any
+worker process and across runs on the same installation (same fonts, Pillow and FreeType).
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import pathlib
+
+import numpy as np
+
+from crnn_jax.data import fonts as fonts_lib
+from crnn_jax.data import renderer
+from crnn_jax.data import words as words_lib
+from crnn_jax.data.charset import Charset
+
+
+def _case_forms(word: str) -> tuple[str, str, str]:
+  """The (lower, upper, capitalized) forms of a lower-case word."""
+  return word, word.upper(), word[:1].upper() + word[1:]
+
+
+def _has_upper(charset: Charset) -> bool:
+  return any(c.isupper() for c in charset.chars)
+
+
+def _word_chars(charset: Charset) -> frozenset[str]:
+  """The charset characters that can be drawn in a word: each one encodes on its own.
+
+  Words are ASCII (a-z and their upper-case forms), which NFC normalization and lower-casing
+  map character by character, so a word is drawable iff all its characters are in this set.
+  """
+  return frozenset(c for c in charset.chars if charset.can_encode(c))
+
+
+@functools.lru_cache(maxsize=16)
+def _word_pool(chars: str, fold_case: bool, min_length: int, max_length: int) -> tuple[str, ...]:
+  """Dictionary words of the right length that have at least one drawable case form.
+
+  Without upper-case letters in the charset only the lower-case form counts.
+  """
+  charset = Charset(chars, fold_case=fold_case)
+  allowed = _word_chars(charset)
+  upper = _has_upper(charset)
+  pool = []
+  for word in words_lib.english_words():
+    if not min_length <= len(word) <= max_length:
+      continue
+    forms = _case_forms(word) if upper else (word,)
+    if any(allowed.issuperset(form) for form in forms):
+      pool.append(word)
+  return tuple(pool)
+
+
+class SyntheticTextSource:
+  """Random-access source of rendered text lines (grain's `RandomAccessDataSource` protocol).
+
+  Records are dictionaries `{'image': uint8 [H, W], 'text': str}`: the grayscale image (its
+  height is about `font_size` plus margins; the input pipeline resizes it) and the rendered
+  text, not case-folded (the training pipeline normalizes labels with the charset).
+  """
+
+  def __init__(
+      self,
+      *,
+      charset: Charset,
+      seed: int,
+      num_records: int,
+      min_length: int = 1,
+      max_length: int = 16,
+      word_fraction: float = 0.7,
+      lower_fraction: float = 0.5,
+      upper_fraction: float = 0.25,
+      augment: str = "strong",
+      font_size: int = 40,
+      fonts_dir: str = "",
+  ):
+    """Creates the source and selects the fonts that cover the charset.
+
+    Args:
+      charset: the characters that labels may use.
+      seed: non-negative seed; different seeds give different (independent) datasets.
+      num_records: the number of records (`len` of the source).
+      min_length: the shortest label.
+      max_length: the longest label.
+      word_fraction: probability that a record is a dictionary word (when the charset can
+        spell any); otherwise it is a random string of charset characters.
+      lower_fraction: probability that a word is lower case.
+      upper_fraction: probability that a word is upper case; the rest are capitalized. Words
+        stay lower case when the charset has no upper-case letter.
+      augment: 'none', 'light' or 'strong' (see `renderer.render_text`).
+      font_size: the nominal font size in pixels.
+      fonts_dir: an optional directory of extra .ttf/.otf fonts.
+
+    Raises:
+      ValueError: invalid arguments, or no font covers the charset.
+    """
+    if seed < 0:
+      raise ValueError(f"seed must be non-negative, got {seed}")
+    if num_records < 0:
+      raise ValueError(f"num_records must be non-negative, got {num_records}")
+    if not 1 <= min_length <= max_length:
+      raise ValueError(f"need 1 <= min_length <= max_length, got {min_length}, {max_length}")
+    for name, value in (
+        ("word_fraction", word_fraction),
+        ("lower_fraction", lower_fraction),
+        ("upper_fraction", upper_fraction),
+    ):
+      if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+    if lower_fraction + upper_fraction > 1.0 + 1e-9:
+      raise ValueError(
+          f"lower_fraction + upper_fraction must be <= 1, got {lower_fraction} + {upper_fraction}"
+      )
+    if augment not in renderer.AUGMENT_LEVELS:
+      raise ValueError(f"augment must be one of {renderer.AUGMENT_LEVELS}, got {augment!r}")
+    if font_size < 8:
+      raise ValueError(f"font_size must be at least 8 pixels, got {font_size}")
+
+    self.charset = charset
+    self.seed = int(seed)
+    self.num_records = int(num_records)
+    self.min_length = int(min_length)
+    self.max_length = int(max_length)
+    self.word_fraction = float(word_fraction)
+    self.lower_fraction = float(lower_fraction)
+    self.upper_fraction = float(upper_fraction)
+    self.augment = augment
+    self.font_size = int(font_size)
+    self.fonts_dir = str(fonts_dir or "")
+    self.fonts = tuple(str(path) for path in self._select_fonts())
+    self._has_upper = _has_upper(charset)
+    self._word_chars = _word_chars(charset)
+    # Random strings never start or end with white space (it would be invisible).
+    self._edge_chars = "".join(c for c in charset.chars if not c.isspace()) or charset.chars
+
+  @classmethod
+  def from_config(
+      cls, data_config, charset: Charset, *, seed: int, num_records: int
+  ) -> "SyntheticTextSource":
+    """A source configured by `config.data` (its `synthetic` fields, see configs/default.py)."""
+    synthetic = data_config.synthetic
+    return cls(
+        charset=charset,
+        seed=seed,
+        num_records=num_records,
+        min_length=synthetic.min_length,
+        max_length=synthetic.max_length,
+        word_fraction=synthetic.word_fraction,
+        lower_fraction=synthetic.lower_fraction,
+        upper_fraction=synthetic.upper_fraction,
+        augment=synthetic.augment,
+        font_size=synthetic.font_size,
+        fonts_dir=synthetic.get("fonts_dir", ""),
+    )
+
+  def _select_fonts(self) -> list[pathlib.Path]:
+    pool = fonts_lib.discover_fonts([self.fonts_dir] if self.fonts_dir else [])
+    chars = "".join(c for c in self.charset.chars if not c.isspace())
+    covering = fonts_lib.fonts_covering(pool, chars)
+    if not covering:
+      known = set().union(*(fonts_lib.font_codepoints(path) for path in pool))
+      missing = sorted({c for c in chars if ord(c) not in known})
+      detail = (
+          "no single font has all of them"
+          if not missing
+          else "no font has " + ", ".join(f"{c!r} (U+{ord(c):04X})" for c in missing[:20])
+          + (" ..." if len(missing) > 20 else "")
+      )
+      raise ValueError(
+          f"none of the {len(pool)} fonts covers the charset ({detail}); add fonts that do "
+          "with config.data.synthetic.fonts_dir"
+      )
+    return covering
+
+  @property
+  def words(self) -> tuple[str, ...]:
+    """The dictionary words (lower case) that this source can draw."""
+    return _word_pool(self.charset.chars, self.charset.fold_case, self.min_length, self.max_length)
+
+  def __len__(self) -> int:
+    return self.num_records
+
+  def _word(self, rng: np.random.Generator, words: tuple[str, ...]) -> str:
+    word = words[rng.integers(len(words))]
+    u = rng.random()
+    if not self._has_upper:
+      return word
+    lower, upper, capitalized = _case_forms(word)
+    if u < self.lower_fraction:
+      preferred = lower
+    elif u < self.lower_fraction + self.upper_fraction:
+      preferred = upper
+    else:
+      preferred = capitalized
+    for form in (preferred, lower, capitalized, upper):
+      if self._word_chars.issuperset(form):
+        return form
+    raise AssertionError(f"word {word!r} has no drawable form")  # Excluded by _word_pool.
+
+  def _random_string(self, rng: np.random.Generator) -> str:
+    length = int(rng.integers(self.min_length, self.max_length + 1))
+    chars = self.charset.chars
+    picked = [chars[i] for i in rng.integers(len(chars), size=length)]
+    edges = self._edge_chars
+    picked[0] = edges[rng.integers(len(edges))] if picked[0].isspace() else picked[0]
+    picked[-1] = edges[rng.integers(len(edges))] if picked[-1].isspace() else picked[-1]
+    return "".join(picked)
+
+  def __getitem__(self, index: int) -> dict:
+    """Renders record `index`.
+
+    Args:
+      index: in [0, len) (negative indices count from the end).
+
+    Returns:
+      {'image': uint8 [H, W] grayscale image, 'text': the rendered string}.
+
+    Raises:
+      IndexError: the index is out of range.
+    """
+    index = operator.index(index)
+    if index < 0:
+      index += self.num_records
+    if not 0 <= index < self.num_records:
+      raise IndexError(f"record index {index} out of range [0, {self.num_records})")
+    rng = np.random.default_rng(np.random.SeedSequence([self.seed, index]))
+    words = self.words
+    use_word = rng.random() < self.word_fraction
+    text = self._word(rng, words) if use_word and words else self._random_string(rng)
+    font = self.fonts[rng.integers(len(self.fonts))]
+    image = renderer.render_text(
+        text, font, rng, font_size=self.font_size, augment=self.augment
+    )
+    return {"image": image, "text": text}
+
+  def __repr__(self) -> str:
+    return (
+        f"SyntheticTextSource(charset={self.charset!r}, seed={self.seed}, "
+        f"num_records={self.num_records}, lengths=[{self.min_length}, {self.max_length}], "
+        f"word_fraction={self.word_fraction}, augment={self.augment!r}, "
+        f"font_size={self.font_size}, fonts={len(self.fonts)})"
+    )

@@ -1,0 +1,119 @@
+"""Tests of font discovery, glyph coverage and family names."""
+
+import pathlib
+import shutil
+
+import pytest
+from fontTools.ttLib import TTFont
+
+from crnn_jax.data import fonts
+
+
+def _by_name(paths, name):
+  matches = [p for p in paths if p.name == name]
+  assert len(matches) == 1, f"{name}: {matches}"
+  return matches[0]
+
+
+def _cmap(path):
+  font = TTFont(str(path), lazy=True)
+  try:
+    return font.getBestCmap()
+  finally:
+    font.close()
+
+
+def test_default_pool_has_many_typefaces():
+  paths = fonts.discover_fonts()
+  families = {fonts.typeface_family(p) for p in paths}
+  assert len(families) >= 8, families
+  assert {"DejaVu Sans", "DejaVu Serif", "DejaVu Sans Mono"} <= families
+
+
+def test_discovery_is_sorted_absolute_and_deduplicated():
+  paths = fonts.discover_fonts()
+  assert paths == sorted(paths)
+  assert len(set(paths)) == len(paths)
+  assert all(p.is_absolute() and p.is_file() for p in paths)
+  assert all(p.suffix.lower() in (".ttf", ".otf") for p in paths)
+  # One file per style: no font ships as both .otf and .ttf.
+  stems = [(p.parent, p.stem) for p in paths]
+  assert len(set(stems)) == len(stems)
+  names = [p.name for p in paths]
+  assert not [n for n in names if "VariableFont" in n]
+  assert not [n for n in names if n.startswith(("STIX", "cm", "LastResort")) or "Display." in n]
+  assert "DejaVuSans.ttf" in names
+
+
+def test_discovery_returns_a_fresh_list():
+  first = fonts.discover_fonts()
+  first.clear()
+  assert fonts.discover_fonts()
+
+
+def test_typeface_family_ignores_weight_and_style():
+  paths = fonts.discover_fonts()
+  assert fonts.typeface_family(_by_name(paths, "DejaVuSans-BoldOblique.ttf")) == "DejaVu Sans"
+  lato = [p for p in paths if p.name.startswith("Lato-")]
+  if lato:
+    assert {fonts.typeface_family(p) for p in lato} == {"Lato"}
+
+
+def test_extra_dir_adds_its_fonts(tmp_path):
+  dejavu = _by_name(fonts.discover_fonts(), "DejaVuSerif.ttf")
+  nested = tmp_path / "more" / "fonts"
+  nested.mkdir(parents=True)
+  copy = nested / "MyCustomFace.ttf"
+  shutil.copyfile(dejavu, copy)
+  (tmp_path / "README.txt").write_text("not a font")
+  default = fonts.discover_fonts()
+  extended = fonts.discover_fonts([tmp_path])
+  assert copy.resolve() in extended
+  assert set(extended) == set(default) | {copy.resolve()}
+  assert extended == sorted(extended)
+  # Strings work too and the empty string means "no extra directory".
+  assert fonts.discover_fonts([str(tmp_path), ""]) == extended
+
+
+def test_missing_extra_dir_is_a_clear_error(tmp_path):
+  missing = tmp_path / "no_such_fonts"
+  with pytest.raises(FileNotFoundError, match="no_such_fonts"):
+    fonts.discover_fonts([missing])
+
+
+def test_extra_dir_without_fonts_is_a_clear_error(tmp_path):
+  empty = tmp_path / "empty_fonts_dir"
+  empty.mkdir()
+  (empty / "notes.txt").write_text("nothing here")
+  with pytest.raises(ValueError, match="empty_fonts_dir"):
+    fonts.discover_fonts([empty])
+
+
+def test_fonts_covering_needs_every_character():
+  paths = fonts.discover_fonts()
+  dejavu = _by_name(paths, "DejaVuSans.ttf")
+  latin = fonts.fonts_covering(paths, "0123456789abcdefghijklmnopqrstuvwxyz")
+  assert latin == paths  # Every packaged font has the basic Latin alphabet.
+
+  # No packaged font has CJK; any font kept (e.g. a system one) must really map it.
+  cjk = fonts.fonts_covering(paths, "中")
+  assert dejavu not in cjk
+  assert all(ord("中") in _cmap(p) for p in cjk)
+
+  # Cyrillic: DejaVu has it, Fjalla One does not.
+  cyrillic = fonts.fonts_covering(paths, "abcж")
+  assert dejavu in cyrillic
+  assert all(ord("ж") in _cmap(p) for p in cyrillic)
+  lacking = [p for p in paths if ord("ж") not in _cmap(p)]
+  assert lacking, "expected some packaged font without Cyrillic"
+  assert not set(lacking) & set(cyrillic)
+  assert len(cyrillic) + len(lacking) == len(paths)
+
+
+def test_fonts_covering_keeps_input_order():
+  paths = fonts.discover_fonts()
+  reversed_paths = list(reversed(paths))
+  assert fonts.fonts_covering(reversed_paths, "ab") == reversed_paths
+  assert fonts.fonts_covering([str(p) for p in paths[:3]], "a") == [
+      pathlib.Path(p) for p in paths[:3]
+  ]

@@ -1,0 +1,189 @@
+"""Tests of the synthetic text-line source."""
+
+import functools
+import importlib.util
+import multiprocessing
+import operator
+import pathlib
+import pickle
+import string
+
+import numpy as np
+import pytest
+
+from crnn_jax.data import fonts
+from crnn_jax.data.charset import Charset
+from crnn_jax.data.synthetic import SyntheticTextSource
+
+CHARS_62 = string.digits + string.ascii_lowercase + string.ascii_uppercase
+CHARS_36 = string.digits + string.ascii_lowercase
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _source(chars=CHARS_62, fold_case=False, **kwargs):
+  kwargs = {"seed": 1, "num_records": 500, **kwargs}
+  return SyntheticTextSource(charset=Charset(chars, fold_case=fold_case), **kwargs)
+
+
+@pytest.fixture(scope="module")
+def src62():
+  return _source()
+
+
+def _assert_same(a, b):
+  assert a["text"] == b["text"]
+  np.testing.assert_array_equal(a["image"], b["image"])
+
+
+def test_records_are_images_and_labels(src62):
+  assert len(src62) == 500
+  for i in range(30):
+    record = src62[i]
+    assert set(record) == {"image", "text"}
+    image = record["image"]
+    assert image.dtype == np.uint8 and image.ndim == 2
+    assert image.shape[0] >= 16 and image.shape[1] >= 4
+    assert int(image.max()) - int(image.min()) >= 50  # Non-constant, with text contrast.
+    assert isinstance(record["text"], str)
+
+
+def test_same_index_same_record_in_any_order(src62):
+  indices = [17, 3, 250, 3, 0, 499]
+  forward = [src62[i] for i in indices]
+  backward = [src62[i] for i in reversed(indices)][::-1]
+  for a, b in zip(forward, backward):
+    _assert_same(a, b)
+  _assert_same(forward[1], forward[3])
+  # A new instance with the same seed gives the same records; numpy integers index too.
+  again = _source()
+  _assert_same(again[np.int64(250)], forward[2])
+  _assert_same(src62[-1], forward[-1])
+
+
+def test_same_records_after_pickling_in_a_spawned_process(src62):
+  indices = [42, 7]
+  expected = [src62[i] for i in indices]
+  restored = pickle.loads(pickle.dumps(src62))
+  _assert_same(restored[42], expected[0])
+  context = multiprocessing.get_context("spawn")
+  with context.Pool(processes=1) as pool:
+    got = pool.map(functools.partial(operator.getitem, src62), indices)
+  for a, b in zip(got, expected):
+    _assert_same(a, b)
+
+
+def test_different_seeds_give_different_records(src62):
+  other = _source(seed=2)
+  texts_1 = [src62[i]["text"] for i in range(20)]
+  texts_2 = [other[i]["text"] for i in range(20)]
+  assert sum(a != b for a, b in zip(texts_1, texts_2)) >= 15
+
+
+def test_index_out_of_range():
+  source = _source(num_records=5)
+  with pytest.raises(IndexError):
+    source[5]
+  with pytest.raises(IndexError):
+    source[-6]
+
+
+def test_labels_have_the_configured_lengths_and_are_encodable():
+  charset = Charset(CHARS_62)
+  source = SyntheticTextSource(charset=charset, seed=4, num_records=200, min_length=3,
+                               max_length=6, augment="none")
+  texts = [source[i]["text"] for i in range(150)]
+  lengths = [len(t) for t in texts]
+  assert min(lengths) >= 3 and max(lengths) <= 6
+  assert set(lengths) == {3, 4, 5, 6}
+  assert all(charset.can_encode(t) for t in texts)
+  words = set(source.words)
+  assert all(3 <= len(w) <= 6 for w in source.words)
+  n_words = sum(t.lower() in words for t in texts)
+  assert 0.5 * 150 < n_words < 0.95 * 150  # word_fraction = 0.7; random strings rarely words.
+
+
+def test_case_mix_with_both_cases():
+  source = _source(word_fraction=1.0, augment="none")
+  texts = [source[i]["text"] for i in range(120)]
+  lower = sum(t.islower() for t in texts)
+  upper = sum(t.isupper() and len(t) > 1 for t in texts)
+  capitalized = sum(t[0].isupper() and t[1:].islower() for t in texts if len(t) > 1)
+  assert lower > 35 and upper > 15 and capitalized > 15, (lower, upper, capitalized)
+  # Random strings mix both cases too.
+  strings = _source(word_fraction=0.0, augment="none")
+  chars = set("".join(strings[i]["text"] for i in range(40)))
+  assert chars & set(string.ascii_lowercase) and chars & set(string.ascii_uppercase)
+  assert chars & set(string.digits)
+
+
+def test_lower_case_charset_gives_lower_case_labels():
+  charset = Charset(CHARS_36, fold_case=True)
+  source = SyntheticTextSource(charset=charset, seed=1, num_records=100, augment="none")
+  texts = [source[i]["text"] for i in range(100)]
+  assert all(t == t.lower() for t in texts)
+  assert set("".join(texts)) <= set(CHARS_36)
+
+
+def test_upper_case_only_charset_gives_upper_case_words():
+  source = _source(chars=string.ascii_uppercase, word_fraction=1.0, augment="none")
+  texts = [source[i]["text"] for i in range(30)]
+  assert all(t.isupper() for t in texts)
+
+
+def test_fonts_cover_the_charset():
+  paths = fonts.discover_fonts()
+  source = _source(chars="abcж", augment="none")
+  assert source.fonts and len(source.fonts) < len(paths)
+  covering = {str(p) for p in fonts.fonts_covering(paths, "abcж")}
+  assert set(source.fonts) == covering
+  with pytest.raises(ValueError, match="U\\+4E2D"):
+    _source(chars="ab中")
+
+
+def test_extra_fonts_dir_joins_the_pool(tmp_path):
+  dejavu = next(p for p in fonts.discover_fonts() if p.name == "DejaVuSans.ttf")
+  (tmp_path / "Extra.ttf").write_bytes(dejavu.read_bytes())
+  source = _source(fonts_dir=str(tmp_path), augment="none")
+  assert str((tmp_path / "Extra.ttf").resolve()) in source.fonts
+  with pytest.raises(FileNotFoundError):
+    _source(fonts_dir=str(tmp_path / "missing"))
+
+
+@pytest.mark.parametrize("augment", ["none", "light", "strong"])
+def test_every_augment_level(augment):
+  source = _source(augment=augment, num_records=10)
+  images = [source[i]["image"] for i in range(10)]
+  assert all(im.dtype == np.uint8 and im.ndim == 2 for im in images)
+  if augment == "none":
+    assert all(im.max() == 255 and im.min() < 60 for im in images)
+  else:
+    assert len({int(np.median(im)) for im in images}) > 3  # Random gray levels.
+
+
+def test_invalid_arguments():
+  with pytest.raises(ValueError):
+    _source(min_length=0)
+  with pytest.raises(ValueError):
+    _source(min_length=5, max_length=4)
+  with pytest.raises(ValueError):
+    _source(lower_fraction=0.8, upper_fraction=0.4)
+  with pytest.raises(ValueError):
+    _source(augment="extreme")
+  with pytest.raises(ValueError):
+    _source(seed=-1)
+
+
+def test_from_config():
+  spec = importlib.util.spec_from_file_location("default_config", REPO / "configs" / "default.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config()
+  config.data.synthetic.augment = "light"
+  config.data.synthetic.max_length = 5
+  charset = Charset.from_config(config.text)
+  source = SyntheticTextSource.from_config(config.data, charset, seed=config.data.eval_seed,
+                                           num_records=20)
+  assert len(source) == 20
+  assert source.augment == "light" and source.max_length == 5 and source.font_size == 40
+  assert source.seed == config.data.eval_seed
+  assert all(len(source[i]["text"]) <= 5 for i in range(20))
