@@ -117,6 +117,9 @@ class ConvStack(nn.Module):
         )(x, mask=jnp.broadcast_to(mask, x.shape))
       x = nn.relu(x)
       if layer in _POOLS:
+        # Padded columns must be zero before pooling: the stride-1 pools read one column beyond
+        # the valid ones (where an unpadded image has the pool's own padding).
+        x = jnp.where(mask, x, 0)
         stride, pad = _POOLS[layer]
         x = pooling.max_pool_2x2(x, stride_w=stride, pad_w=pad)
         valid = _valid_width_after(layer, valid)
