@@ -1,0 +1,120 @@
+"""The `crnn-jax` command: evaluate and run trained models.
+
+  crnn-jax eval --checkpoint WORKDIR [--split test] [--num-records 2000] [--output m.json]
+  crnn-jax predict --checkpoint WORKDIR IMAGE_OR_DIR ... [--output preds.tsv]
+
+Training has its own entry point with config files: `python -m train.main --config ...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+from typing import Sequence
+
+from crnn_jax import _xla_flags
+
+_xla_flags.apply()
+
+
+def _eval(args) -> int:
+  from crnn_jax import checkpointing, sharding, train_lib  # pylint: disable=g-import-not-at-top
+  from crnn_jax.data.charset import Charset  # pylint: disable=g-import-not-at-top
+  from crnn_jax.models import crnn  # pylint: disable=g-import-not-at-top
+
+  config = train_lib.load_config(args.checkpoint)
+  if args.batch_size:
+    config.eval_batch_size = args.batch_size
+  charset = Charset.from_config(config.text)
+  model = crnn.from_config(config.model, charset.num_classes)
+  step, variables = checkpointing.restore_variables(args.checkpoint, args.step)
+  state = train_lib.TrainState(step=step, apply_fn=model.apply, params=variables["params"],
+                               tx=None, opt_state=None, batch_stats=variables["batch_stats"])
+  mesh = sharding.make_mesh()
+  num_records = args.num_records or config.data.eval_size
+  print(f"evaluating step {step} of {args.checkpoint} on {num_records} synthetic "
+        f"'{args.split}' images", file=sys.stderr)
+  evaluator = train_lib.Evaluator(config, charset, mesh, args.split, num_records)
+  metrics, examples = evaluator.run(state, num_examples=args.show)
+  metrics = dict(checkpoint=str(args.checkpoint), step=step, split=args.split, **metrics)
+  for pred, target, conf in examples:
+    print(f"{'ok ' if pred == target else 'BAD'} {pred!r:24} target {target!r:24} "
+          f"confidence {conf:.3f}")
+  for key in ("count", "word_accuracy", "word_accuracy_ignore_case", "one_minus_ned",
+              "char_error_rate", "mean_confidence"):
+    value = metrics[key]
+    print(f"{key:28s} {value:.4f}" if isinstance(value, float) else f"{key:28s} {value}")
+  if args.output:
+    pathlib.Path(args.output).write_text(json.dumps(metrics, indent=2) + "\n")
+  return 0
+
+
+def _predict(args) -> int:
+  from crnn_jax import inference  # pylint: disable=g-import-not-at-top
+
+  recognizer = inference.Recognizer.from_checkpoint(args.checkpoint, args.step)
+  paths = inference.expand_inputs(args.inputs)
+  if not paths:
+    print("no input images found", file=sys.stderr)
+    return 1
+  arrays, good, failed = [], [], 0
+  for path in paths:
+    try:
+      arrays.append(recognizer.preprocess(path))
+      good.append(path)
+    except ValueError as e:
+      print(f"error: {e}", file=sys.stderr)
+      failed += 1
+  predictions = recognizer.recognize_preprocessed(arrays, batch_size=args.batch_size)
+  lines = [f"{path}\t{p.text}\t{p.confidence:.4f}" for path, p in zip(good, predictions)]
+  if args.output:
+    pathlib.Path(args.output).write_text("".join(line + "\n" for line in lines),
+                                         encoding="utf-8")
+    print(f"wrote {len(lines)} predictions to {args.output}", file=sys.stderr)
+  else:
+    for line in lines:
+      print(line)
+  if failed:
+    print(f"{failed} of {len(paths)} inputs could not be read", file=sys.stderr)
+  return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(prog="crnn-jax", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  sub = parser.add_subparsers(dest="command", required=True)
+
+  ev = sub.add_parser("eval", help="evaluate a checkpoint on a held-out synthetic split")
+  ev.add_argument("--checkpoint", required=True, help="training workdir")
+  ev.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
+  ev.add_argument("--split", default="test", choices=("eval", "test"),
+                  help="synthetic split (seed data.eval_seed or data.test_seed)")
+  ev.add_argument("--num-records", type=int, default=0, help="default: data.eval_size")
+  ev.add_argument("--batch-size", type=int, default=0)
+  ev.add_argument("--show", type=int, default=0, help="print the first N predictions")
+  ev.add_argument("--output", help="write the metrics as JSON")
+  ev.set_defaults(func=_eval)
+
+  pr = sub.add_parser("predict", help="read text from images")
+  pr.add_argument("--checkpoint", required=True, help="training workdir")
+  pr.add_argument("--step", type=int, default=None)
+  pr.add_argument("inputs", nargs="+", help="image files or directories")
+  pr.add_argument("--output", help="write path<TAB>text<TAB>confidence lines here")
+  pr.add_argument("--batch-size", type=int, default=64)
+  pr.set_defaults(func=_predict)
+  return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  args = build_parser().parse_args(argv)
+  try:
+    return args.func(args)
+  except (FileNotFoundError, ValueError) as e:
+    print(f"crnn-jax {args.command}: error: {e}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+  sys.exit(main())
