@@ -75,7 +75,7 @@ def train_step(state: TrainState, batch: dict[str, jax.Array]) -> tuple[TrainSta
     return out["loss"], (out, updates["batch_stats"])
 
   (loss, (out, new_batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-  grad_norm = optax.global_norm(grads)
+  grad_norm = optax.tree.norm(grads)
   finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
   # Non-finite gradients must not reach the optimizer state either: zero them, then keep the
   # old state.
@@ -93,7 +93,7 @@ def train_step(state: TrainState, batch: dict[str, jax.Array]) -> tuple[TrainSta
       num_dropped=batch["dropped"].sum(),
       num_skipped_steps=(~finite).astype(jnp.int32),
       grad_norm_sum=jnp.where(finite, grad_norm, 0.0),
-      param_norm=optax.global_norm(new_state.params),
+      param_norm=optax.tree.norm(new_state.params),
       steps=jnp.int32(1),
   )
   return new_state, metrics

@@ -1,0 +1,42 @@
+"""Greedy (best-path) decoding."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from crnn_jax.data.charset import Charset
+from crnn_jax.decoding import greedy
+
+
+def _one_hot_logits(frames, k, scale=10.0):
+  logits = np.zeros((len(frames), k), np.float32)
+  logits[np.arange(len(frames)), frames] = scale
+  return logits
+
+
+def test_collapse_merges_repeats_and_drops_blanks():
+  ids = np.array([[1, 1, 0, 1, 2, 2, 0, 0, 3], [0, 0, 0, 0, 0, 0, 0, 0, 0]])
+  assert greedy.collapse(ids) == [[1, 1, 2, 3], []]
+
+
+def test_greedy_decode_texts_and_confidence():
+  charset = Charset("abc")
+  batch = np.stack([_one_hot_logits([1, 1, 0, 2, 0, 3, 3], 4),
+                    _one_hot_logits([3, 0, 3, 0, 0, 0, 0], 4)])
+  # Second sample has 3 real frames: 'c-c'; the rest is padding that must be ignored.
+  batch[1, 3:] = _one_hot_logits([1, 2, 3, 1], 4)
+  texts, conf = greedy.greedy_decode(jnp.asarray(batch), jnp.array([7, 3]), charset)
+  assert texts == ["abc", "cc"]
+  # Confidence is the product over real frames of the max softmax probability.
+  p = jax.nn.softmax(jnp.asarray(batch), -1).max(-1)
+  np.testing.assert_allclose(conf, [np.prod(p[0]), np.prod(p[1, :3])], rtol=1e-5)
+
+
+def test_best_path_is_jittable_with_fixed_shapes():
+  logits = jnp.asarray(np.random.default_rng(0).normal(size=(3, 6, 5)), jnp.float32)
+  ids, conf = jax.jit(greedy.best_path)(logits, jnp.array([6, 2, 0]))
+  assert ids.shape == (3, 6) and conf.shape == (3,)
+  np.testing.assert_array_equal(ids[0], np.argmax(logits[0], -1))
+  np.testing.assert_array_equal(ids[1, 2:], 0)
+  np.testing.assert_array_equal(ids[2], 0)
+  assert float(conf[2]) == 1.0  # No frames: the empty path is certain.
