@@ -1,0 +1,54 @@
+"""`crnn_synthetic`: N images pre-rendered by the built-in renderer, as a fixed shareable set."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from crnn_jax.data import sources
+from crnn_jax.data.builders import base
+from crnn_jax.data.charset import Charset
+
+
+@dataclasses.dataclass(eq=False)
+class SyntheticConfig(base.TextLineConfig):
+  """The renderer's settings (see `crnn_jax.data.synthetic.SyntheticTextSource`).
+
+  `alphabet` is the set of characters rendered (`charset`, inherited, still filters labels).
+  """
+
+  alphabet: str = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+  num_records: int = 1000
+  seed: int = 0
+  min_length: int = 1
+  max_length: int = 16
+  word_fraction: float = 0.7
+  lower_fraction: float = 0.5
+  upper_fraction: float = 0.25
+  augment: str = "strong"
+  font_size: int = 40
+  fonts_dir: str = ""
+
+
+class CrnnSynthetic(base.TextLineBuilder):
+  """Synthetic text lines rendered by crnn_jax.data.synthetic (record i depends only on
+  (seed, i) and the installed fonts)."""
+
+  BUILDER_CONFIG_CLASS = SyntheticConfig
+
+  def _split_generators(self, dl_manager):
+    del dl_manager  # Nothing to read.
+    source = self.open_source(())
+    return {self.builder_config.split: self._generate_examples(source)}
+
+  def open_source(self, paths):
+    del paths
+    from crnn_jax.data import synthetic  # pylint: disable=g-import-not-at-top
+    c = self.builder_config
+    if c.num_records <= 0:
+      raise ValueError(f"num_records must be positive, got {c.num_records}")
+    source = synthetic.SyntheticTextSource(
+        charset=Charset(c.alphabet), seed=c.seed, num_records=c.num_records,
+        min_length=c.min_length, max_length=c.max_length, word_fraction=c.word_fraction,
+        lower_fraction=c.lower_fraction, upper_fraction=c.upper_fraction, augment=c.augment,
+        font_size=c.font_size, fonts_dir=c.fonts_dir)
+    return sources.SyntheticRecords(source)
