@@ -52,6 +52,21 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.eval_seed = 2
   config.data.test_seed = 3
 
+  # Datasets on disk (data.source 'auto', 'arrayrecord', 'lmdb', 'folder' or 'mjsynth'; 'auto'
+  # detects each path's kind). ArrayRecord datasets come from `crnn-jax data build`.
+  config.data.train_paths = ()  # Training datasets, e.g. ('/data/MJ', '/data/ST').
+  config.data.train_ratios = ()  # Per-batch shares of train_paths, e.g. (0.5, 0.5); () concatenates.
+  config.data.eval_paths = ()  # Held-out datasets for periodic evaluation (concatenated).
+  config.data.test_paths = ()  # Datasets of the 'test' split (default: eval_paths).
+  config.data.train_split = ""  # Split of a built dataset / MJSynth annotation ('' picks one).
+  config.data.eval_split = ""
+  config.data.shuffle = True  # Shuffle training records (seeded by train_seed, every epoch).
+  config.data.bucket_window = 16  # keep_ratio: batches per window grouped by width bucket.
+  config.data.max_label_length = 0  # If > 0, longer training labels are skipped (DTRB: 25).
+  config.data.read_threads = 0  # Threads decoding records in each loading process.
+  config.data.worker_buffer_size = 2  # Batches buffered per grain worker process.
+  config.data.skip_log_examples = 5  # Skipped records named in the log, per reason and worker.
+
   config.data.synthetic = ml_collections.ConfigDict()
   config.data.synthetic.min_length = 1
   config.data.synthetic.max_length = 16
