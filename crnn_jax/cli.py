@@ -1,7 +1,10 @@
 """The `crnn-jax` command: evaluate and run trained models.
 
   crnn-jax eval --checkpoint WORKDIR [--split test] [--num-records 2000] [--output m.json]
+  crnn-jax eval --checkpoint WORKDIR --data DATASET [DATASET ...] [--case-sensitive] [--unfiltered]
   crnn-jax predict --checkpoint WORKDIR IMAGE_OR_DIR ... [--output preds.tsv]
+  crnn-jax data build {lmdb,mjsynth,folder,synthetic} --input PATH ... --output DATA_DIR
+  crnn-jax data to-lmdb --input DATASET --output LMDB_DIR
 
 Training has its own entry point with config files: `python -m train.main --config ...`.
 """
@@ -15,11 +18,15 @@ import sys
 from typing import Sequence
 
 from crnn_jax import _xla_flags
+from crnn_jax import data_cli
+from crnn_jax import eval_cli
 
 _xla_flags.apply()
 
 
 def _eval(args) -> int:
+  if args.data:  # Datasets on disk, with the standard protocol (crnn_jax/eval_cli.py).
+    return eval_cli.run(args)
   from crnn_jax import checkpointing, sharding, train_lib  # pylint: disable=g-import-not-at-top
   from crnn_jax.data.charset import Charset  # pylint: disable=g-import-not-at-top
   from crnn_jax.models import crnn  # pylint: disable=g-import-not-at-top
@@ -95,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
   ev.add_argument("--batch-size", type=int, default=0)
   ev.add_argument("--show", type=int, default=0, help="print the first N predictions")
   ev.add_argument("--output", help="write the metrics as JSON")
+  eval_cli.add_arguments(ev)
   ev.set_defaults(func=_eval)
 
   pr = sub.add_parser("predict", help="read text from images")
@@ -104,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
   pr.add_argument("--output", help="write path<TAB>text<TAB>confidence lines here")
   pr.add_argument("--batch-size", type=int, default=64)
   pr.set_defaults(func=_predict)
+  data_cli.register(sub)
   return parser
 
 

@@ -1,0 +1,220 @@
+"""The standard evaluation protocol of scene-text recognition, and the named benchmark sets.
+
+The default protocol is the one of deep-text-recognition-benchmark (Baek et al., 2019) and
+PARSeq (Bautista and Atienza, 2022):
+
+  * case-insensitive: labels and predictions are lower-cased;
+  * the 36-character alphanumeric set: a record whose (lower-cased) label has another character,
+    or is longer than 25 characters, does not count; characters outside the set are removed
+    from predictions.
+
+`Protocol(case_sensitive=True)` uses the 62 alphanumeric characters and compares case;
+`Protocol(filter_labels=False)` keeps every label and compares the texts unchanged (but for
+NFC normalization and, unless case-sensitive, lower-casing).
+
+Scores per dataset: word accuracy, 1 - normalized edit distance (ICDAR 2019: the edit
+distance over the longer string's length, averaged), mean confidence (the probability of
+the greedy CTC path), and the number of records counted.
+
+Benchmark sets are recognised by a directory name in their path (`.../IIIT5k_3000`,
+`.../evaluation/IC15_2077/1.0.0`, ...) with their standard sizes, and totals are weighted by
+count over the usual groups when all their members were evaluated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import string
+import unicodedata
+from typing import Any, Iterable, Mapping, Sequence
+
+from crnn_jax import evaluation
+from crnn_jax.data import records
+
+ALPHANUMERIC_36 = string.digits + string.ascii_lowercase
+ALPHANUMERIC_62 = string.digits + string.ascii_lowercase + string.ascii_uppercase
+MAX_LABEL_LENGTH = 25
+
+# Standard sizes of the benchmark sets (as released by deep-text-recognition-benchmark).
+BENCHMARKS = {
+    "IIIT5k_3000": 3000,
+    "SVT": 647,
+    "IC03_860": 860,
+    "IC03_867": 867,
+    "IC13_857": 857,
+    "IC13_1015": 1015,
+    "IC15_1811": 1811,
+    "IC15_2077": 2077,
+    "SVTP": 645,
+    "CUTE80": 288,
+}
+_ALIASES = {name.lower(): name for name in BENCHMARKS}
+_ALIASES.update({"iiit5k": "IIIT5k_3000", "svt_647": "SVT", "svtp_645": "SVTP",
+                 "cute": "CUTE80", "cute80_288": "CUTE80", "ct80": "CUTE80"})
+
+# Totals over the usual groups of benchmark sets, named by their number of images.
+GROUPS = {
+    # deep-text-recognition-benchmark's `benchmark_all_eval`: all ten sets.
+    "total_12067": ("IIIT5k_3000", "SVT", "IC03_860", "IC03_867", "IC13_857", "IC13_1015",
+                    "IC15_1811", "IC15_2077", "SVTP", "CUTE80"),
+    # The total accuracy of the deep-text-recognition-benchmark paper.
+    "total_8539": ("IIIT5k_3000", "SVT", "IC03_867", "IC13_1015", "IC15_2077", "SVTP",
+                   "CUTE80"),
+    # PARSeq's benchmark subset (ABINet's test sets) and full benchmark (TRBA's).
+    "total_7248": ("IIIT5k_3000", "SVT", "IC13_857", "IC15_1811", "SVTP", "CUTE80"),
+    "total_7672": ("IIIT5k_3000", "SVT", "IC13_1015", "IC15_2077", "SVTP", "CUTE80"),
+}
+
+
+def benchmark_name(path: str | pathlib.Path) -> str | None:
+  """The benchmark set a path belongs to (its innermost component that names one), or None."""
+  for part in reversed(pathlib.PurePath(str(path)).parts):
+    name = _ALIASES.get(part.lower())
+    if name:
+      return name
+  return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+  """How labels are filtered and texts compared (see the module docstring)."""
+
+  case_sensitive: bool = False
+  filter_labels: bool = True
+  max_label_length: int = MAX_LABEL_LENGTH
+
+  @property
+  def charset(self) -> str | None:
+    """The characters labels may have (None: any)."""
+    if not self.filter_labels:
+      return None
+    return ALPHANUMERIC_62 if self.case_sensitive else ALPHANUMERIC_36
+
+  @property
+  def name(self) -> str:
+    if self.filter_labels:
+      return "case-sensitive" if self.case_sensitive else "standard"
+    return "unfiltered" if self.case_sensitive else "unfiltered-ignore-case"
+
+  def _normalize(self, text: str) -> str:
+    text = unicodedata.normalize("NFC", text)
+    return text if self.case_sensitive else text.lower()
+
+  def label(self, text: str) -> str:
+    """The label compared with predictions.
+
+    Raises:
+      records.BadRecord: (unknown_chars / label_too_long) the record does not count.
+    """
+    text = self._normalize(text)
+    charset = self.charset
+    if charset is not None:
+      records.check_text(text, allowed=charset.__contains__,
+                         max_length=self.max_label_length)
+    return text
+
+  def prediction(self, text: str) -> str:
+    """A prediction as compared with labels (characters outside the charset removed)."""
+    text = self._normalize(text)
+    charset = self.charset
+    return text if charset is None else "".join(c for c in text if c in charset)
+
+  def to_dict(self) -> dict[str, Any]:
+    return dict(name=self.name, case_sensitive=self.case_sensitive,
+                filter_labels=self.filter_labels, charset=self.charset,
+                max_label_length=self.max_label_length if self.filter_labels else None)
+
+
+STANDARD = Protocol()
+CASE_SENSITIVE = Protocol(case_sensitive=True)
+UNFILTERED = Protocol(case_sensitive=True, filter_labels=False)
+
+
+@dataclasses.dataclass
+class Score:
+  """Running sums of one dataset's scores."""
+
+  count: int = 0
+  correct: int = 0
+  sum_ned: float = 0.0
+  sum_confidence: float = 0.0
+
+  def update(self, predictions: Iterable[str], labels: Iterable[str],
+             confidences: Iterable[float]) -> None:
+    """Adds predictions and labels, both already normalized by the protocol."""
+    predictions, labels, confidences = list(predictions), list(labels), list(confidences)
+    if not len(predictions) == len(labels) == len(confidences):
+      raise ValueError(f"{len(predictions)} predictions, {len(labels)} labels and "
+                       f"{len(confidences)} confidences")
+    for pred, label, conf in zip(predictions, labels, confidences):
+      self.count += 1
+      self.correct += pred == label
+      self.sum_ned += evaluation.normalized_edit_distance(pred, label)
+      self.sum_confidence += float(conf)
+
+  def add(self, other: "Score") -> None:
+    self.count += other.count
+    self.correct += other.correct
+    self.sum_ned += other.sum_ned
+    self.sum_confidence += other.sum_confidence
+
+  def as_vector(self) -> list[float]:
+    return [self.count, self.correct, self.sum_ned, self.sum_confidence]
+
+  @classmethod
+  def from_vector(cls, v: Sequence[float]) -> "Score":
+    return cls(int(round(v[0])), int(round(v[1])), float(v[2]), float(v[3]))
+
+  def result(self) -> dict[str, float]:
+    n = max(self.count, 1)
+    return dict(count=self.count, word_accuracy=self.correct / n,
+                one_minus_ned=1.0 - self.sum_ned / n, mean_confidence=self.sum_confidence / n)
+
+
+def group_totals(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+  """Totals over each of `GROUPS` whose sets all appear (by `benchmark`) in `rows`."""
+  by_name = {row["benchmark"]: row for row in rows if row.get("benchmark")}
+  totals = {}
+  for group, members in GROUPS.items():
+    if all(m in by_name for m in members):
+      score = Score()
+      for m in members:
+        score.add(Score.from_vector(by_name[m]["sums"]))
+      totals[group] = dict(members=list(members), **score.result())
+  return totals
+
+
+def _percent(x: float) -> str:
+  return f"{100 * x:.2f}"
+
+
+def markdown_table(results: Mapping[str, Any]) -> str:
+  """A Markdown table of `eval_cli.evaluate_datasets` results: datasets, total, group totals."""
+  lines = [
+      f"Protocol: {results['protocol']['name']}",
+      "",
+      "| Dataset | Records | Counted | Word accuracy (%) | 1-NED (%) | Mean confidence | Skipped |",
+      "|---|---:|---:|---:|---:|---:|---|",
+  ]
+
+  def row(name, records_, entry, skipped=""):
+    lines.append(f"| {name} | {records_} | {entry['count']} | "
+                 f"{_percent(entry['word_accuracy'])} | {_percent(entry['one_minus_ned'])} | "
+                 f"{entry['mean_confidence']:.3f} | {skipped} |")
+
+  for entry in results["datasets"]:
+    name = entry["name"]
+    if entry.get("benchmark") and entry["benchmark"] != name:
+      name = f"{name} ({entry['benchmark']})"
+    records_ = str(entry["records"])
+    expected = entry.get("expected_records")
+    if expected is not None and expected != entry["records"]:
+      records_ += f" (standard: {expected})"
+    skipped = ", ".join(f"{r} {v['count']}" for r, v in entry["skipped"].items())
+    row(name, records_, entry, skipped)
+  total = results["total"]
+  row("**Total**", str(total["records"]), total)
+  for group, entry in results.get("groups", {}).items():
+    row(f"{group} ({', '.join(entry['members'])})", "", entry)
+  return "\n".join(lines) + "\n"

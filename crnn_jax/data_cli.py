@@ -1,0 +1,179 @@
+"""`crnn-jax data`: build ArrayRecord datasets, and write datasets as standard LMDB.
+
+  crnn-jax data build lmdb --input data_lmdb_release/training/MJ --output ~/tfds --name MJ
+  crnn-jax data build mjsynth --input mnt/ramdisk/max/90kDICT32px --output ~/tfds --num-workers 8
+  crnn-jax data build folder --input my_lines/ --output ~/tfds [--split test]
+  crnn-jax data build synthetic --num-records 10000 --seed 7 --output ~/tfds
+  crnn-jax data to-lmdb --input ~/tfds/crnn_folder/my_lines --output my_lines_lmdb
+
+A build writes `OUTPUT/crnn_<kind>/<NAME>/1.0.0/` and prints a report: records written and
+records skipped per reason, naming the first few of each. Training reads the result with
+`config.data.source = 'arrayrecord'` (or 'auto'), evaluation with `crnn-jax eval --data`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+
+from crnn_jax.data import protocol as protocol_lib
+
+BUILDER_KINDS = ("lmdb", "mjsynth", "folder", "synthetic")
+_CHARSETS = {"alnum36": protocol_lib.ALPHANUMERIC_36, "alnum62": protocol_lib.ALPHANUMERIC_62}
+
+
+def _charset(value: str) -> str:
+  return _CHARSETS.get(value, value)
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument("--charset", default="",
+                      help="skip labels with characters outside this set (a string, or alnum36 "
+                      "/ alnum62); default: keep all")
+  parser.add_argument("--fold-case", action="store_true",
+                      help="lower-case labels before the --charset check")
+  parser.add_argument("--max-label-length", type=int, default=0,
+                      help="skip longer labels (0: no limit)")
+  parser.add_argument("--report", help="also write the report as JSON here")
+
+
+def register(subparsers) -> None:
+  """Adds the `data` subcommand (with `build` and `to-lmdb`) to the `crnn-jax` parser."""
+  data = subparsers.add_parser("data", help="build datasets and convert them to LMDB",
+                               description=__doc__,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+  sub = data.add_subparsers(dest="data_command", required=True)
+
+  build = sub.add_parser("build", help="write a dataset as ArrayRecord shards (TFDS)")
+  build.add_argument("kind", choices=BUILDER_KINDS)
+  build.add_argument("--input", nargs="+", default=[], metavar="PATH",
+                     help="input datasets (lmdb: databases or directories above them; mjsynth: "
+                     "the Synth90k root or an annotation file; folder: directories with gt.txt "
+                     "or the files)")
+  build.add_argument("--output", required=True, help="TFDS data directory")
+  build.add_argument("--name", default="", help="dataset name (default: the input's name)")
+  build.add_argument("--split", default="train", help="split name written (default: train)")
+  build.add_argument("--source-split", default="",
+                     help="mjsynth: annotation train, val or test (default: train)")
+  build.add_argument("--height", type=int, default=0,
+                     help="resize images to this height, keeping the aspect ratio (0: keep)")
+  build.add_argument("--num-workers", type=int, default=0,
+                     help="processes decoding and re-encoding images")
+  build.add_argument("--overwrite", action="store_true", help="rebuild an existing dataset")
+  _add_filters(build)
+  synth = build.add_argument_group("synthetic")
+  synth.add_argument("--num-records", type=int, default=1000)
+  synth.add_argument("--seed", type=int, default=0)
+  synth.add_argument("--alphabet", default=protocol_lib.ALPHANUMERIC_62,
+                     help="characters rendered")
+  synth.add_argument("--min-length", type=int, default=1)
+  synth.add_argument("--max-length", type=int, default=16)
+  synth.add_argument("--augment", default="strong", choices=("none", "light", "strong"))
+  synth.add_argument("--font-size", type=int, default=40)
+  synth.add_argument("--fonts-dir", default="")
+  build.set_defaults(func=_build)
+
+  to_lmdb = sub.add_parser("to-lmdb", help="write a dataset as a standard LMDB database")
+  to_lmdb.add_argument("--input", required=True,
+                       help="a built dataset, a folder with gt.txt, LMDB or MJSynth")
+  to_lmdb.add_argument("--output", required=True, help="the new LMDB directory")
+  to_lmdb.add_argument("--kind", default="auto",
+                       choices=("auto", "arrayrecord", "lmdb", "folder", "mjsynth"))
+  to_lmdb.add_argument("--split", default="", help="split of a built dataset / MJSynth")
+  _add_filters(to_lmdb)
+  to_lmdb.set_defaults(func=_to_lmdb)
+
+
+def _print_report(report, header: str) -> None:
+  print(header)
+  print(f"  written: {report.written}")
+  print(f"  skipped: {report.skipped}")
+  details = report.format(indent="    ")
+  if details:
+    print(details)
+
+
+def _write_report(path: str | None, payload: dict) -> None:
+  if path:
+    pathlib.Path(path).write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def _build(args) -> int:
+  import absl.logging  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  from crnn_jax.data import builders  # pylint: disable=g-import-not-at-top
+
+  tfds.disable_progress_bar()
+  if args.kind != "synthetic" and not args.input:
+    raise ValueError(f"data build {args.kind} needs --input")
+  options = dict(paths=tuple(args.input), split=args.split, source_split=args.source_split,
+                 charset=_charset(args.charset), fold_case=args.fold_case,
+                 max_label_length=args.max_label_length, height=args.height,
+                 num_workers=args.num_workers)
+  if args.kind == "synthetic":
+    options.update(num_records=args.num_records, seed=args.seed, alphabet=args.alphabet,
+                   min_length=args.min_length, max_length=args.max_length,
+                   augment=args.augment, font_size=args.font_size, fonts_dir=args.fonts_dir)
+  verbosity = absl.logging.get_verbosity()
+  absl.logging.set_verbosity(absl.logging.ERROR)  # TFDS's per-build chatter.
+  try:
+    result = builders.build(args.kind, args.output, name=args.name, overwrite=args.overwrite,
+                            **options)
+  except FileExistsError as e:
+    raise ValueError(str(e)) from None
+  finally:
+    absl.logging.set_verbosity(verbosity)
+  for note in result.notes:
+    print(f"warning: {note}", file=sys.stderr)
+  _print_report(result.report, f"built {result.name} ({args.kind}, split {result.split}) in "
+                f"{result.directory}")
+  _write_report(args.report, dict(directory=str(result.directory), name=result.name,
+                                  split=result.split, notes=result.notes,
+                                  **result.report.to_dict()))
+  return 0
+
+
+def _to_lmdb(args) -> int:
+  from crnn_jax.data import lmdb_io  # pylint: disable=g-import-not-at-top
+  from crnn_jax.data import records  # pylint: disable=g-import-not-at-top
+  from crnn_jax.data import sources  # pylint: disable=g-import-not-at-top
+
+  source = sources.open_dataset(args.input, args.kind, args.split)
+  for note in source.notes:
+    print(f"warning: {note}", file=sys.stderr)
+  output = pathlib.Path(args.output)
+  if lmdb_io.is_lmdb_dir(output):
+    raise ValueError(f"{output} already holds an LMDB database")
+  created = not output.exists()
+  chars = set(_charset(args.charset))
+  allowed = None
+  if chars:
+    allowed = (lambda c: c.lower() in chars) if args.fold_case else chars.__contains__
+  report = records.SkipReport()
+  with lmdb_io.LmdbWriter(output) as writer:
+    for i in range(len(source)):
+      record = source[i]
+      try:
+        image, text = records.parse_record(record, allowed=allowed,
+                                           max_length=args.max_label_length)
+      except records.BadRecord as e:
+        report.add_bad(str(record.get("key", i)), e)
+        continue
+      data = record["image"]
+      # Keep the original encoded bytes (they decoded fine); arrays are written as PNG.
+      data = bytes(data) if isinstance(data, (bytes, bytearray, memoryview)) else (
+          records.encode_png(image))
+      writer.add(data, text)
+      report.written += 1
+  if not report.written:
+    if created:
+      import shutil  # pylint: disable=g-import-not-at-top
+      shutil.rmtree(output, ignore_errors=True)
+    raise ValueError(f"no usable record in {args.input}:\n{report.format()}")
+  _print_report(report, f"wrote {output} from {args.input} ({source.kind})")
+  _write_report(args.report, dict(output=str(output), input=str(args.input),
+                                  **report.to_dict()))
+  return 0

@@ -1,0 +1,211 @@
+"""`crnn-jax eval --data PATH [PATH ...]`: a checkpoint on datasets, with the standard protocol.
+
+  crnn-jax eval --checkpoint WORKDIR --data data_lmdb_release/evaluation \
+      [--case-sensitive] [--unfiltered] [--output results.json] [--markdown results.md]
+
+Each path may be a dataset built by `crnn-jax data build`, an LMDB database, a folder with
+gt.txt, or a directory above several of them (each becomes one row: `evaluation/` of
+deep-text-recognition-benchmark gives the ten benchmark sets). The table (printed, and written
+as Markdown) has per dataset the records read, the records counted under the protocol, word
+accuracy, 1 - NED, mean confidence and the records skipped per reason, then the total over all
+rows and the totals over the usual benchmark groups (see `crnn_jax.data.protocol`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from crnn_jax.data import protocol as protocol_lib
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+  """Adds the dataset-evaluation options to the `eval` subcommand."""
+  parser.add_argument("--data", nargs="+", metavar="PATH",
+                      help="evaluate on these datasets (built ArrayRecord, LMDB, gt.txt folders "
+                      "or directories above several) with the standard protocol")
+  parser.add_argument("--kind", default="auto",
+                      choices=("auto", "arrayrecord", "lmdb", "folder", "mjsynth"),
+                      help="dataset kind of --data (default: detected)")
+  parser.add_argument("--data-split", default="",
+                      help="split of built datasets / MJSynth annotation (default: the only one)")
+  parser.add_argument("--case-sensitive", action="store_true",
+                      help="62 alphanumeric characters, case compared")
+  parser.add_argument("--unfiltered", action="store_true",
+                      help="keep every label and compare texts unchanged")
+  parser.add_argument("--max-label-length", type=int, default=protocol_lib.MAX_LABEL_LENGTH,
+                      help="longer labels do not count (filtered protocols)")
+  parser.add_argument("--markdown", help="write the table as Markdown (default: next to "
+                      "--output, with suffix .md)")
+  parser.add_argument("--read-threads", type=int, default=2,
+                      help="threads decoding records")
+
+
+def protocol_from_args(args) -> protocol_lib.Protocol:
+  return protocol_lib.Protocol(case_sensitive=bool(args.case_sensitive),
+                               filter_labels=not args.unfiltered,
+                               max_label_length=int(args.max_label_length))
+
+
+def expand_datasets(paths: Sequence[str], kind: str = "auto"):
+  """The datasets (one table row each) at or below `paths`; fails if a path has none."""
+  from crnn_jax.data import sources  # pylint: disable=g-import-not-at-top
+  entries = []
+  for path in paths:
+    found = sources.find_datasets(path, kind)
+    if not found:
+      raise FileNotFoundError(f"no dataset at {path}")
+    entries.extend(found)
+  return entries
+
+
+Predict = Callable[[dict[str, np.ndarray]], tuple[Sequence[str], np.ndarray]]
+
+
+def evaluate_datasets(entries, predict: Predict, data_config, protocol: protocol_lib.Protocol,
+                      batch_size: int, *, split: str = "", process_index: int = 0,
+                      process_count: int = 1, read_threads: int = 0,
+                      allreduce: Callable[[np.ndarray], np.ndarray] | None = None,
+                      max_examples: int = 5, log=None) -> dict[str, Any]:
+  """Scores `predict` on each dataset under `protocol`.
+
+  Args:
+    entries: `sources.DatasetEntry`s (name, path, kind).
+    predict: local batch -> (predicted texts, confidences `[B]`) for its rows.
+    data_config: `config.data` of the model (resizing).
+    protocol: the evaluation protocol.
+    batch_size: the global batch size.
+    split: the split of built datasets.
+    process_index, process_count: this process among all.
+    read_threads: threads decoding records.
+    allreduce: sums a float vector over processes (None: single process).
+    max_examples: skipped records named per reason.
+    log: optional callable(str) for progress messages.
+
+  Returns:
+    {'protocol', 'datasets': [row], 'total', 'groups'}; a row has name, path, kind, benchmark,
+    expected_records, records, count, word_accuracy, one_minus_ned, mean_confidence, skipped
+    ({reason: {count, first: [{key, detail}]}}) and sums (for totals).
+  """
+  from crnn_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  from crnn_jax.data import records  # pylint: disable=g-import-not-at-top
+  from crnn_jax.data import sources  # pylint: disable=g-import-not-at-top
+
+  transform = pipeline.EvalExample(data_config, protocol.label, with_key=True)
+  rows = []
+  for entry in entries:
+    source = sources.open_dataset(entry.path, entry.kind, split, name=entry.name)
+    if log:
+      log(f"{entry.name}: {len(source)} records ({entry.kind}, {entry.path})")
+    score = protocol_lib.Score()
+    report = records.SkipReport(max_examples)
+    skip_counts = np.zeros(len(records.REASONS), np.float64)
+    for batch in pipeline.dataset_eval_batches(
+        source, data_config, transform, batch_size, process_index=process_index,
+        process_count=process_count, read_threads=read_threads):
+      texts, confidences = predict(batch)
+      mask = np.asarray(batch["mask"], bool)
+      preds = [protocol.prediction(t) for t, m in zip(texts, mask) if m]
+      score.update(preds, list(batch["text"][mask]), np.asarray(confidences)[mask])
+      for reason, key in zip(batch["skip_reason"], batch["key"]):
+        if reason >= 0:
+          report.add(records.REASONS[reason], str(key))
+          skip_counts[reason] += 1
+    sums = np.array(score.as_vector() + skip_counts.tolist(), np.float64)
+    if allreduce is not None:
+      sums = allreduce(sums)
+    score = protocol_lib.Score.from_vector(sums[:4])
+    skipped = {}
+    for r, reason in enumerate(records.REASONS):
+      count = int(round(sums[4 + r]))
+      if count:
+        skipped[reason] = dict(count=count, first=[dict(key=k) for k, _ in
+                                                   report.examples.get(reason, [])])
+    bench = protocol_lib.benchmark_name(entry.path) or protocol_lib.benchmark_name(entry.name)
+    rows.append(dict(name=entry.name, path=str(entry.path), kind=entry.kind, benchmark=bench,
+                     expected_records=protocol_lib.BENCHMARKS.get(bench), records=len(source),
+                     **score.result(), skipped=skipped, sums=score.as_vector()))
+  total = protocol_lib.Score()
+  for row in rows:
+    total.add(protocol_lib.Score.from_vector(row["sums"]))
+  return dict(protocol=protocol.to_dict(), datasets=rows,
+              total=dict(records=sum(r["records"] for r in rows), **total.result()),
+              groups=protocol_lib.group_totals(rows))
+
+
+def _model_predictor(args, config):
+  """Loads the checkpoint; returns (predict, mesh)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  from jax.sharding import PartitionSpec  # pylint: disable=g-import-not-at-top
+
+  from crnn_jax import checkpointing, sharding, train_lib  # pylint: disable=g-import-not-at-top
+  from crnn_jax.data.charset import Charset  # pylint: disable=g-import-not-at-top
+  from crnn_jax.decoding import greedy  # pylint: disable=g-import-not-at-top
+  from crnn_jax.models import crnn  # pylint: disable=g-import-not-at-top
+
+  charset = Charset.from_config(config.text)
+  model = crnn.from_config(config.model, charset.num_classes)
+  step, variables = checkpointing.restore_variables(args.checkpoint, args.step)
+  state = train_lib.TrainState(step=step, apply_fn=model.apply, params=variables["params"],
+                               tx=None, opt_state=None, batch_stats=variables["batch_stats"])
+  mesh = sharding.make_mesh()
+  sharding.check_batch_size(config.eval_batch_size, mesh, "eval batch size")
+  step_fn = jax.jit(train_lib.eval_step)
+
+  def local_rows(x):
+    if jax.process_count() == 1:
+      return np.asarray(jax.device_get(x))
+    return np.asarray(multihost_utils.global_array_to_host_local_array(
+        x, mesh, PartitionSpec(sharding.DATA_AXIS)))
+
+  def predict(batch):
+    device = sharding.device_batch(batch, mesh, host_only=("text", "key"))
+    ids, confidence = step_fn(state, device)
+    ids, confidence = local_rows(ids), local_rows(confidence)
+    return [charset.decode(s) for s in greedy.collapse(ids)], confidence
+
+  return predict, step
+
+
+def run(args) -> int:
+  """The `crnn-jax eval --data ...` command."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+
+  from crnn_jax import train_lib  # pylint: disable=g-import-not-at-top
+
+  config = train_lib.load_config(args.checkpoint)
+  if args.batch_size:
+    config.eval_batch_size = args.batch_size
+  protocol = protocol_from_args(args)
+  entries = expand_datasets(args.data, args.kind)  # Fails early on a missing path.
+  predict, step = _model_predictor(args, config)
+  allreduce = None
+  if jax.process_count() > 1:
+    allreduce = lambda v: np.asarray(multihost_utils.process_allgather(v)).sum(0)
+  log = (lambda m: print(m, file=sys.stderr)) if jax.process_index() == 0 else None
+  if log:
+    log(f"evaluating step {step} of {args.checkpoint} on {len(entries)} dataset(s), "
+        f"protocol {protocol.name}")
+  results = evaluate_datasets(
+      entries, predict, config.data, protocol, config.eval_batch_size, split=args.data_split,
+      process_index=jax.process_index(), process_count=jax.process_count(),
+      read_threads=args.read_threads, allreduce=allreduce, log=log)
+  results = dict(checkpoint=str(args.checkpoint), step=int(step), **results)
+  if jax.process_index() != 0:
+    return 0
+  table = protocol_lib.markdown_table(results)
+  print(table)
+  if args.output:
+    pathlib.Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+  markdown = args.markdown or (str(pathlib.Path(args.output).with_suffix(".md"))
+                               if args.output else None)
+  if markdown:
+    pathlib.Path(markdown).write_text(table)
+  return 0

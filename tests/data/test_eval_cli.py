@@ -1,0 +1,144 @@
+"""Tests of `crnn-jax eval --data`: the standard protocol over datasets on disk."""
+
+import json
+
+import numpy as np
+import pytest
+
+from configs import tiny
+from crnn_jax import cli
+from crnn_jax import eval_cli
+from crnn_jax.data import lmdb_io
+from crnn_jax.data import protocol
+from tests.data.conftest import encode, image_array
+
+# (label, image bytes or None for a good image). Under the standard protocol 'it's' and the
+# 30-character label do not count, and the corrupt image is skipped.
+IIIT = [("Hello", None), ("it's", None), ("WORLD", None), ("x" * 30, None), ("bad", b"junk"),
+        ("42nd", None), ("Abc", None)]
+SVT = [("SHOP", None), ("Cafe", None), ("pub", None)]
+
+
+@pytest.fixture
+def evaluation_dir(tmp_path):
+  root = tmp_path / "evaluation"
+  for name, items in [("IIIT5k_3000", IIIT), ("SVT", SVT)]:
+    with lmdb_io.LmdbWriter(root / name) as writer:
+      for i, (label, data) in enumerate(items):
+        writer.add(data or encode(image_array(i, width=40 + 10 * i)), label)
+  return root
+
+
+def _upper_oracle(batch):
+  """Reads the label back, upper-cased: right under case-insensitive protocols only."""
+  return [t.upper() for t in batch["text"]], np.full(len(batch["text"]), 0.75, np.float32)
+
+
+def _evaluate(root, p, **kwargs):
+  config = tiny.get_config()
+  entries = eval_cli.expand_datasets([str(root)])
+  return eval_cli.evaluate_datasets(entries, _upper_oracle, config.data, p, 4, **kwargs)
+
+
+def test_standard_protocol_counts_filters_and_scores(evaluation_dir):
+  results = _evaluate(evaluation_dir, protocol.STANDARD)
+  iiit, svt = results["datasets"]
+  assert (iiit["name"], iiit["benchmark"], iiit["expected_records"]) == (
+      "IIIT5k_3000", "IIIT5k_3000", 3000)
+  assert iiit["records"] == 7 and iiit["count"] == 4
+  assert {r: v["count"] for r, v in iiit["skipped"].items()} == {
+      "unknown_chars": 1, "label_too_long": 1, "undecodable_image": 1}
+  assert iiit["skipped"]["undecodable_image"]["first"] == [{"key": "IIIT5k_3000/000000005"}]
+  assert iiit["word_accuracy"] == 1.0 and iiit["one_minus_ned"] == 1.0
+  assert iiit["mean_confidence"] == pytest.approx(0.75)
+  assert svt["count"] == 3 and svt["benchmark"] == "SVT"
+  assert results["total"]["count"] == 7 and results["total"]["records"] == 10
+  assert results["groups"] == {}  # Not all members of any group were evaluated.
+  table = protocol.markdown_table(results)
+  assert "| IIIT5k_3000 | 7 (standard: 3000) | 4 | 100.00 | 100.00 | 0.750 |" in table
+
+
+def test_case_sensitive_and_unfiltered_protocols(evaluation_dir):
+  results = _evaluate(evaluation_dir, protocol.CASE_SENSITIVE)
+  iiit, svt = results["datasets"]
+  # Counted: Hello, WORLD, 42nd, Abc: only WORLD reads back right upper-cased.
+  assert iiit["count"] == 4 and iiit["word_accuracy"] == 0.25
+  # 'Hello' vs 'HELLO': 4 substitutions of 5; '42nd' vs '42ND': 2 of 4; 'Abc': 2 of 3.
+  assert iiit["one_minus_ned"] == pytest.approx(1 - (4 / 5 + 0 + 2 / 4 + 2 / 3) / 4)
+  assert svt["word_accuracy"] == pytest.approx(1 / 3)
+  total = results["total"]
+  assert total["count"] == 7 and total["word_accuracy"] == pytest.approx(2 / 7)
+  unfiltered = _evaluate(evaluation_dir, protocol.UNFILTERED)["datasets"][0]
+  assert unfiltered["count"] == 6 and set(unfiltered["skipped"]) == {"undecodable_image"}
+
+
+def test_hosts_split_the_records_and_add_up(evaluation_dir):
+  whole = _evaluate(evaluation_dir, protocol.CASE_SENSITIVE)
+  parts = [_evaluate(evaluation_dir, protocol.CASE_SENSITIVE, process_index=p,
+                     process_count=2) for p in range(2)]
+  for d in range(2):
+    sums = np.sum([part["datasets"][d]["sums"] for part in parts], axis=0)
+    np.testing.assert_allclose(sums, whole["datasets"][d]["sums"])
+
+
+def test_group_totals_appear_when_all_members_are_evaluated(tmp_path):
+  root = tmp_path / "evaluation"
+  for n, name in enumerate(protocol.GROUPS["total_7672"]):
+    with lmdb_io.LmdbWriter(root / name) as writer:
+      for i in range(n + 1):
+        writer.add(encode(image_array(i)), "ABC" if i % 2 else "abc")
+  results = _evaluate(root, protocol.CASE_SENSITIVE)
+  assert list(results["groups"]) == ["total_7672"]
+  group = results["groups"]["total_7672"]
+  assert group["count"] == 21 == results["total"]["count"]  # 1 + 2 + ... + 6 records.
+  assert group["word_accuracy"] == pytest.approx(9 / 21)  # The upper-case labels.
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+  """A training workdir with an untrained tiny model checkpoint."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import optax  # pylint: disable=g-import-not-at-top
+  from crnn_jax import checkpointing, train_lib  # pylint: disable=g-import-not-at-top
+  from crnn_jax.data.charset import Charset  # pylint: disable=g-import-not-at-top
+  from crnn_jax.models import crnn  # pylint: disable=g-import-not-at-top
+
+  path = tmp_path_factory.mktemp("workdir")
+  config = tiny.get_config()
+  config.model.conv_channels = (4, 4, 8, 8, 8, 8, 8)
+  config.model.lstm_hidden = 8
+  config.eval_batch_size = 4
+  charset = Charset.from_config(config.text)
+  model = crnn.from_config(config.model, charset.num_classes)
+  init = jax.jit(lambda rng, x, w: model.init(rng, x, w, train=False))
+  variables = init(jax.random.key(0), jnp.zeros((1, 32, 100, 1)), jnp.array([100]))
+  state = train_lib.TrainState.create(apply_fn=model.apply, params=variables["params"],
+                                      tx=optax.identity(),
+                                      batch_stats=variables["batch_stats"])
+  manager = checkpointing.make_manager(path)
+  checkpointing.save(manager, state, force=True)
+  manager.wait_until_finished()
+  manager.close()
+  train_lib.save_config(config, path)
+  return path
+
+
+def test_eval_command_writes_json_and_markdown(workdir, evaluation_dir, tmp_path, capsys):
+  output = tmp_path / "results.json"
+  rc = cli.main(["eval", "--checkpoint", str(workdir), "--data", str(evaluation_dir),
+                 "--output", str(output)])
+  assert rc == 0
+  printed = capsys.readouterr().out
+  results = json.loads(output.read_text())
+  assert results["step"] == 0 and results["protocol"]["name"] == "standard"
+  assert [(d["name"], d["count"]) for d in results["datasets"]] == [("IIIT5k_3000", 4),
+                                                                    ("SVT", 3)]
+  for entry in results["datasets"] + [results["total"]]:
+    assert 0.0 <= entry["word_accuracy"] <= entry["one_minus_ned"] <= 1.0
+    assert 0.0 <= entry["mean_confidence"] <= 1.0
+  markdown = output.with_suffix(".md").read_text()
+  assert markdown in printed
+  assert "| SVT | 3 (standard: 647) | 3 |" in markdown and "| **Total** | 10 | 7 |" in markdown
+  rc = cli.main(["eval", "--checkpoint", str(workdir), "--data", str(tmp_path / "missing")])
+  assert rc == 2 and "does not exist" in capsys.readouterr().err

@@ -1,0 +1,99 @@
+"""Tests of the standard evaluation protocol, its scores and the named benchmark sets."""
+
+import pytest
+
+from crnn_jax.data import protocol
+from crnn_jax.data import records
+
+
+def _reason(p, text):
+  with pytest.raises(records.BadRecord) as info:
+    p.label(text)
+  return info.value.reason
+
+
+def test_standard_protocol_is_case_insensitive_alphanumeric_up_to_25():
+  p = protocol.STANDARD
+  assert p.name == "standard" and p.charset == protocol.ALPHANUMERIC_36
+  assert p.label("Hello") == "hello" and p.label("A" * 25) == "a" * 25
+  assert _reason(p, "don't") == "unknown_chars"
+  assert _reason(p, "two words") == "unknown_chars"
+  assert _reason(p, "A" * 26) == "label_too_long"
+  assert p.prediction("HeLLo!") == "hello" and p.prediction("a-b c") == "abc"
+
+
+def test_case_sensitive_and_unfiltered_protocols():
+  cs = protocol.CASE_SENSITIVE
+  assert cs.name == "case-sensitive" and len(cs.charset) == 62
+  assert cs.label("Hello") == "Hello" and cs.prediction("Hel-lo") == "Hello"
+  assert _reason(cs, "Hello!") == "unknown_chars"
+  raw = protocol.UNFILTERED
+  assert raw.name == "unfiltered" and raw.charset is None
+  assert raw.label("Don't stop!" * 5) == "Don't stop!" * 5
+  assert raw.prediction("e\u0301") == "\u00e9"  # NFC only.
+  loose = protocol.Protocol(filter_labels=False)
+  assert loose.label("Don't") == "don't" and loose.name == "unfiltered-ignore-case"
+
+
+def test_scores():
+  score = protocol.Score()
+  score.update(["hello", "wor", "", "abc"], ["hello", "world", "x", "abd"],
+               [0.9, 0.5, 0.1, 0.7])
+  result = score.result()
+  assert result["count"] == 4 and result["word_accuracy"] == 0.25
+  # NED: 0, 2/5, 1, 1/3.
+  assert result["one_minus_ned"] == pytest.approx(1 - (0 + 0.4 + 1 + 1 / 3) / 4)
+  assert result["mean_confidence"] == pytest.approx(0.55)
+  again = protocol.Score.from_vector(score.as_vector())
+  assert again == score
+  with pytest.raises(ValueError):
+    score.update(["a"], ["a", "b"], [1.0])
+
+
+@pytest.mark.parametrize("path,name", [
+    ("data_lmdb_release/evaluation/IIIT5k_3000", "IIIT5k_3000"),
+    ("/x/tfds/crnn_lmdb/IC15_2077/1.0.0", "IC15_2077"),
+    ("/x/evaluation/cute80", "CUTE80"),
+    ("/x/SVTP/gt.txt", "SVTP"),
+    ("/x/svt", "SVT"),
+    ("/x/IC13_857", "IC13_857"),
+    ("/x/IC03_860", "IC03_860"),
+    ("/x/my_lines", None),
+    ("/x/SVTPX", None),
+])
+def test_benchmark_names(path, name):
+  assert protocol.benchmark_name(path) == name
+
+
+def test_benchmark_sizes_and_group_totals():
+  sizes = protocol.BENCHMARKS
+  assert sizes["IIIT5k_3000"] == 3000 and sizes["SVT"] == 647 and sizes["SVTP"] == 645
+  assert (sizes["IC03_860"], sizes["IC03_867"]) == (860, 867)
+  assert (sizes["IC13_857"], sizes["IC13_1015"]) == (857, 1015)
+  assert (sizes["IC15_1811"], sizes["IC15_2077"]) == (1811, 2077)
+  assert sizes["CUTE80"] == 288
+  for group, members in protocol.GROUPS.items():
+    assert group == f"total_{sum(sizes[m] for m in members)}"
+  rows = []
+  for i, name in enumerate(protocol.GROUPS["total_7248"]):
+    # Dataset i: 10 records, i of them right.
+    rows.append(dict(benchmark=name, sums=[10, i, 0.5 * i, 5.0]))
+  totals = protocol.group_totals(rows)
+  assert list(totals) == ["total_7248"]  # The other groups lack members.
+  assert totals["total_7248"]["count"] == 60
+  assert totals["total_7248"]["word_accuracy"] == pytest.approx(15 / 60)
+  assert totals["total_7248"]["mean_confidence"] == pytest.approx(0.5)
+
+
+def test_markdown_table():
+  row = dict(name="IIIT5k_3000", benchmark="IIIT5k_3000", expected_records=3000, records=12,
+             count=10, word_accuracy=0.5, one_minus_ned=0.75, mean_confidence=0.625,
+             skipped={"unknown_chars": {"count": 2, "first": []}})
+  results = dict(protocol=protocol.STANDARD.to_dict(), datasets=[row],
+                 total=dict(records=12, count=10, word_accuracy=0.5, one_minus_ned=0.75,
+                            mean_confidence=0.625), groups={})
+  table = protocol.markdown_table(results)
+  assert "Protocol: standard" in table
+  assert ("| IIIT5k_3000 | 12 (standard: 3000) | 10 | 50.00 | 75.00 | 0.625 | "
+          "unknown_chars 2 |") in table
+  assert "| **Total** | 12 | 10 | 50.00 | 75.00 | 0.625 |  |" in table
