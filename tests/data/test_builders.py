@@ -118,3 +118,15 @@ def test_builders_fail_clearly_on_missing_or_useless_input(tmp_path, bad_lmdb):
     builders.build("lmdb", tmp_path / "tfds", paths=[bad_lmdb[0]], charset="#")
   with pytest.raises(ValueError, match="unknown builder"):
     builders.build("csv", tmp_path / "tfds")
+
+
+def test_builders_read_the_manual_directory_through_plain_tfds(tmp_path, gt_folder):
+  root, good, _ = gt_folder
+  builder = builders.CrnnFolder(config=builders.TextLineConfig(name="manual"),
+                                data_dir=str(tmp_path / "tfds"))
+  builder.download_and_prepare(
+      file_format="array_record", download_dir=str(tmp_path / "downloads"),
+      download_config=tfds.download.DownloadConfig(manual_dir=str(root)))
+  data = builder.as_data_source(split="train")
+  assert [data[i]["text"].decode() for i in range(len(data))] == [t for _, t, _ in good]
+  assert builder.report.written == 5 and builder.report.skipped == 5

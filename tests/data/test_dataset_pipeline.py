@@ -263,3 +263,12 @@ def test_the_synthetic_source_keeps_its_batch_format():
   batch = _take(pipeline.train_dataset(config, _charset(config)), 1)[0]
   assert set(batch) == {"image", "width", "label", "label_length", "mask", "dropped", "text"}
   assert batch["image"].shape == (8, 32, 100, 1)
+
+
+def test_dataset_training_without_eval_paths_evaluates_on_synthetic_images(words_lmdb):
+  config = _config([words_lmdb])
+  config.eval_batch_size = 4
+  batches = list(pipeline.eval_batches(config, _charset(config), num_records=6))
+  assert len(batches) == 2 and int(batches[0]["mask"].sum() + batches[1]["mask"].sum()) == 6
+  assert "skip_reason" not in batches[0]  # The synthetic split's format.
+  assert config.data.source == "auto"  # The caller's config is left alone.
