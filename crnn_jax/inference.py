@@ -3,6 +3,22 @@
 Images of any size are resized to height 32 keeping their aspect ratio, grouped by width and run
 in padded batches whose widths are rounded up to a multiple of `width_step`, so a stream of
 mixed-size images compiles only a handful of programs.
+
+  recognizer = Recognizer.from_checkpoint("runs/default")            # greedy decoding
+  recognizer = Recognizer.from_checkpoint("runs/default", decoder="lexicon",
+                                          lexicon="words.txt")
+  for p in recognizer.recognize(["word.png", pil_image, numpy_array]):
+    print(p.text, p.confidence, [(s.char, s.x0, s.x1) for s in p.spans])
+
+Character spans. Each prediction carries, per character, the first and last frame of its run in
+the frame alignment (the best path for greedy decoding; for beam and lexicon decoding the most
+probable alignment of the decoded text, found by Viterbi), and the matching column range of the
+*input* image. Frame t of the model's output is centred on column 4t of the resized
+(height-32) image and covers about columns [4t - 2, 4t + 2) (the two stride-2 poolings make
+the frame step 4 pixels); a character on frames a..b thus covers resized columns
+[4a - 2, 4b + 2), clipped to the image, which are scaled back to the input by
+input_width / resized_width. The receptive field of a frame is much wider than 4 pixels, so the
+spans locate characters roughly (to within a few pixels at height 32), they do not segment them.
 """
 
 from __future__ import annotations
@@ -20,6 +36,7 @@ from crnn_jax import checkpointing, train_lib
 from crnn_jax.data import preprocess
 from crnn_jax.data.charset import Charset
 from crnn_jax.decoding import greedy
+from crnn_jax.decoding import select
 from crnn_jax.models import crnn
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
@@ -27,11 +44,46 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 
 
 @dataclasses.dataclass(frozen=True)
+class CharSpan:
+  """Where one recognized character lies.
+
+  Attributes:
+    char: the character.
+    first_frame: first output frame of its run in the frame alignment.
+    last_frame: last output frame of its run.
+    x0: first input-image column it covers (float, input pixels).
+    x1: end (exclusive) of the input-image columns it covers.
+  """
+
+  char: str
+  first_frame: int
+  last_frame: int
+  x0: float
+  x1: float
+
+
+@dataclasses.dataclass(frozen=True)
 class Prediction:
-  """One recognized text line."""
+  """One recognized text line.
+
+  Attributes:
+    text: the transcription.
+    confidence: greedy decoding: the probability of the best CTC path; beam and lexicon
+      decoding: p(text | image), the total probability of its alignments.
+    spans: per character of `text`, its frames and input columns (see the module docstring);
+      empty when the text has no alignment on the frames (a lexicon word too long for them).
+    path: the frame alignment as a string, one character per frame, `-` for blank, e.g.
+      `a-----v--a-i-l-a-bb-l-ee--` (the best path for greedy decoding).
+    input_width: width of the input image in pixels (0 if unknown).
+    model_width: width of the resized image the model read.
+  """
 
   text: str
-  confidence: float  # Probability of the best CTC path.
+  confidence: float
+  spans: tuple[CharSpan, ...] = ()
+  path: str = ""
+  input_width: int = 0
+  model_width: int = 0
 
 
 def load_image(path: str | pathlib.Path) -> np.ndarray:
@@ -69,22 +121,54 @@ class Recognizer:
     model: the flax module.
     variables: its params and batch_stats.
     charset: the charset it was trained with.
+    decoder: the CTC decoder (`crnn_jax.decoding.select.Decoder`).
   """
 
   def __init__(self, model: crnn.CRNN, variables: dict[str, Any], charset: Charset, *,
-               height: int = 32, max_width: int = 1024, width_step: int = 32):
+               height: int = 32, max_width: int = 1024, width_step: int = 32,
+               decoder: select.Decoder | str = "greedy", beam_width: int = 10,
+               lexicon: Sequence[str] | str | pathlib.Path | None = None, delta: int = 3):
+    """Wraps a model.
+
+    Args:
+      model: the flax CRNN.
+      variables: {'params', 'batch_stats'}.
+      charset: its charset.
+      height: input height (32).
+      max_width: wider resized images are squeezed to this width.
+      width_step: batch widths are rounded up to a multiple of this.
+      decoder: a `select.Decoder`, or 'greedy', 'beam' or 'lexicon' configured by the
+        following arguments.
+      beam_width: prefixes kept by the beam decoder.
+      lexicon: the lexicon decoder's word list or lexicon file (optional when every call to
+        `recognize` passes per-image lexicons).
+      delta: the lexicon decoder's edit-distance radius.
+    """
     self.model = model
     self.variables = jax.device_put(variables)
     self.charset = charset
     self.height = height
     self.max_width = max_width
     self.width_step = width_step
+    if isinstance(decoder, str):
+      decoder = select.Decoder(charset, decoder, beam_width=beam_width, lexicon=lexicon,
+                               delta=delta)
+    self.decoder = decoder
     self._forward = jax.jit(self._forward_impl)
+    self._log_probs = jax.jit(self._log_probs_impl)
 
   @classmethod
   def from_checkpoint(cls, workdir: str | pathlib.Path, step: int | None = None,
                       **kwargs) -> "Recognizer":
-    """Loads the latest (or given) checkpoint of a training workdir."""
+    """Loads the latest (or given) checkpoint of a training workdir.
+
+    Args:
+      workdir: a training workdir (config.json and checkpoints/), e.g. one written by
+        `crnn-jax import-torch`.
+      step: the checkpoint step (default: the latest).
+      **kwargs: passed to the constructor (decoder, beam_width, lexicon, delta, max_width,
+        width_step).
+    """
     config = train_lib.load_config(workdir)
     charset = Charset.from_config(config.text)
     model = crnn.from_config(config.model, charset.num_classes)
@@ -95,22 +179,72 @@ class Recognizer:
     logits, lengths = self.model.apply(variables, images, widths, train=False)
     return greedy.best_path(logits, lengths)
 
+  def _log_probs_impl(self, variables, images, widths):
+    logits, lengths = self.model.apply(variables, images, widths, train=False)
+    return jax.nn.log_softmax(logits, axis=-1), lengths
+
+  def logits(self, images: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Runs the model on a padded batch.
+
+    Args:
+      images: float32 `[B, 32, W, 1]` in [-1, 1].
+      widths: `[B]` true widths.
+
+    Returns:
+      log-probabilities `[B, T, K]` (log-softmax of the logits) and lengths `[B]`.
+    """
+    log_probs, lengths = self._log_probs(self.variables, jnp.asarray(images),
+                                         jnp.asarray(widths, jnp.int32))
+    return np.asarray(log_probs), np.asarray(lengths)
+
   def preprocess(self, image) -> np.ndarray:
     """A path, PIL image or array -> float32 `[32, W]` in [-1, 1]."""
+    return self._preprocess(image)[0]
+
+  def _preprocess(self, image) -> tuple[np.ndarray, int]:
+    """(float32 `[32, W]`, input width) of a path, PIL image or array."""
     if isinstance(image, (str, pathlib.Path)):
       image = load_image(image)
     gray = preprocess.to_grayscale(image)
-    return preprocess.normalize(
-        preprocess.resize(gray, height=self.height, max_width=self.max_width))
+    resized = preprocess.resize(gray, height=self.height, max_width=self.max_width)
+    return preprocess.normalize(resized), gray.shape[1]
 
-  def recognize(self, images: Sequence[Any], batch_size: int = 64) -> list[Prediction]:
-    """Reads text from images (paths, PIL images or arrays), returned in input order."""
-    arrays = [self.preprocess(image) for image in images]
-    return self.recognize_preprocessed(arrays, batch_size)
+  def recognize(self, images: Sequence[Any], batch_size: int = 64,
+                lexicons: Sequence[Sequence[str] | None] | None = None) -> list[Prediction]:
+    """Reads text from images.
 
-  def recognize_preprocessed(self, arrays: Sequence[np.ndarray], batch_size: int = 64
+    Args:
+      images: file paths, PIL images or arrays (`[H, W]` grayscale, `[H, W, 3|4]` color; uint8,
+        or floats in [0, 1] or [0, 255]) of any size.
+      batch_size: images per model call (images are grouped by width).
+      lexicons: for the lexicon decoder, one word list per image (None entries use the
+        recognizer's global lexicon).
+
+    Returns:
+      One Prediction per image, in input order; spans are in input-image columns.
+    """
+    prepared = [self._preprocess(image) for image in images]
+    return self.recognize_preprocessed([a for a, _ in prepared], batch_size,
+                                       input_widths=[w for _, w in prepared], lexicons=lexicons)
+
+  def recognize_preprocessed(self, arrays: Sequence[np.ndarray], batch_size: int = 64, *,
+                             input_widths: Sequence[int] | None = None,
+                             lexicons: Sequence[Sequence[str] | None] | None = None,
                              ) -> list[Prediction]:
-    """Like `recognize` for float32 `[32, W]` arrays already preprocessed."""
+    """Like `recognize` for float32 `[32, W]` arrays already preprocessed.
+
+    Args:
+      arrays: preprocessed images.
+      batch_size: images per model call.
+      input_widths: the widths of the original images, to map spans back to them (default:
+        spans in the columns of `arrays`).
+      lexicons: per-image lexicons (see `recognize`).
+
+    Returns:
+      One Prediction per array, in input order.
+    """
+    if lexicons is not None and len(lexicons) != len(arrays):
+      raise ValueError(f"{len(lexicons)} lexicons for {len(arrays)} images")
     order = sorted(range(len(arrays)), key=lambda i: arrays[i].shape[1])
     results: list[Prediction | None] = [None] * len(arrays)
     for start in range(0, len(order), batch_size):
@@ -126,9 +260,34 @@ class Recognizer:
                                                   np.float32)])
         widths = np.concatenate([widths, np.full(rows - len(idx), preprocess.MIN_WIDTH,
                                                  np.int32)])
-      ids, confidence = jax.device_get(self._forward(self.variables, jnp.asarray(images),
-                                                     jnp.asarray(widths)))
+      if self.decoder.name == "greedy":
+        ids, confidence = jax.device_get(self._forward(self.variables, jnp.asarray(images),
+                                                       jnp.asarray(widths)))
+        lengths = np.asarray(crnn.output_lengths(widths))
+        decoded = [(select.collapse_path(ids[row, :lengths[row]]), float(confidence[row]),
+                    ids[row, :lengths[row]]) for row in range(len(idx))]
+      else:
+        log_probs, lengths = self.logits(images, widths)
+        batch_lexicons = None if lexicons is None else [lexicons[i] for i in idx]
+        out = self.decoder.decode(log_probs[:len(idx)], lengths[:len(idx)], batch_lexicons)
+        decoded = [(list(d.labels), d.confidence,
+                    select.best_alignment(log_probs[row, :lengths[row]], d.labels))
+                   for row, d in enumerate(out)]
       for row, i in enumerate(idx):
-        text = self.charset.decode(greedy.collapse(ids[row:row + 1])[0])
-        results[i] = Prediction(text, float(confidence[row]))
+        labels, confidence, path = decoded[row]
+        model_width = int(widths[row])
+        input_width = int(input_widths[i]) if input_widths is not None else model_width
+        results[i] = self._prediction(labels, confidence, path, model_width, input_width)
     return results
+
+  def _prediction(self, labels, confidence, path, model_width, input_width) -> Prediction:
+    text = self.charset.decode(labels)
+    if path is None:  # No alignment fits the frames (lexicon word too long).
+      return Prediction(text, confidence, (), "", input_width, model_width)
+    scale = input_width / model_width
+    spans = []
+    for k, first, last in select.char_spans(path):
+      x0, x1 = select.frame_columns(first, last, model_width)
+      spans.append(CharSpan(self.charset.chars[k - 1], first, last, x0 * scale, x1 * scale))
+    return Prediction(text, confidence, tuple(spans), select.frame_path(path, self.charset),
+                      input_width, model_width)

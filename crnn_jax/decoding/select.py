@@ -1,0 +1,474 @@
+"""Choosing a CTC decoder (greedy, beam, lexicon), frame alignments and character spans.
+
+`Decoder` puts the three decoders of this package behind one call, so that the Recognizer, the
+`crnn-jax eval` and `crnn-jax predict` commands and the dataset evaluation share them:
+
+* `greedy`: best path (the per-frame arg max, collapsed). Confidence: the probability of that
+  single path.
+* `beam`: CTC prefix beam search (`beam.py`). Confidence: p(l | y), the total probability of
+  all alignments of the returned labelling l.
+* `lexicon`: the most probable word of a lexicon (`lexicon.py`, the CRNN paper's Sec. 2.3.2),
+  with a global lexicon file and/or per-image lexicons. Confidence: p(word | y).
+
+`best_alignment` finds the most probable frame alignment of a given labelling (Viterbi over the
+CTC lattice), so every decoder's output can be placed on the frames: `char_spans` gives the first
+and last frame of each character, `frame_path` the per-frame string `a-----v--a-i-l-a-bb-l-ee--`.
+
+Per-image lexicons (IIIT5k's and SVT's 50- and 1k-word lists) come from a record field
+`lexicon` (a sequence of words per row) or from a side file read by `load_image_lexicons`: one
+line per image, `KEY<TAB>WORDS`, the words separated by spaces or commas, where KEY is the
+record's `key` (datasets on disk) or, for records without keys, the 0-based position of the
+record in evaluation order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import pathlib
+import re
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from crnn_jax.data.charset import BLANK_ID, Charset
+from crnn_jax.decoding import beam as beam_lib
+
+# lexicon.py (JAX, optax) is imported when a lexicon decoder is built, so that the command line
+# can add these options without importing JAX.
+
+DECODERS = ("greedy", "beam", "lexicon")
+DEFAULT_BEAM_WIDTH = 10
+DEFAULT_DELTA = 3  # lexicon.DEFAULT_DELTA
+BLANK_CHAR = "-"  # How blank frames are shown in `frame_path`.
+
+
+@dataclasses.dataclass(frozen=True)
+class Decoded:
+  """One decoded sample.
+
+  Attributes:
+    text: the transcription.
+    confidence: probability of the best path (greedy) or of the labelling (beam, lexicon).
+    labels: its class ids (no blanks).
+  """
+
+  text: str
+  confidence: float
+  labels: tuple[int, ...]
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+  """Numerically stable log-softmax over the last axis, float32 `[..., K]`."""
+  logits = np.asarray(logits, np.float32)
+  shifted = logits - logits.max(axis=-1, keepdims=True)
+  return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def load_image_lexicons(path: str | pathlib.Path) -> dict[str, list[str]]:
+  """Reads a per-image lexicon side file.
+
+  Args:
+    path: UTF-8 text, one line per image: `KEY<TAB>WORDS`, the words separated by spaces or
+      commas. Blank lines and lines starting with `#` are skipped.
+
+  Returns:
+    KEY -> words (in file order, duplicates dropped).
+
+  Raises:
+    FileNotFoundError: no such file.
+    ValueError: a line without a tab or without words, or a key given twice (naming the line).
+  """
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise FileNotFoundError(f"per-image lexicon file {path} does not exist")
+  out: dict[str, list[str]] = {}
+  for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+    if not line.strip() or line.startswith("#"):
+      continue
+    key, tab, rest = line.partition("\t")
+    words = [w for w in re.split(r"[,\s]+", rest) if w]
+    if not tab or not words:
+      raise ValueError(f"{path}:{number}: expected KEY<TAB>WORDS, got {line[:80]!r}")
+    if key in out:
+      raise ValueError(f"{path}:{number}: key {key!r} given twice")
+    out[key] = list(dict.fromkeys(words))
+  return out
+
+
+class Decoder:
+  """A configured CTC decoder.
+
+  Attributes:
+    name: 'greedy', 'beam' or 'lexicon'.
+    charset: the model's charset.
+    beam_width: prefixes kept by the beam search.
+    delta: edit-distance radius of the lexicon neighbourhood.
+    lexicon: the global lexicon decoder (None: per-image lexicons only).
+  """
+
+  def __init__(self, charset: Charset, name: str = "greedy", *,
+               beam_width: int = DEFAULT_BEAM_WIDTH,
+               lexicon: Sequence[str] | str | pathlib.Path | None = None,
+               delta: int = DEFAULT_DELTA):
+    """Configures the decoder.
+
+    Args:
+      charset: the model's charset.
+      name: one of DECODERS.
+      beam_width: for 'beam' (>= 1).
+      lexicon: for 'lexicon': a word list or a lexicon file (one word per line). Without it,
+        every decoded batch must come with per-image lexicons.
+      delta: for 'lexicon': candidates within this edit distance of the greedy output (large
+        lexicons; small ones are searched exhaustively).
+
+    Raises:
+      ValueError: an unknown name or a bad parameter.
+    """
+    if name not in DECODERS:
+      raise ValueError(f"decoder must be one of {DECODERS}, got {name!r}")
+    if beam_width < 1:
+      raise ValueError(f"beam width must be >= 1, got {beam_width}")
+    if delta < 0:
+      raise ValueError(f"delta must be >= 0, got {delta}")
+    self.name = name
+    self.charset = charset
+    self.beam_width = int(beam_width)
+    self.delta = int(delta)
+    self.lexicon = None
+    if name == "lexicon" and lexicon is not None:
+      from crnn_jax.decoding import lexicon as lexicon_lib  # pylint: disable=g-import-not-at-top
+      words = (lexicon_lib.load_lexicon(lexicon) if isinstance(lexicon, (str, pathlib.Path))
+               else list(lexicon))
+      self.lexicon = lexicon_lib.LexiconDecoder(words, charset, delta=delta)
+
+  @property
+  def label(self) -> str:
+    """A short name for reports, e.g. 'beam10' or 'lexicon'."""
+    return f"beam{self.beam_width}" if self.name == "beam" else self.name
+
+  def __repr__(self) -> str:
+    extra = ""
+    if self.name == "beam":
+      extra = f", beam_width={self.beam_width}"
+    elif self.name == "lexicon":
+      size = len(self.lexicon) if self.lexicon is not None else "per-image"
+      extra = f", lexicon={size}, delta={self.delta}"
+    return f"Decoder({self.name!r}{extra})"
+
+  def decode(self, log_probs: np.ndarray, lengths: np.ndarray,
+             lexicons: Sequence[Sequence[str] | None] | None = None) -> list[Decoded]:
+    """Decodes a batch.
+
+    Args:
+      log_probs: `[B, T, K]` per-frame log-probabilities (class 0 is blank).
+      lengths: `[B]` real frames per sample.
+      lexicons: for 'lexicon': B per-image word lists (None entries fall back to the global
+        lexicon); ignored by the other decoders.
+
+    Returns:
+      B decoded samples.
+
+    Raises:
+      ValueError: 'lexicon' with neither a global lexicon nor a lexicon for some sample.
+    """
+    log_probs = np.asarray(log_probs, np.float32)
+    lengths = np.asarray(lengths).reshape(-1).astype(np.int64)
+    if log_probs.shape[0] == 0:
+      return []
+    if self.name == "greedy":
+      return _greedy(log_probs, lengths, self.charset)
+    if self.name == "beam":
+      hyps = beam_lib.prefix_beam_search(log_probs, lengths, beam_width=self.beam_width)
+      return [Decoded(self.charset.decode(ids), _prob(score), tuple(ids))
+              for (ids, score), in hyps]
+    return self._decode_lexicon(log_probs, lengths, lexicons)
+
+  def _decode_lexicon(self, log_probs, lengths, lexicons) -> list[Decoded]:
+    batch = log_probs.shape[0]
+    lexicons = list(lexicons) if lexicons is not None else [None] * batch
+    if len(lexicons) != batch:
+      raise ValueError(f"{len(lexicons)} lexicons for a batch of {batch}")
+    own = [i for i, lex in enumerate(lexicons) if lex is not None]
+    shared = [i for i, lex in enumerate(lexicons) if lex is None]
+    results: list[tuple[str, float] | None] = [None] * batch
+    if shared:
+      if self.lexicon is None:
+        raise ValueError("lexicon decoding needs a lexicon: give a lexicon file or per-image "
+                         f"lexicons (sample {shared[0]} has none)")
+      for i, res in zip(shared, self.lexicon.decode(log_probs[shared], lengths[shared])):
+        results[i] = res
+    if own:
+      from crnn_jax.decoding import lexicon as lexicon_lib  # pylint: disable=g-import-not-at-top
+      decoded = lexicon_lib.decode_with_lexicons(
+          log_probs[own], lengths[own], [lexicons[i] for i in own], self.charset,
+          delta=self.delta)
+      for i, res in zip(own, decoded):
+        results[i] = res
+    return [Decoded(word, _prob(score), tuple(self.charset.encode(word)))
+            for word, score in results]
+
+
+def _prob(log_p: float) -> float:
+  return math.exp(log_p) if log_p > -math.inf else 0.0
+
+
+def _greedy(log_probs: np.ndarray, lengths: np.ndarray, charset: Charset) -> list[Decoded]:
+  out = []
+  for b in range(log_probs.shape[0]):
+    frames = log_probs[b, :lengths[b]]
+    path = frames.argmax(-1)
+    ids = collapse_path(path)
+    confidence = float(np.exp(frames.max(-1).astype(np.float64).sum())) if len(frames) else 1.0
+    out.append(Decoded(charset.decode(ids), confidence, tuple(ids)))
+  return out
+
+
+def collapse_path(path: Sequence[int]) -> list[int]:
+  """CTC collapse of one frame path: merge repeats, drop blanks."""
+  out, prev = [], None
+  for k in np.asarray(path).tolist():
+    if k != prev and k != BLANK_ID:
+      out.append(int(k))
+    prev = k
+  return out
+
+
+def best_alignment(log_probs: np.ndarray, labels: Sequence[int]) -> np.ndarray | None:
+  """The most probable frame path (Viterbi) that collapses to `labels`.
+
+  Args:
+    log_probs: `[T, K]` log-probabilities of one sample's real frames.
+    labels: class ids (no blanks).
+
+  Returns:
+    `[T]` int64 class per frame whose collapse is `labels`, or None when `labels` needs more
+    frames than there are (len(labels) + adjacent repeats > T).
+  """
+  log_probs = np.asarray(log_probs, np.float64)
+  frames = log_probs.shape[0]
+  labels = [int(k) for k in labels]
+  ext = [BLANK_ID]
+  for k in labels:
+    ext += [k, BLANK_ID]
+  states = len(ext)
+  ext = np.array(ext)
+  if frames == 0:
+    return np.zeros(0, np.int64) if not labels else None
+  # A state may be entered from itself, the previous state, or (for a label different from
+  # the one two states back) skipping the blank between them.
+  skip = np.zeros(states, bool)
+  skip[2:] = (ext[2:] != BLANK_ID) & (ext[2:] != ext[:-2])
+  score = np.full(states, -np.inf)
+  score[0] = log_probs[0, ext[0]]
+  if states > 1:
+    score[1] = log_probs[0, ext[1]]
+  back = np.zeros((frames, states), np.int64)
+  idx = np.arange(states)
+  for t in range(1, frames):
+    stay = score
+    step = np.concatenate([[-np.inf], score[:-1]])
+    jump = np.where(skip, np.concatenate([[-np.inf, -np.inf], score[:-2]]), -np.inf)
+    cand = np.stack([stay, step, jump])  # [3, S]
+    choice = cand.argmax(0)
+    score = cand[choice, idx] + log_probs[t, ext]
+    back[t] = idx - choice
+  ends = [states - 1] + ([states - 2] if states > 1 else [])
+  end = max(ends, key=lambda s: score[s])
+  if not np.isfinite(score[end]):
+    return None
+  path = np.zeros(frames, np.int64)
+  s = end
+  for t in range(frames - 1, -1, -1):
+    path[t] = ext[s]
+    s = back[t, s]
+  return path
+
+
+def char_spans(path: Sequence[int]) -> list[tuple[int, int, int]]:
+  """The characters of a frame path with their first and last frame.
+
+  Args:
+    path: `[T]` class per frame.
+
+  Returns:
+    (class id, first frame, last frame) for each emitted character, in order: a run of equal
+    non-blank frames is one character (as in the CTC collapse).
+  """
+  spans: list[list[int]] = []
+  prev = BLANK_ID
+  for t, k in enumerate(np.asarray(path).tolist()):
+    if k != BLANK_ID:
+      if k == prev:
+        spans[-1][2] = t
+      else:
+        spans.append([int(k), t, t])
+    prev = k
+  return [tuple(s) for s in spans]
+
+
+def frame_path(path: Sequence[int], charset: Charset, blank: str = BLANK_CHAR) -> str:
+  """The per-frame string of a path, e.g. `a-----v--a-i-l-a-bb-l-ee--` (blank shown as `-`)."""
+  return "".join(blank if k == BLANK_ID else charset.chars[k - 1]
+                 for k in np.asarray(path).tolist())
+
+
+def frame_columns(first: int, last: int, width: int) -> tuple[int, int]:
+  """Input columns `[x0, x1)` of frames `first..last` of an image `width` pixels wide.
+
+  The receptive field of frame t is centred on column 4t: the two stride-2 poolings make the
+  frame step 4 pixels, and frame t covers about columns [4t - 2, 4t + 2) of the (resized,
+  height-32) model input. The range is clipped to the image.
+  """
+  x0 = min(max(4 * first - 2, 0), width)
+  x1 = min(max(4 * last + 2, x0), width)
+  return x0, x1
+
+
+def lexicons_for_batch(batch: Mapping[str, Any], image_lexicons: Mapping[str, Sequence[str]]
+                       | None, offset: int) -> list[Sequence[str] | None] | None:
+  """Per-row lexicons of a batch: its `lexicon` field, else the side file by key or position.
+
+  Args:
+    batch: a batch dict; may have `lexicon` (per row word lists) and `key` (record keys).
+    image_lexicons: KEY -> words from `load_image_lexicons`, or None.
+    offset: the position of the batch's first row in evaluation order (used as the key of
+      rows without `key`).
+
+  Returns:
+    One entry per row (None where the row has no lexicon), or None when there are none at all.
+  """
+  rows = len(batch["mask"]) if "mask" in batch else len(batch["image"])
+  if "lexicon" in batch:
+    return [list(lex) if lex is not None and len(lex) else None for lex in batch["lexicon"]]
+  if not image_lexicons:
+    return None
+  keys = ([str(k) for k in batch["key"]] if "key" in batch
+          else [str(offset + i) for i in range(rows)])
+  return [image_lexicons.get(k) for k in keys]
+
+
+Predict = Callable[[Mapping[str, Any]], tuple[list[str], np.ndarray]]
+
+
+def make_predict(logits_fn: Callable[[np.ndarray, np.ndarray], tuple[Any, Any]],
+                 decoder: Decoder,
+                 image_lexicons: Mapping[str, Sequence[str]] | None = None) -> Predict:
+  """A batch predictor `batch -> (texts, confidences [B])` with `decoder`.
+
+  Args:
+    logits_fn: `(images [B, 32, W, 1], widths [B]) -> (logits [B, T, K], lengths [B])`.
+    decoder: the decoder.
+    image_lexicons: per-image lexicons by key (see `lexicons_for_batch`); rows are counted
+      across calls for batches without keys.
+
+  Returns:
+    The predictor (stateful: it counts the rows it has seen).
+  """
+  seen = [0]
+
+  def predict(batch):
+    logits, lengths = logits_fn(batch["image"], batch["width"])
+    log_probs = log_softmax(np.asarray(logits))
+    lexicons = None
+    if decoder.name == "lexicon":
+      lexicons = lexicons_for_batch(batch, image_lexicons, seen[0])
+    seen[0] += len(batch["width"])
+    mask = np.asarray(batch.get("mask", np.ones(len(batch["width"]), bool)), bool)
+    if lexicons is not None and decoder.lexicon is None:
+      missing = [i for i, lex in enumerate(lexicons) if lex is None and mask[i]]
+      if missing:
+        raise ValueError("lexicon decoding without a global lexicon: no per-image lexicon for "
+                         f"row {missing[0]} of this batch")
+      lexicons = [lex if lex is not None else ["?"] for lex in lexicons]
+    results = [Decoded("", 0.0, ())] * len(mask)
+    rows = np.flatnonzero(mask)
+    if rows.size:
+      decoded = decoder.decode(log_probs[rows], np.asarray(lengths)[rows],
+                               None if lexicons is None else [lexicons[i] for i in rows])
+      for i, d in zip(rows.tolist(), decoded):
+        results[i] = d
+    return [d.text for d in results], np.array([d.confidence for d in results], np.float32)
+
+  return predict
+
+
+def evaluate(logits_fn, batches: Iterable[Mapping[str, Any]], decoders: Sequence[Decoder],
+             image_lexicons: Mapping[str, Sequence[str]] | None = None,
+             num_examples: int = 0) -> dict[str, dict[str, Any]]:
+  """Recognition metrics of several decoders on the same batches (the model runs once).
+
+  Args:
+    logits_fn: `(images, widths) -> (logits, lengths)`.
+    batches: dicts with `image`, `width`, `text`, `mask` (and optionally `key`, `lexicon`).
+    decoders: the decoders to compare.
+    image_lexicons: per-image lexicons for lexicon decoders.
+    num_examples: (prediction, target, confidence) triples kept per decoder.
+
+  Returns:
+    decoder label -> metrics dict (see `evaluation.RecognitionMetrics.result`) plus `examples`.
+  """
+  from crnn_jax import evaluation  # pylint: disable=g-import-not-at-top
+
+  metrics = {d.label: evaluation.RecognitionMetrics() for d in decoders}
+  examples: dict[str, list] = {d.label: [] for d in decoders}
+  cached = {}
+
+  def cached_logits(images, widths):
+    return cached["out"]
+
+  predictors = {d.label: make_predict(cached_logits, d, image_lexicons) for d in decoders}
+  for batch in batches:
+    cached["out"] = tuple(np.asarray(x) for x in logits_fn(batch["image"], batch["width"]))
+    mask = np.asarray(batch["mask"], bool)
+    targets = [t for t, m in zip(batch["text"], mask) if m]
+    for label, predict in predictors.items():
+      texts, confs = predict(batch)
+      preds = [t for t, m in zip(texts, mask) if m]
+      metrics[label].update(preds, targets, confs[mask])
+      examples[label].extend(zip(preds, targets, confs[mask].tolist()))
+  return {label: dict(m.result(), examples=examples[label][:num_examples])
+          for label, m in metrics.items()}
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, multiple: bool = True) -> None:
+  """Adds `--decoder`, `--beam-width`, `--lexicon`, `--image-lexicons`, `--delta`."""
+  if multiple:
+    parser.add_argument("--decoder", action="append", default=None,
+                        help="greedy, beam or lexicon; repeat or separate with commas to "
+                        "compare several (default: greedy)")
+  else:
+    parser.add_argument("--decoder", default="greedy", choices=DECODERS)
+  parser.add_argument("--beam-width", type=int, default=DEFAULT_BEAM_WIDTH,
+                      help="prefixes kept by the beam decoder")
+  parser.add_argument("--lexicon", help="lexicon file for the lexicon decoder (one word a line)")
+  parser.add_argument("--image-lexicons",
+                      help="per-image lexicons for the lexicon decoder: KEY<TAB>word word ... "
+                      "(KEY: record key, or position in evaluation order)")
+  parser.add_argument("--delta", type=int, default=DEFAULT_DELTA,
+                      help="lexicon decoder: candidates within this edit distance of the "
+                      "greedy output (lexicons above 200 words)")
+
+
+def decoder_names(args) -> list[str]:
+  """The decoder names of parsed `--decoder` options (default ['greedy'])."""
+  value = getattr(args, "decoder", None) or ["greedy"]
+  if isinstance(value, str):
+    value = [value]
+  names = [n.strip() for v in value for n in v.split(",") if n.strip()]
+  for name in names:
+    if name not in DECODERS:
+      raise ValueError(f"--decoder must be one of {', '.join(DECODERS)}, got {name!r}")
+  return list(dict.fromkeys(names)) or ["greedy"]
+
+
+def decoders_from_args(args, charset: Charset) -> list[Decoder]:
+  """The Decoders of parsed command-line options (see `add_arguments`)."""
+  names = decoder_names(args)
+  if ("lexicon" in names and not getattr(args, "lexicon", None)
+      and not getattr(args, "image_lexicons", None)):
+    raise ValueError("--decoder lexicon needs --lexicon FILE and/or --image-lexicons FILE")
+  return [Decoder(charset, name, beam_width=args.beam_width,
+                  lexicon=getattr(args, "lexicon", None) if name == "lexicon" else None,
+                  delta=args.delta) for name in names]
