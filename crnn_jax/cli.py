@@ -3,6 +3,9 @@
   crnn-jax eval --checkpoint WORKDIR [--split test] [--num-records 2000] [--output m.json]
   crnn-jax eval --checkpoint WORKDIR --data DATASET [DATASET ...] [--case-sensitive] [--unfiltered]
   crnn-jax predict --checkpoint WORKDIR IMAGE_OR_DIR ... [--output preds.tsv]
+      [--decoder greedy|beam|lexicon] [--visualize OUT_DIR]
+  crnn-jax export --checkpoint WORKDIR --format onnx|stablehlo --output FILE
+  crnn-jax import-torch crnn.pth --output WORKDIR
   crnn-jax data build {lmdb,mjsynth,folder,synthetic} --input PATH ... --output DATA_DIR
   crnn-jax data to-lmdb --input DATASET --output LMDB_DIR
 
@@ -19,6 +22,7 @@ from typing import Sequence
 
 from crnn_jax import _xla_flags
 from crnn_jax import data_cli
+from crnn_jax import deploy_cli
 from crnn_jax import eval_cli
 
 _xla_flags.apply()
@@ -26,6 +30,7 @@ _xla_flags.apply()
 
 def _eval(args) -> int:
   if args.data:  # Datasets on disk, with the standard protocol (crnn_jax/eval_cli.py).
+    deploy_cli.check_greedy_only(args, "--data")
     return eval_cli.run(args)
   from crnn_jax import checkpointing, sharding, train_lib  # pylint: disable=g-import-not-at-top
   from crnn_jax.data.charset import Charset  # pylint: disable=g-import-not-at-top
@@ -46,6 +51,10 @@ def _eval(args) -> int:
   evaluator = train_lib.Evaluator(config, charset, mesh, args.split, num_records)
   metrics, examples = evaluator.run(state, num_examples=args.show)
   metrics = dict(checkpoint=str(args.checkpoint), step=step, split=args.split, **metrics)
+  if deploy_cli.decoders_requested(args):  # --decoder beam / lexicon: each one's metrics.
+    metrics["decoders"] = deploy_cli.eval_decoders(args, model, variables, charset,
+                                                   evaluator.batches)
+    deploy_cli.print_decoder_metrics(metrics["decoders"])
   for pred, target, conf in examples:
     print(f"{'ok ' if pred == target else 'BAD'} {pred!r:24} target {target!r:24} "
           f"confidence {conf:.3f}")
@@ -61,7 +70,8 @@ def _eval(args) -> int:
 def _predict(args) -> int:
   from crnn_jax import inference  # pylint: disable=g-import-not-at-top
 
-  recognizer = inference.Recognizer.from_checkpoint(args.checkpoint, args.step)
+  recognizer = inference.Recognizer.from_checkpoint(args.checkpoint, args.step,
+                                                    **deploy_cli.recognizer_kwargs(args))
   paths = inference.expand_inputs(args.inputs)
   if not paths:
     print("no input images found", file=sys.stderr)
@@ -76,6 +86,9 @@ def _predict(args) -> int:
       failed += 1
   predictions = recognizer.recognize_preprocessed(arrays, batch_size=args.batch_size)
   lines = [f"{path}\t{p.text}\t{p.confidence:.4f}" for path, p in zip(good, predictions)]
+  if args.visualize:
+    count = deploy_cli.write_visualizations(args.visualize, good, arrays, predictions)
+    print(f"wrote {count} pictures to {args.visualize}", file=sys.stderr)
   if args.output:
     pathlib.Path(args.output).write_text("".join(line + "\n" for line in lines),
                                          encoding="utf-8")
@@ -103,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
   ev.add_argument("--show", type=int, default=0, help="print the first N predictions")
   ev.add_argument("--output", help="write the metrics as JSON")
   eval_cli.add_arguments(ev)
+  deploy_cli.add_eval_arguments(ev)
   ev.set_defaults(func=_eval)
 
   pr = sub.add_parser("predict", help="read text from images")
@@ -111,8 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
   pr.add_argument("inputs", nargs="+", help="image files or directories")
   pr.add_argument("--output", help="write path<TAB>text<TAB>confidence lines here")
   pr.add_argument("--batch-size", type=int, default=64)
+  deploy_cli.add_predict_arguments(pr)
   pr.set_defaults(func=_predict)
   data_cli.register(sub)
+  deploy_cli.register(sub)
   return parser
 
 

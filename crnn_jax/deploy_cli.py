@@ -1,0 +1,127 @@
+"""Command-line pieces for decoding and deployment, wired into `crnn_jax/cli.py`.
+
+  crnn-jax export --checkpoint WORKDIR --format onnx|stablehlo --output FILE
+  crnn-jax import-torch crnn.pth --output WORKDIR
+  crnn-jax predict ... [--decoder greedy|beam|lexicon] [--visualize OUT_DIR]
+  crnn-jax eval ... [--decoder greedy,beam,lexicon] [--beam-width 10] [--lexicon FILE]
+                    [--image-lexicons FILE] [--delta 3]
+
+Heavy modules (JAX, jax2onnx, PyTorch) are imported only when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+from typing import Any, Sequence
+
+from crnn_jax.decoding import select
+
+
+def register(subparsers) -> None:
+  """Adds the `export` and `import-torch` subcommands."""
+  ex = subparsers.add_parser("export", help="export a checkpoint to ONNX or StableHLO")
+  ex.add_argument("--checkpoint", required=True, help="training workdir")
+  ex.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
+  ex.add_argument("--format", required=True, choices=("onnx", "stablehlo"))
+  ex.add_argument("--output", required=True, help="file to write")
+  ex.add_argument("--opset", type=int, default=21, help="ONNX opset")
+  ex.set_defaults(func=_export)
+
+  im = subparsers.add_parser("import-torch", help="convert crnn.pytorch weights to a workdir")
+  im.add_argument("checkpoint_file", metavar="CRNN_PTH", help="crnn.pytorch state dict (.pth)")
+  im.add_argument("--output", required=True, help="workdir to create")
+  im.add_argument("--alphabet", default="0123456789abcdefghijklmnopqrstuvwxyz",
+                  help="characters of classes 1..K-1 (default: crnn.pytorch's 36)")
+  im.add_argument("--overwrite", action="store_true", help="allow a non-empty output directory")
+  im.set_defaults(func=_import_torch)
+
+
+def _export(args) -> int:
+  from crnn_jax import export  # pylint: disable=g-import-not-at-top
+  path = export.export_checkpoint(args.checkpoint, args.format, args.output, args.step,
+                                  args.opset)
+  print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)", file=sys.stderr)
+  return 0
+
+
+def _import_torch(args) -> int:
+  from crnn_jax import torch_import  # pylint: disable=g-import-not-at-top
+  out = torch_import.import_torch(args.checkpoint_file, args.output, alphabet=args.alphabet,
+                                  overwrite=args.overwrite)
+  print(f"wrote crnn-jax workdir {out} (try: crnn-jax predict --checkpoint {out} IMAGE)",
+        file=sys.stderr)
+  return 0
+
+
+def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+  """`eval` options: `--decoder` (repeatable), `--beam-width`, `--lexicon`, `--image-lexicons`,
+  `--delta`."""
+  select.add_arguments(parser, multiple=True)
+
+
+def decoders_requested(args) -> bool:
+  """Whether `eval` was asked for anything but the default greedy decoding."""
+  return select.decoder_names(args) != ["greedy"]
+
+
+def check_greedy_only(args, what: str) -> None:
+  """Fails when decoders other than greedy are asked for where only greedy is wired."""
+  if decoders_requested(args):
+    raise ValueError(f"--decoder {','.join(select.decoder_names(args))} is not available with "
+                     f"{what} yet (greedy only)")
+
+
+def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
+  """`predict` options: decoder choice and `--visualize OUT_DIR`."""
+  select.add_arguments(parser, multiple=False)
+  parser.add_argument("--visualize", metavar="OUT_DIR",
+                      help="write a PNG per image: input, per-frame path, text and confidence")
+
+
+def recognizer_kwargs(args) -> dict[str, Any]:
+  """Recognizer constructor arguments from `predict`'s decoder options."""
+  name = getattr(args, "decoder", "greedy") or "greedy"
+  if name == "lexicon" and not getattr(args, "lexicon", None):
+    raise ValueError("--decoder lexicon needs --lexicon FILE")
+  return dict(decoder=name, beam_width=args.beam_width, lexicon=args.lexicon,
+              delta=args.delta)
+
+
+def write_visualizations(out_dir, paths: Sequence[pathlib.Path], arrays, predictions) -> int:
+  """Writes OUT_DIR/NNNN_<stem>.png for each prediction; returns how many."""
+  from crnn_jax import visualize  # pylint: disable=g-import-not-at-top
+  out_dir = pathlib.Path(out_dir)
+  out_dir.mkdir(parents=True, exist_ok=True)
+  for i, (path, array, prediction) in enumerate(zip(paths, arrays, predictions)):
+    visualize.save_prediction_png(out_dir / f"{i:04d}_{pathlib.Path(path).stem}.png", array,
+                                  prediction)
+  return len(predictions)
+
+
+def eval_decoders(args, model, variables, charset, batches) -> dict[str, dict[str, Any]]:
+  """Metrics of each `--decoder` on the eval batches (the model runs once per batch)."""
+  import jax  # pylint: disable=g-import-not-at-top
+
+  decoders = select.decoders_from_args(args, charset)
+  image_lexicons = (select.load_image_lexicons(args.image_lexicons)
+                    if getattr(args, "image_lexicons", None) else None)
+  apply = jax.jit(lambda v, x, w: model.apply(v, x, w, train=False))
+  variables = jax.device_put(variables)
+
+  def logits_fn(images, widths):
+    return jax.device_get(apply(variables, images, widths))
+
+  return select.evaluate(logits_fn, batches, decoders, image_lexicons,
+                         num_examples=getattr(args, "show", 0))
+
+
+def print_decoder_metrics(results: dict[str, dict[str, Any]], file=None) -> None:
+  """A small table: one row per decoder."""
+  file = file or sys.stdout
+  keys = ("word_accuracy", "word_accuracy_ignore_case", "one_minus_ned", "char_error_rate",
+          "mean_confidence")
+  print(f"{'decoder':12s} " + " ".join(f"{k:>26s}" for k in keys), file=file)
+  for label, metrics in results.items():
+    print(f"{label:12s} " + " ".join(f"{metrics[k]:26.4f}" for k in keys), file=file)
