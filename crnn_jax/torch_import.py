@@ -178,7 +178,7 @@ def convert_state_dict(state: Mapping[str, np.ndarray]) -> tuple[dict[str, Any],
             for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
             for s in ("_l0", "_l0_reverse")}
   known |= {f"rnn.{j}.embedding.{w}" for j in range(layers) for w in ("weight", "bias")}
-  unknown = sorted(set(state) - known)
+  unknown = sorted(k for k in set(state) - known if not k.endswith("num_batches_tracked"))
   if unknown:
     raise TorchImportError(f"unexpected tensor {unknown[0]!r} ({len(unknown)} unexpected in "
                            "all): only crnn.pytorch's layout with BatchNorm after convolutions "
