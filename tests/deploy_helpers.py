@@ -1,0 +1,85 @@
+"""Helpers for the deployment tests: a tiny CRNN workdir with random (untrained) weights.
+
+The workdir is what training writes (config.json and an orbax checkpoint), so Recognizer,
+export and the CLI load it exactly like a real one; no training is needed.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import jax
+import numpy as np
+
+from configs import default
+from crnn_jax import checkpointing, train_lib
+from crnn_jax.data.charset import Charset
+from crnn_jax.models import crnn
+
+TINY_CHANNELS = (4, 4, 8, 8, 8, 8, 8)
+TINY_HIDDEN = 8
+
+
+def tiny_config(charset: str = "0123456789abcdefghijklmnopqrstuvwxyz"):
+  config = default.get_config()
+  config.text.charset = charset
+  config.model.conv_channels = TINY_CHANNELS
+  config.model.lstm_hidden = TINY_HIDDEN
+  config.num_train_steps = 10
+  config.optimizer.warmup_steps = 1
+  return config
+
+
+def _randomize(variables, seed: int):
+  """Larger random weights and non-trivial BatchNorm statistics (so nothing is the identity)."""
+  rng = np.random.default_rng(seed)
+
+  def perturb(path, x):
+    x = np.asarray(x)
+    name = jax.tree_util.keystr(path)
+    if "var" in name:
+      return rng.uniform(0.5, 2.0, x.shape).astype(x.dtype)
+    if "mean" in name:
+      return rng.normal(0, 0.3, x.shape).astype(x.dtype)
+    return (x * 2.0 + rng.normal(0, 0.2, x.shape)).astype(x.dtype)
+
+  return jax.tree_util.tree_map_with_path(perturb, variables)
+
+
+def make_workdir(workdir: pathlib.Path, seed: int = 0, config=None) -> pathlib.Path:
+  """Writes config.json and a step-0 checkpoint of a tiny random CRNN into `workdir`."""
+  workdir = pathlib.Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  config = config or tiny_config()
+  charset = Charset.from_config(config.text)
+  model = crnn.from_config(config.model, charset.num_classes)
+  state = train_lib.create_train_state(config, model, jax.random.key(seed))
+  variables = _randomize({"params": state.params, "batch_stats": state.batch_stats}, seed)
+  state = state.replace(params=variables["params"], batch_stats=variables["batch_stats"])
+  train_lib.save_config(config, workdir)
+  with checkpointing.make_manager(workdir) as manager:
+    checkpointing.save(manager, state, force=True)
+    manager.wait_until_finished()
+  return workdir
+
+
+def model_logits(workdir, images: np.ndarray, widths: np.ndarray):
+  """Reference logits `[B, T, K]` and lengths of the workdir's model, straight from flax."""
+  config = train_lib.load_config(workdir)
+  charset = Charset.from_config(config.text)
+  model = crnn.from_config(config.model, charset.num_classes)
+  _, variables = checkpointing.restore_variables(workdir)
+  logits, lengths = model.apply(variables, images, widths, train=False)
+  return np.asarray(logits), np.asarray(lengths)
+
+
+def text_images(seed: int, widths, height: int = 32) -> list[np.ndarray]:
+  """Random uint8 grayscale images with some dark strokes."""
+  rng = np.random.default_rng(seed)
+  out = []
+  for w in widths:
+    image = rng.integers(150, 255, (height, w)).astype(np.uint8)
+    for x in range(2, w - 3, 7):
+      image[6:26, x:x + 2] = rng.integers(0, 60)
+    out.append(image)
+  return out

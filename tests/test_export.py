@@ -1,0 +1,132 @@
+"""Tests for crnn_jax.export: exported logits equal the flax model's on the real frames."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+import deploy_helpers
+from crnn_jax import checkpointing, cli, export, train_lib
+from crnn_jax.data.charset import Charset
+from crnn_jax.models import crnn
+
+# (padded width, true widths): full-width batches and mixed widths with padding.
+CASES = [(100, [100]), (100, [100, 77, 8]), (37, [37, 20]), (256, [256, 255, 130, 64, 9])]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+  return deploy_helpers.make_workdir(tmp_path_factory.mktemp("export") / "workdir", seed=3)
+
+
+def _inputs(width, widths, seed):
+  rng = np.random.default_rng(seed)
+  images = rng.uniform(-1, 1, (len(widths), 32, width, 1)).astype(np.float32)
+  return images, np.array(widths, np.int32)
+
+
+def _reference(workdir, images, widths):
+  config = train_lib.load_config(workdir)
+  model = crnn.from_config(config.model, Charset.from_config(config.text).num_classes)
+  _, variables = checkpointing.restore_variables(workdir)
+  logits, lengths = jax.jit(lambda x, w: model.apply(variables, x, w, train=False))(images, widths)
+  return np.asarray(logits), np.asarray(lengths)
+
+
+def _assert_close(logits, lengths, ref, ref_lengths):
+  np.testing.assert_array_equal(lengths, ref_lengths)
+  assert logits.shape == ref.shape
+  for b, frames in enumerate(ref_lengths):
+    scale = np.abs(ref[b, :frames]).max()
+    assert scale > 0.1
+    err = np.abs(logits[b, :frames] - ref[b, :frames]).max()
+    assert err <= 1e-4 * scale, (b, err, scale)
+
+
+def test_inference_function_equals_model(workdir):
+  config = train_lib.load_config(workdir)
+  model = crnn.from_config(config.model, Charset.from_config(config.text).num_classes)
+  _, variables = checkpointing.restore_variables(workdir)
+  forward = jax.jit(export.inference_function(model, variables))
+  for i, (width, widths) in enumerate(CASES):
+    images, widths = _inputs(width, widths, i)
+    logits, lengths = forward(images, widths)
+    _assert_close(np.asarray(logits), np.asarray(lengths), *_reference(workdir, images, widths))
+
+
+def test_fold_batch_norm_matches_formula():
+  rng = np.random.default_rng(0)
+  params = {f"conv{i}": {"kernel": rng.normal(size=(3, 3, 2, 2)), "bias": rng.normal(size=2)}
+            for i in range(7)}
+  params["bn2"] = {"scale": np.array([2.0, 0.5]), "bias": np.array([1.0, -1.0])}
+  stats = {"bn2": {"mean": np.array([0.5, -0.5]), "var": np.array([3.0, 0.25])}}
+  folded = export.fold_batch_norm({"params": {"cnn": params}, "batch_stats": {"cnn": stats}},
+                                  (2,))
+  s = np.array([2.0 / np.sqrt(3.0 + 1e-5), 0.5 / np.sqrt(0.25 + 1e-5)])
+  np.testing.assert_allclose(folded[2][0], params["conv2"]["kernel"] * s, rtol=1e-6)
+  np.testing.assert_allclose(folded[2][1], (params["conv2"]["bias"] - [0.5, -0.5]) * s + [1, -1],
+                             rtol=1e-6)
+  np.testing.assert_allclose(folded[3][0], params["conv3"]["kernel"], rtol=1e-7)
+
+
+def test_onnx_export_runs_in_onnxruntime(workdir, tmp_path):
+  pytest.importorskip("jax2onnx")
+  ort = pytest.importorskip("onnxruntime")
+  path = tmp_path / "crnn.onnx"
+  assert cli.main(["export", "--checkpoint", str(workdir), "--format", "onnx", "--output",
+                   str(path)]) == 0
+  options = ort.SessionOptions()
+  options.log_severity_level = 3
+  session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+  inputs = {i.name: i for i in session.get_inputs()}
+  assert inputs["images"].shape == ["B", 32, "W", 1]
+  assert inputs["widths"].shape == ["B"] and inputs["widths"].type == "tensor(int32)"
+  assert [o.name for o in session.get_outputs()] == ["logits", "lengths"]
+  meta = session.get_modelmeta().custom_metadata_map
+  assert json.loads(meta["crnn_jax.charset"]) == "0123456789abcdefghijklmnopqrstuvwxyz"
+  assert meta["crnn_jax.blank_index"] == "0"
+  # BatchNorm is folded into the convolutions.
+  import onnx  # pylint: disable=g-import-not-at-top
+  ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+  assert "BatchNormalization" not in ops and "Conv" in ops
+  for i, (width, widths) in enumerate(CASES):
+    images, widths = _inputs(width, widths, 10 + i)
+    logits, lengths = session.run(None, {"images": images, "widths": widths})
+    _assert_close(logits, lengths, *_reference(workdir, images, widths))
+
+
+def test_stablehlo_export_loads_without_crnn_jax(workdir, tmp_path):
+  path = tmp_path / "crnn.stablehlo"
+  assert cli.main(["export", "--checkpoint", str(workdir), "--format", "stablehlo",
+                   "--output", str(path)]) == 0
+  meta = json.loads((tmp_path / "crnn.stablehlo.json").read_text())
+  assert json.loads(meta["crnn_jax.charset"]) == "0123456789abcdefghijklmnopqrstuvwxyz"
+  arrays = {}
+  for i, (width, widths) in enumerate(CASES):
+    arrays[f"images{i}"], arrays[f"widths{i}"] = _inputs(width, widths, 20 + i)
+  np.savez(tmp_path / "inputs.npz", **arrays)
+  script = textwrap.dedent(f"""
+      import sys
+      import jax, numpy as np
+      exported = jax.export.deserialize(bytearray(open({str(path)!r}, "rb").read()))
+      inputs = np.load({str(tmp_path / "inputs.npz")!r})
+      out = {{}}
+      for i in range({len(CASES)}):
+        logits, lengths = exported.call(inputs[f"images{{i}}"], inputs[f"widths{{i}}"])
+        out[f"logits{{i}}"], out[f"lengths{{i}}"] = np.asarray(logits), np.asarray(lengths)
+      np.savez({str(tmp_path / "outputs.npz")!r}, **out)
+      assert not any(m == "crnn_jax" or m.startswith("crnn_jax.") for m in sys.modules)
+      print("in", exported.in_avals, "out", exported.out_avals)
+  """)
+  result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "float32[B,32,W,1]" in result.stdout  # Symbolic batch and width.
+  outputs = np.load(tmp_path / "outputs.npz")
+  for i in range(len(CASES)):
+    ref = _reference(workdir, arrays[f"images{i}"], arrays[f"widths{i}"])
+    _assert_close(outputs[f"logits{i}"], outputs[f"lengths{i}"], *ref)
