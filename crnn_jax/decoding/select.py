@@ -267,10 +267,10 @@ def best_alignment(log_probs: np.ndarray, labels: Sequence[int]) -> np.ndarray |
   back = np.zeros((frames, states), np.int64)
   idx = np.arange(states)
   for t in range(1, frames):
-    stay = score
-    step = np.concatenate([[-np.inf], score[:-1]])
-    jump = np.where(skip, np.concatenate([[-np.inf, -np.inf], score[:-2]]), -np.inf)
-    cand = np.stack([stay, step, jump])  # [3, S]
+    cand = np.full((3, states), -np.inf)  # From state s, s - 1, s - 2.
+    cand[0] = score
+    cand[1, 1:] = score[:-1]
+    cand[2, 2:] = np.where(skip[2:], score[:-2], -np.inf)
     choice = cand.argmax(0)
     score = cand[choice, idx] + log_probs[t, ext]
     back[t] = idx - choice
