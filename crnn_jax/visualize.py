@@ -41,7 +41,10 @@ def _font(size: int) -> ImageFont.ImageFont:
 
 
 def to_uint8(image: Any) -> np.ndarray:
-  """A model input (float in [-1, 1], `[H, W]` or `[H, W, 1]`) or uint8 image as uint8 `[H, W]`."""
+  """A model input (float in [-1, 1], `[H, W]` or `[H, W, 1]`) or uint8 image as uint8 `[H, W]`.
+
+  Float arrays are always read as model inputs (x / 127.5 - 1), never as [0, 1] images.
+  """
   array = np.asarray(image)
   if array.ndim == 3 and array.shape[-1] == 1:
     array = array[..., 0]
@@ -49,9 +52,7 @@ def to_uint8(image: Any) -> np.ndarray:
     raise ValueError(f"expected a grayscale [H, W] image, got shape {array.shape}")
   if array.dtype == np.uint8:
     return array
-  array = array.astype(np.float32)
-  if array.min() < 0.0 or array.max() <= 1.0:  # [-1, 1] model input (or [0, 1]).
-    array = (array + 1.0) * 127.5 if array.min() < 0.0 else array * 255.0
+  array = (array.astype(np.float32) + 1.0) * 127.5  # Floats are model inputs in [-1, 1].
   return np.clip(np.rint(array), 0, 255).astype(np.uint8)
 
 

@@ -14,9 +14,11 @@ import pytest
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-from crnn_jax import cli, torch_import  # pylint: disable=g-import-not-at-top,wrong-import-position
-from crnn_jax.inference import Recognizer  # pylint: disable=g-import-not-at-top,wrong-import-position
-from crnn_jax.decoding import select  # pylint: disable=g-import-not-at-top,wrong-import-position
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from crnn_jax import cli, torch_import
+from crnn_jax.decoding import select
+from crnn_jax.inference import Recognizer
+# pylint: enable=g-import-not-at-top,wrong-import-position
 
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 CHANNELS = (8, 8, 16, 16, 16, 16, 16)
