@@ -1,0 +1,399 @@
+"""CRNN speed, JAX vs PyTorch, on the same inputs in one process.
+
+  pip install -e '.[bench]'
+  python benchmarks/speed.py                    # paper-size CRNN, batch 64
+  python benchmarks/speed.py --model quickstart --repeats 10
+  python benchmarks/speed.py --steps 300        # plus a 300-step memory-growth check
+
+Cases (batch 64 unless --batch):
+  train fixed    one training step (forward, CTC loss, backward, Adam) on 32x100 images.
+  train bucket   the same on a keep-ratio batch: widths 65..128 padded to the 128 bucket.
+  infer fixed    forward and greedy decoding (to class ids, collapsed on the host) at 32x100.
+  infer mixed    a stream of keep-ratio images of widths 8..256: JAX through
+                 `crnn_jax.inference.Recognizer` (sorted, batched, widths rounded up to
+                 multiples of 32, one compiled program per width), PyTorch on the same
+                 padded batches.
+
+The two frameworks alternate within each repeat (which one goes first alternates too) and the
+medians over the repeats are reported, after warm-up; JAX's compile time is reported
+separately. Both run with the same number of threads (--threads, default: the CPUs this
+process may use): `torch.set_num_threads` and XLA's CPU thread pool, which takes its size from
+the process's CPU affinity (set here with `os.sched_setaffinity` when --threads is smaller).
+Peak memory (RSS) of a training run is measured in a fresh subprocess per framework, which
+trains for --steps steps and also reports the RSS after the first and the last step.
+PyTorch processes every image at the padded width of its batch (no masking), as CRNN code in
+PyTorch does; JAX masks the padding, so its results do not depend on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+  sys.path.insert(0, str(ROOT))
+
+MODELS = {
+    "paper": dict(conv_channels=(64, 128, 256, 256, 512, 512, 512), lstm_hidden=256),
+    "quickstart": dict(conv_channels=(16, 32, 64, 64, 128, 128, 128), lstm_hidden=64),
+}
+NUM_CLASSES = 37  # Blank + the 36 lower-case alphanumerics of configs/default.py.
+MIXED_IMAGES = 512  # Images in the mixed-width inference stream.
+WIDTH_STEP = 32  # Recognizer's default rounding of batch widths.
+
+
+def _parse_args(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--model", choices=sorted(MODELS), default="paper")
+  parser.add_argument("--batch", type=int, default=64)
+  parser.add_argument("--width", type=int, default=100, help="width of the fixed-size cases")
+  parser.add_argument("--repeats", type=int, default=20, help="timed runs per case")
+  parser.add_argument("--warmup", type=int, default=5, help="untimed runs per case")
+  parser.add_argument("--threads", type=int, default=None,
+                      help="threads for both frameworks (default: all CPUs of this process)")
+  parser.add_argument("--cases", default="train_fixed,train_bucket,infer_fixed,infer_mixed",
+                      help="comma-separated subset of the cases")
+  parser.add_argument("--steps", type=int, default=20,
+                      help="train steps of the memory runs (RSS at the first and last step)")
+  parser.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
+  parser.add_argument("--json", type=pathlib.Path, default=None, help="also write results here")
+  parser.add_argument("--memory-child", choices=["jax", "torch"], help=argparse.SUPPRESS)
+  return parser.parse_args(argv)
+
+
+def _set_threads(threads: int | None) -> int:
+  """Restricts this process to `threads` CPUs (before JAX starts); returns the count."""
+  cpus = sorted(os.sched_getaffinity(0))
+  if threads and threads < len(cpus):
+    os.sched_setaffinity(0, cpus[:threads])
+    cpus = cpus[:threads]
+  return len(cpus)
+
+
+# --- Inputs -------------------------------------------------------------------
+
+
+def _labels(rng, frames, batch, max_len=10):
+  """Random feasible labels: `[B, L]` ids in 1..36 and `[B]` lengths <= frames // 2."""
+  import numpy as np
+  lengths = np.minimum(rng.integers(1, max_len + 1, batch), np.maximum(frames // 2, 1))
+  labels = np.zeros((batch, max_len), np.int32)
+  for i, n in enumerate(lengths):
+    labels[i, :n] = rng.integers(1, NUM_CLASSES, n)
+  return labels, lengths.astype(np.int32)
+
+
+def make_train_batch(rng, batch, widths, padded_width):
+  """A training batch: images `[B, 32, W, 1]` zero beyond each width, labels, lengths."""
+  import numpy as np
+  images = np.zeros((batch, 32, padded_width, 1), np.float32)
+  for i, w in enumerate(widths):
+    images[i, :, :w] = rng.uniform(-1, 1, (32, w, 1))
+  labels, label_lengths = _labels(rng, np.asarray(widths) // 4 + 1, batch)
+  return dict(image=images, width=np.asarray(widths, np.int32), label=labels,
+              label_length=label_lengths, mask=np.ones(batch, bool),
+              dropped=np.zeros(batch, bool))
+
+
+def mixed_stream(rng, count):
+  """`count` float32 `[32, w]` images with keep-ratio widths (aspect ratio ~ lognormal)."""
+  import numpy as np
+  widths = np.clip(np.round(32 * np.exp(rng.normal(np.log(3.5), 0.55, count))), 8, 256)
+  return [rng.uniform(-1, 1, (32, int(w))).astype(np.float32) for w in widths]
+
+
+# --- JAX ------------------------------------------------------------------------
+
+
+class JaxBench:
+  """The project's own code paths: `train_lib.train_step` and `inference.Recognizer`."""
+
+  def __init__(self, model_kwargs, batch_size):
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from crnn_jax import inference, train_lib
+    from crnn_jax.data.charset import Charset
+    from crnn_jax.decoding import greedy
+    from crnn_jax.models import crnn
+
+    self.jax, self.jnp, self.greedy = jax, jnp, greedy
+    self.model = crnn.CRNN(num_classes=NUM_CLASSES, **model_kwargs)
+    variables = self.model.init(jax.random.key(0), jnp.zeros((1, 32, 100, 1)),
+                                jnp.array([100]), train=False)
+    self.variables = variables
+    # The train step donates its state: give it its own copy of the variables.
+    own = jax.tree.map(jnp.copy, variables)
+    self.state = train_lib.TrainState.create(
+        apply_fn=self.model.apply, params=own["params"], tx=optax.adam(1e-3),
+        batch_stats=own["batch_stats"])
+    self._train_jit = jax.jit(train_lib.train_step, donate_argnums=0)
+    self._predict_jit = jax.jit(self._predict_impl)
+    self._train = self._predict = None  # Compiled for the current case's shapes.
+    self.recognizer = inference.Recognizer(self.model, variables,
+                                           Charset("0123456789abcdefghijklmnopqrstuvwxyz"),
+                                           width_step=WIDTH_STEP)
+    self.batch_size = batch_size
+
+  def _predict_impl(self, variables, images, widths):
+    logits, lengths = self.model.apply(variables, images, widths, train=False)
+    return self.greedy.best_path(logits, lengths)
+
+  def compile_train(self, batch) -> float:
+    """Compiles the train step for `batch`'s shapes; returns the seconds it took."""
+    start = time.perf_counter()
+    self._train = self._train_jit.lower(self.state, batch).compile()
+    return time.perf_counter() - start
+
+  def compile_predict(self, images, widths) -> float:
+    start = time.perf_counter()
+    self._predict = self._predict_jit.lower(self.variables, images, widths).compile()
+    return time.perf_counter() - start
+
+  def device_batch(self, batch):
+    return {k: self.jnp.asarray(v) for k, v in batch.items()}
+
+  def train_step(self, batch):
+    self.state, metrics = self._train(self.state, batch)
+    self.jax.block_until_ready(metrics["loss_sum"])
+
+  def infer(self, images, widths):
+    ids, conf = self.jax.device_get(self._predict(self.variables, images, widths))
+    return self.greedy.collapse(ids), conf
+
+  def infer_stream(self, arrays):
+    return self.recognizer.recognize_preprocessed(arrays, self.batch_size)
+
+
+# --- PyTorch --------------------------------------------------------------------
+
+
+class TorchBench:
+  """benchmarks/torch_crnn.py with `torch.optim.Adam` and `F.ctc_loss`."""
+
+  def __init__(self, model_kwargs, batch_size, threads):
+    import torch
+    import torch_crnn
+    from crnn_jax.decoding import greedy
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    self.torch, self.greedy = torch, greedy
+    self.model = torch_crnn.CRNN(NUM_CLASSES, **model_kwargs)
+    self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+    self.batch_size = batch_size
+
+  def device_batch(self, batch):
+    t = self.torch
+    labels = [batch["label"][i, :n] for i, n in enumerate(batch["label_length"])]
+    return dict(image=t.from_numpy(batch["image"]).permute(0, 3, 1, 2).contiguous(),
+                width=t.from_numpy(batch["width"]).long(),
+                targets=t.from_numpy(__import__("numpy").concatenate(labels)).long(),
+                label_length=t.from_numpy(batch["label_length"]).long())
+
+  def train_step(self, batch):
+    t = self.torch
+    self.model.train()
+    self.optimizer.zero_grad(set_to_none=True)
+    log_probs = self.model(batch["image"]).log_softmax(-1)  # [T, B, K]
+    loss = t.nn.functional.ctc_loss(log_probs, batch["targets"], batch["width"] // 4 + 1,
+                                    batch["label_length"], blank=0, reduction="sum",
+                                    zero_infinity=True) / log_probs.shape[1]
+    loss.backward()
+    self.optimizer.step()
+    return loss.detach().item()
+
+  def _decode(self, images, widths):
+    t = self.torch
+    with t.inference_mode():
+      log_probs = self.model(images).log_softmax(-1)  # [T, B, K]
+      best, ids = log_probs.max(-1)
+      lengths = widths // 4 + 1
+      real = t.arange(ids.shape[0])[:, None] < lengths[None, :]
+      ids = t.where(real, ids, 0).T.numpy()
+      conf = t.where(real, best, 0).sum(0).exp().numpy()
+    return self.greedy.collapse(ids), conf
+
+  def infer(self, images, widths):
+    self.model.eval()
+    return self._decode(images, widths)
+
+  def infer_stream(self, arrays):
+    """Recognizer's batching (sort by width, pad to a multiple of 32) in eager PyTorch."""
+    import numpy as np
+    from crnn_jax.data import preprocess
+    self.model.eval()
+    t = self.torch
+    order = sorted(range(len(arrays)), key=lambda i: arrays[i].shape[1])
+    out = [None] * len(arrays)
+    for start in range(0, len(order), self.batch_size):
+      idx = order[start:start + self.batch_size]
+      width = -(-max(arrays[i].shape[1] for i in idx) // WIDTH_STEP) * WIDTH_STEP
+      images = t.from_numpy(preprocess.pad_to_width([arrays[i] for i in idx], width))
+      widths = t.from_numpy(np.array([arrays[i].shape[1] for i in idx]))
+      ids, conf = self._decode(images.permute(0, 3, 1, 2), widths)
+      for row, i in enumerate(idx):
+        out[i] = (ids[row], float(conf[row]))
+    return out
+
+
+# --- Timing ---------------------------------------------------------------------
+
+
+def _time(fn):
+  start = time.perf_counter()
+  fn()
+  return time.perf_counter() - start
+
+
+def interleaved(jax_fn, torch_fn, repeats, warmup):
+  """Medians (s) of `repeats` alternating runs of both functions after `warmup` runs each."""
+  for _ in range(warmup):
+    jax_fn()
+    torch_fn()
+  times = {"jax": [], "torch": []}
+  for r in range(repeats):
+    pair = [("jax", jax_fn), ("torch", torch_fn)]
+    for name, fn in pair if r % 2 == 0 else pair[::-1]:
+      times[name].append(_time(fn))
+  return {k: statistics.median(v) for k, v in times.items()}, times
+
+
+def _rss_mb() -> float:
+  with open("/proc/self/statm") as f:
+    return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def memory_child(args) -> None:
+  """Trains `args.steps` steps in this (fresh) process; prints RSS figures as JSON."""
+  import numpy as np
+  rng = np.random.default_rng(0)
+  threads = _set_threads(args.threads)
+  model_kwargs = MODELS[args.model]
+  if args.memory_child == "jax":
+    bench = JaxBench(model_kwargs, args.batch)
+  else:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    bench = TorchBench(model_kwargs, args.batch, threads)
+  batch = bench.device_batch(make_train_batch(rng, args.batch, [args.width] * args.batch,
+                                              args.width))
+  if args.memory_child == "jax":
+    bench.compile_train(batch)
+  bench.train_step(batch)
+  first = _rss_mb()
+  for _ in range(max(args.steps - 1, 0)):
+    bench.train_step(batch)
+  last = _rss_mb()
+  peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+  print(json.dumps(dict(first_mb=first, last_mb=last, peak_mb=peak, steps=args.steps)))
+
+
+def run_memory(args, framework):
+  cmd = [sys.executable, __file__, "--memory-child", framework, "--model", args.model,
+         "--batch", str(args.batch), "--width", str(args.width), "--steps", str(args.steps)]
+  if args.threads:
+    cmd += ["--threads", str(args.threads)]
+  out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+  args = _parse_args(argv)
+  if args.memory_child:
+    return memory_child(args)
+  threads = _set_threads(args.threads)
+  sys.path.insert(0, str(ROOT / "benchmarks"))
+  import numpy as np
+  import jax
+  import torch
+
+  cases = args.cases.split(",")
+  model_kwargs = MODELS[args.model]
+  jb = JaxBench(model_kwargs, args.batch)
+  tb = TorchBench(model_kwargs, args.batch, threads)
+  rng = np.random.default_rng(0)
+  load_before = os.getloadavg()
+  rows, compile_s = [], {}
+  batch, width = args.batch, args.width
+
+  def add_row(case, images, medians):
+    rows.append(dict(case=case, images=images, jax_s=medians["jax"], torch_s=medians["torch"]))
+    print(f"  {case}: jax {medians['jax'] * 1e3:.0f} ms, torch {medians['torch'] * 1e3:.0f} ms,"
+          f" ratio {medians['torch'] / medians['jax']:.2f}x", flush=True)
+
+  print(f"# {args.model} CRNN, batch {batch}, {threads} threads, jax {jax.__version__} "
+        f"({jax.default_backend()}), torch {torch.__version__}", flush=True)
+  for case in cases:
+    if case in ("train_fixed", "train_bucket"):
+      if case == "train_fixed":
+        widths, padded = [width] * batch, width
+      else:
+        widths, padded = list(rng.integers(65, 129, batch)), 128
+      host = make_train_batch(rng, batch, widths, padded)
+      jbatch, tbatch = jb.device_batch(host), tb.device_batch(host)
+      compile_s[case] = jb.compile_train(jbatch)
+      medians, _ = interleaved(lambda: jb.train_step(jbatch), lambda: tb.train_step(tbatch),
+                               args.repeats, args.warmup)
+      add_row(case, batch, medians)
+    elif case == "infer_fixed":
+      host = make_train_batch(rng, batch, [width] * batch, width)
+      jimages, jwidths = jax.numpy.asarray(host["image"]), jax.numpy.asarray(host["width"])
+      timages = torch.from_numpy(host["image"]).permute(0, 3, 1, 2).contiguous()
+      twidths = torch.from_numpy(host["width"]).long()
+      compile_s[case] = jb.compile_predict(jimages, jwidths)
+      medians, _ = interleaved(lambda: jb.infer(jimages, jwidths),
+                               lambda: tb.infer(timages, twidths), args.repeats, args.warmup)
+      add_row(case, batch, medians)
+    elif case == "infer_mixed":
+      stream = mixed_stream(rng, MIXED_IMAGES)
+      compile_s[case] = _time(lambda: jb.infer_stream(stream)) - _time(
+          lambda: jb.infer_stream(stream))
+      medians, _ = interleaved(lambda: jb.infer_stream(stream), lambda: tb.infer_stream(stream),
+                               max(args.repeats // 4, 3), 1)
+      add_row(case, len(stream), medians)
+    else:
+      raise ValueError(f"unknown case {case!r}")
+
+  memory = {}
+  if not args.no_memory:
+    for framework in ("jax", "torch"):
+      memory[framework] = run_memory(args, framework)
+  load_after = os.getloadavg()
+
+  print()
+  print(f"{args.model} CRNN ({sum(model_kwargs['conv_channels'])} conv channels, LSTM "
+        f"{model_kwargs['lstm_hidden']}), batch {batch}, {threads} threads; medians of "
+        f"{args.repeats} runs (infer mixed: {max(args.repeats // 4, 3)} passes over "
+        f"{MIXED_IMAGES} images); load average {load_before[0]:.2f} before, "
+        f"{load_after[0]:.2f} after.")
+  print()
+  print("| case | JAX ms | PyTorch ms | JAX images/s | PyTorch images/s | JAX / PyTorch |")
+  print("|---|---:|---:|---:|---:|---:|")
+  names = dict(train_fixed=f"train step, 32x{width}", train_bucket="train step, widths 65-128 "
+               "in the 128 bucket", infer_fixed=f"inference, 32x{width}",
+               infer_mixed=f"inference, {MIXED_IMAGES} mixed widths 8-256")
+  for row in rows:
+    print(f"| {names[row['case']]} | {row['jax_s'] * 1e3:.0f} | {row['torch_s'] * 1e3:.0f} | "
+          f"{row['images'] / row['jax_s']:.0f} | {row['images'] / row['torch_s']:.0f} | "
+          f"{row['torch_s'] / row['jax_s']:.2f}x |")
+  print()
+  print("JAX compile time (s): " + ", ".join(f"{k} {v:.1f}" for k, v in compile_s.items()))
+  if memory:
+    print(f"Peak RSS of a {args.steps}-step training run (32x{width}, batch {batch}): " +
+          ", ".join(f"{k} {v['peak_mb']:.0f} MB (RSS {v['first_mb']:.0f} MB after step 1, "
+                    f"{v['last_mb']:.0f} MB after step {v['steps']})" for k, v in memory.items()))
+  if args.json:
+    args.json.write_text(json.dumps(dict(rows=rows, compile_s=compile_s, memory=memory,
+                                         load=[load_before, load_after]), indent=2))
+
+
+if __name__ == "__main__":
+  main()
