@@ -1,6 +1,6 @@
 """CRNN speed, JAX vs PyTorch, on the same inputs in one process.
 
-  pip install -e '.[bench]'
+  pip install -e '.[bench]'  # PyTorch, for the comparison
   python benchmarks/speed.py                    # paper-size CRNN, batch 64
   python benchmarks/speed.py --model quickstart --repeats 10
   python benchmarks/speed.py --steps 300        # plus a 300-step memory-growth check
