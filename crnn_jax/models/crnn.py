@@ -26,6 +26,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from crnn_jax.ops import fast_layers
 from crnn_jax.ops import pooling
 
 # Convolutions (0-based) followed by BatchNorm in each layout.
@@ -98,7 +99,8 @@ class ConvStack(nn.Module):
     x = jnp.where(mask, x, 0)
     for layer, features in enumerate(self.channels):
       last = layer == 6
-      x = nn.Conv(
+      # flax.linen.Conv and BatchNorm with gradients that suit XLA:CPU (ops/fast_layers.py).
+      x = fast_layers.Conv(
           features,
           kernel_size=(2, 2) if last else (3, 3),
           padding="VALID" if last else ((1, 1), (1, 1)),
@@ -108,7 +110,7 @@ class ConvStack(nn.Module):
       if last:
         mask = _column_mask(x, _valid_width_after(layer, valid))
       if layer in self.batch_norm_after:
-        x = nn.BatchNorm(
+        x = fast_layers.BatchNorm(
             use_running_average=not train,
             momentum=0.9,  # PyTorch's momentum 0.1.
             epsilon=1e-5,
