@@ -65,17 +65,28 @@ def restore(manager: ocp.CheckpointManager, state, data_iterator=None, step: int
 def restore_variables(workdir, step: int | None = None) -> tuple[int, dict[str, Any]]:
   """Loads only the model variables (params, batch_stats) of a checkpoint, for inference.
 
+  Works whatever the topology the checkpoint was saved with (device count, processes,
+  sharded parameters): the arrays are restored onto this process's first device.
+
   Returns:
     (step, {'params': ..., 'batch_stats': ...}) as host numpy arrays.
   """
   path = checkpoint_dir(workdir)
   if not path.is_dir():
     raise FileNotFoundError(f"no checkpoints under {path}")
-  with make_manager(workdir, read_only=True) as manager:
+  options = ocp.CheckpointManagerOptions(read_only=True, create=False)
+  with ocp.CheckpointManager(path, options=options,
+                             item_handlers={STATE_ITEM: ocp.StandardCheckpointHandler()}
+                             ) as manager:
     step = manager.latest_step() if step is None else step
     if step is None:
       raise FileNotFoundError(f"no complete checkpoint under {path}")
+    # The saved shardings name the training run's devices: restore onto a local one instead.
+    local = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=local),
+                          manager.item_metadata(step)[STATE_ITEM])
     restored = manager.restore(
-        step, args=ocp.args.Composite(**{STATE_ITEM: ocp.args.StandardRestore()}))[STATE_ITEM]
+        step, args=ocp.args.Composite(**{STATE_ITEM: ocp.args.StandardRestore(target)})
+    )[STATE_ITEM]
   variables = dict(params=restored["params"], batch_stats=restored.get("batch_stats", {}))
   return step, jax.device_get(variables)
