@@ -34,7 +34,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.batch_norm_layout = "torch"
   config.model.lstm_hidden = 256
   config.model.lstm_layers = 2
-  config.model.dtype = "float32"  # Activation dtype; 'bfloat16' for mixed precision.
+  # Activation dtype; 'bfloat16' for mixed precision (parameters and optimizer state stay
+  # float32, and so do the LSTM cell state, the log-softmax and the CTC loss).
+  config.model.dtype = "float32"
 
   # --- Data -----------------------------------------------------------------
   config.data = ml_collections.ConfigDict()
@@ -79,14 +81,21 @@ def get_config() -> ml_collections.ConfigDict:
 
   # --- Optimization ---------------------------------------------------------
   config.optimizer = ml_collections.ConfigDict()
-  config.optimizer.name = "adam"  # 'adadelta' (the paper), 'adam' or 'adamw'.
+  config.optimizer.name = "adam"  # 'adadelta' (the paper), 'adam', 'adamw' or 'sgd'.
   config.optimizer.learning_rate = 1e-3
+  # Multiply learning_rate by (batch_size * grad_accum_steps) / reference_batch_size.
+  config.optimizer.scale_lr_with_batch = False
+  config.optimizer.reference_batch_size = 64
+  # Average the gradients of this many batches per update (optax.MultiSteps); num_train_steps
+  # still counts batches, the schedule's step counts count updates.
+  config.optimizer.grad_accum_steps = 1
   config.optimizer.schedule = "cosine"  # 'constant', 'cosine' or 'step'.
   config.optimizer.warmup_steps = 500
   config.optimizer.step_decay_every = 100_000  # For 'step': multiply by step_decay_rate every N steps.
   config.optimizer.step_decay_rate = 0.1
   config.optimizer.weight_decay = 1e-4  # For 'adamw'.
   config.optimizer.adadelta_rho = 0.9  # The paper's rho.
+  config.optimizer.momentum = 0.9  # For 'sgd' (0: plain SGD).
   config.optimizer.grad_clip_norm = 5.0  # 0 disables clipping.
 
   # --- Loop -----------------------------------------------------------------
@@ -98,4 +107,20 @@ def get_config() -> ml_collections.ConfigDict:
   config.keep_checkpoints = 3
   config.num_sample_predictions = 8  # Predictions printed after the final evaluation.
   config.eval_batch_size = 256
+  # Stop (after checkpointing the last good state) when this many consecutive steps have a
+  # non-finite loss or gradient; checked at log and checkpoint steps. 0 never stops.
+  config.max_consecutive_bad_steps = 100
+
+  # --- Devices --------------------------------------------------------------
+  # Shard parameters and optimizer state over the data axis (FSDP) instead of replicating them.
+  config.shard_params = False
+  # Multi-process runs (crnn_jax/distributed.py). 'auto' starts jax.distributed when a
+  # coordinator address is given (here or in JAX_COORDINATOR_ADDRESS) or on Cloud TPU VMs;
+  # 'always' also lets JAX detect Slurm, Open MPI or Kubernetes; 'never' stays single-process.
+  config.distributed = ml_collections.ConfigDict()
+  config.distributed.initialize = "auto"
+  config.distributed.coordinator_address = ""  # "host:port" of process 0.
+  config.distributed.num_processes = 0  # 0: from JAX_NUM_PROCESSES or detected.
+  config.distributed.process_id = -1  # -1: from JAX_PROCESS_ID or detected.
+  config.distributed.initialization_timeout = 300  # Seconds to wait for all processes.
   return config

@@ -1,20 +1,41 @@
 """Training and evaluation loop: `train_and_evaluate(config, workdir)`.
 
-The train step is a pure function `train_step(state, batch) -> (state, metrics)`, jitted over a
-device mesh with the batch sharded along `data`, the state replicated and donated. Metrics are
-summed on device and fetched only at log steps.
+The train step is a pure function `train_step(state, batch, rng) -> (state, metrics)`, jitted
+over a device mesh with explicit shardings: the batch split along `data`, the state replicated
+(or sharded FSDP-style with `config.shard_params`) and donated. Its metrics are per-step device
+scalars, fetched only at log and checkpoint steps.
+
+A run writes into its workdir (process 0 alone, except the checkpoints, which orbax
+coordinates across processes):
+
+  config.json      the resolved config, rewritten at every start.
+  run_info.json    package versions, devices, mesh and start step, rewritten at every start.
+  train_log.jsonl  one JSON line per train step (loss, gradient/update/parameter norms,
+                   learning rate, skipped); a resumed run first drops the lines after its
+                   checkpoint, so the file matches an unbroken run's.
+  tensorboard/     summaries at log and eval steps.
+  checkpoints/     orbax checkpoints of the state and the data iterator, saved together.
+
+Faults: SIGTERM (preemption) saves a checkpoint at the current step and raises `Preempted`.
+`config.max_consecutive_bad_steps` non-finite steps in a row save the last good state and raise
+`TooManyBadSteps`. A killed run loses only the steps since its last complete checkpoint.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import json
+import math
+import os
 import pathlib
+import signal
+import socket
+import sys
 import time
 from typing import Any
 
 from absl import logging
-import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -23,7 +44,7 @@ import numpy as np
 import optax
 from flax.training import train_state
 
-from crnn_jax import checkpointing, evaluation, optim, sharding
+from crnn_jax import checkpointing, distributed, evaluation, optim, sharding
 from crnn_jax.data import pipeline
 from crnn_jax.data.charset import Charset
 from crnn_jax.decoding import greedy
@@ -31,6 +52,24 @@ from crnn_jax.models import crnn
 from crnn_jax.ops import ctc
 
 CONFIG_FILE = "config.json"
+RUN_INFO_FILE = "run_info.json"
+TRAIN_LOG_FILE = "train_log.jsonl"
+# The exit status of `train.main` after a SIGTERM-triggered checkpoint: 128 + SIGTERM, as if the
+# signal had ended the process, so schedulers and wrappers see an unfinished run.
+PREEMPTED_EXIT_CODE = 128 + signal.SIGTERM
+
+
+class Preempted(Exception):
+  """The run received SIGTERM, saved a checkpoint at `step` and stopped."""
+
+  def __init__(self, step: int):
+    super().__init__(f"SIGTERM: stopped at step {step} after saving a checkpoint; "
+                     "run the same command again to resume")
+    self.step = step
+
+
+class TooManyBadSteps(RuntimeError):
+  """Too many consecutive steps had a non-finite loss or gradient."""
 
 
 class TrainState(train_state.TrainState):
@@ -39,39 +78,85 @@ class TrainState(train_state.TrainState):
   batch_stats: Any = None
 
 
-def create_train_state(config, model: nn.Module, rng: jax.Array) -> TrainState:
-  """Initializes the model and optimizer (from `config.seed`-derived `rng`)."""
-  height = config.data.height
-  width = pipeline.max_width(config.data)
+def _root_keys(seed: int) -> tuple[jax.Array, jax.Array]:
+  """The initialization key and the training key of a run."""
+  init_rng, train_rng = jax.random.split(jax.random.key(seed))
+  return init_rng, train_rng
+
+
+def _init_variables(model: nn.Module, height: int, width: int, rng: jax.Array):
   images = jnp.zeros((1, height, width, 1), jnp.float32)
-  variables = model.init(rng, images, jnp.array([width], jnp.int32), train=False)
-  tx = optim.make_optimizer(config.optimizer, config.num_train_steps)
-  return TrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx,
-                           batch_stats=variables.get("batch_stats", {}))
+  return model.init(rng, images, jnp.array([width], jnp.int32), train=False)
+
+
+def create_train_state(config, model: nn.Module, rng: jax.Array, mesh=None,
+                       shard_params: bool = False) -> TrainState:
+  """Initializes the model and optimizer (from `config.seed`-derived `rng`).
+
+  Parameters and optimizer state are float32 whatever `config.model.dtype` (the activation
+  dtype) is.
+
+  Args:
+    config: the run's config.
+    model: the CRNN.
+    rng: the initialization key (on the mesh's devices when `mesh` is given).
+    mesh: if given, the state is created directly with its shardings over the mesh
+      (`sharding.state_sharding`); otherwise on the default device.
+    shard_params: shard the state over the mesh (FSDP) instead of replicating it.
+  """
+  static = (model, config.data.height, pipeline.max_width(config.data))
+  out_shardings = None
+  if mesh is not None:
+    shapes = jax.eval_shape(functools.partial(_init_variables, *static), rng)
+    out_shardings = sharding.state_sharding(shapes, mesh, shard_params)
+  # One program (op by op, initialization compiles a program per operation), cached for equal
+  # models (flax modules compare by value).
+  variables = jax.jit(_init_variables, static_argnums=(0, 1, 2),
+                      out_shardings=out_shardings)(*static, rng)
+  wrong = {jax.tree_util.keystr(path): str(x.dtype)
+           for path, x in jax.tree_util.tree_leaves_with_path(variables["params"])
+           if x.dtype != jnp.float32}
+  if wrong:
+    raise ValueError(f"parameters must be float32 (mixed precision keeps them so): {wrong}")
+  tx = optim.make_optimizer(config.optimizer, config.num_train_steps, config.batch_size)
+  state = TrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx,
+                            batch_stats=variables.get("batch_stats", {}))
+  if mesh is not None:  # The optimizer state follows its parameters' shardings.
+    state = jax.device_put(state, sharding.state_sharding(state, mesh, shard_params))
+  return state
 
 
 def _tree_where(cond, new, old):
   return jax.tree.map(lambda n, o: jnp.where(cond, n, o), new, old)
 
 
-def train_step(state: TrainState, batch: dict[str, jax.Array]) -> tuple[TrainState, dict]:
+def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array | None = None
+               ) -> tuple[TrainState, dict[str, jax.Array]]:
   """One optimization step.
 
   Args:
     state: the train state.
     batch: device arrays `image [B, 32, W, 1]`, `width [B]`, `label [B, L]`,
       `label_length [B]`, `mask [B]`, `dropped [B]`.
+    rng: the run's training key; the step's key, `fold_in(rng, state.step)`, is the model's
+      'dropout' stream (unused by the CRNN, ready for stochastic layers or augmentation).
 
   Returns:
     The new state (unchanged but for the step counter if the loss or gradients are not finite)
-    and a dict of scalar metric sums for this step.
+    and a dict of scalar metrics of this step: `loss_sum` (over feasible samples),
+    `num_feasible`, `num_infeasible`, `num_dropped`, `num_skipped_steps` (0 or 1), and the
+    global norms `grad_norm` (as computed, maybe non-finite), `update_norm` (0 when skipped)
+    and `param_norm` (after the step).
   """
+  rngs = {"dropout": jax.random.fold_in(rng, state.step)} if rng is not None else None
 
   def loss_fn(params):
     (logits, lengths), updates = state.apply_fn(
         {"params": params, "batch_stats": state.batch_stats}, batch["image"], batch["width"],
-        train=True, mutable=["batch_stats"])
-    out = ctc.ctc_loss(logits, lengths, batch["label"], batch["label_length"], batch["mask"])
+        train=True, mutable=["batch_stats"], rngs=rngs)
+    # Mixed precision: whatever the activation dtype, log-softmax and CTC run in float32.
+    out = ctc.ctc_loss(logits.astype(jnp.float32), lengths, batch["label"],
+                       batch["label_length"], batch["mask"])
     return out["loss"], (out, updates["batch_stats"])
 
   (loss, (out, new_batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -80,11 +165,13 @@ def train_step(state: TrainState, batch: dict[str, jax.Array]) -> tuple[TrainSta
   # Non-finite gradients must not reach the optimizer state either: zero them, then keep the
   # old state.
   grads = jax.tree.map(lambda g: jnp.where(finite, g, 0.0), grads)
-  updated = state.apply_gradients(grads=grads, batch_stats=new_batch_stats)
-  new_state = updated.replace(
-      params=_tree_where(finite, updated.params, state.params),
-      opt_state=_tree_where(finite, updated.opt_state, state.opt_state),
-      batch_stats=_tree_where(finite, updated.batch_stats, state.batch_stats),
+  updates, new_opt_state = state.tx.update(grads, state.opt_state, state.params)
+  new_params = optax.apply_updates(state.params, updates)
+  new_state = state.replace(
+      step=state.step + 1,
+      params=_tree_where(finite, new_params, state.params),
+      opt_state=_tree_where(finite, new_opt_state, state.opt_state),
+      batch_stats=_tree_where(finite, new_batch_stats, state.batch_stats),
   )
   metrics = dict(
       loss_sum=jnp.where(finite, out["per_sample"].sum(), 0.0),
@@ -92,9 +179,9 @@ def train_step(state: TrainState, batch: dict[str, jax.Array]) -> tuple[TrainSta
       num_infeasible=out["num_infeasible"],
       num_dropped=batch["dropped"].sum(),
       num_skipped_steps=(~finite).astype(jnp.int32),
-      grad_norm_sum=jnp.where(finite, grad_norm, 0.0),
+      grad_norm=grad_norm,
+      update_norm=jnp.where(finite, optax.tree.norm(updates), 0.0),
       param_norm=optax.tree.norm(new_state.params),
-      steps=jnp.int32(1),
   )
   return new_state, metrics
 
@@ -103,7 +190,7 @@ def eval_step(state: TrainState, batch: dict[str, jax.Array]):
   """Inference on a batch: returns best-path ids `[B, T]` and confidences `[B]`."""
   logits, lengths = state.apply_fn({"params": state.params, "batch_stats": state.batch_stats},
                                    batch["image"], batch["width"], train=False)
-  return greedy.best_path(logits, lengths)
+  return greedy.best_path(logits.astype(jnp.float32), lengths)
 
 
 def save_config(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> None:
@@ -118,25 +205,81 @@ def load_config(workdir) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(json.loads(path.read_text()))
 
 
+def run_info(config, mesh, start_step: int) -> dict[str, Any]:
+  """Versions, devices and layout of this run, for `run_info.json`."""
+  versions = {"python": sys.version.split()[0]}
+  for package in ("crnn-jax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain",
+                  "numpy", "ml-collections"):
+    try:
+      versions[package] = importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+      versions[package] = None
+  devices = [dict(id=d.id, process_index=d.process_index, platform=d.platform,
+                  kind=d.device_kind, coords=list(getattr(d, "coords", []) or []))
+             for d in mesh.devices.flat]
+  k = optim.grad_accum_steps(config.optimizer)
+  return dict(
+      started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+      start_step=start_step,
+      hostname=socket.gethostname(),
+      argv=sys.argv,
+      versions=versions,
+      backend=jax.default_backend(),
+      process_count=jax.process_count(),
+      device_count=jax.device_count(),
+      local_device_count=jax.local_device_count(),
+      mesh={name: int(size) for name, size in mesh.shape.items()},
+      devices=devices,
+      batch_size=config.batch_size,
+      per_device_batch_size=config.batch_size // mesh.devices.size,
+      grad_accum_steps=k,
+      effective_batch_size=config.batch_size * k,
+      learning_rate=optim.base_learning_rate(config.optimizer, config.batch_size),
+      shard_params=bool(config.get("shard_params", False)),
+      dtype=config.model.dtype,
+      xla_flags=os.environ.get("XLA_FLAGS", ""),
+  )
+
+
 class Evaluator:
-  """Greedy-decoding evaluation on a held-out split, with the batches prepared once."""
+  """Greedy-decoding evaluation on a held-out split, with the batches prepared once.
+
+  Every process keeps the whole (global) batches on the host and feeds only its own rows to
+  its devices; the predictions come back replicated, so all processes compute the same metrics.
+  """
 
   def __init__(self, config, charset: Charset, mesh, split: str = "eval",
-               num_records: int | None = None):
+               num_records: int | None = None, state_shardings: Any = None):
+    """Prepares the batches.
+
+    Args:
+      config: the run's config.
+      charset: the charset.
+      mesh: the device mesh.
+      split: 'eval' or 'test'.
+      num_records: images to evaluate (default `config.data.eval_size`).
+      state_shardings: shardings of the state passed to `run` (default: the state's own).
+    """
     sharding.check_batch_size(config.eval_batch_size, mesh, "eval_batch_size")
+    index, count = sharding.process_batch_slice(config.eval_batch_size, mesh)
+    local = config.eval_batch_size // count
+    self._rows = slice(index * local, (index + 1) * local)
     self.charset = charset
     self.mesh = mesh
-    self.batches = list(pipeline.eval_batches(
-        config, charset, split, num_records, process_index=jax.process_index(),
-        process_count=jax.process_count()))
-    self._step = jax.jit(eval_step)
+    self.batches = list(pipeline.eval_batches(config, charset, split, num_records))
+    in_shardings = None
+    if state_shardings is not None:
+      in_shardings = (state_shardings, sharding.batch_sharded(mesh))
+    self._step = jax.jit(eval_step, in_shardings=in_shardings,
+                         out_shardings=sharding.replicated(mesh))
 
   def run(self, state: TrainState, num_examples: int = 0):
     """Returns (metrics dict, list of (prediction, target, confidence) for the first examples)."""
     metrics = evaluation.RecognitionMetrics()
     examples = []
     for batch in self.batches:
-      ids, conf = self._step(state, sharding.device_batch(batch, self.mesh))
+      local = {k: v[self._rows] for k, v in batch.items()}
+      ids, conf = self._step(state, sharding.device_batch(local, self.mesh))
       ids, conf = jax.device_get((ids, conf))
       mask = batch["mask"]
       preds = [self.charset.decode(s) for s in greedy.collapse(ids)]
@@ -146,6 +289,15 @@ class Evaluator:
       metrics.update(preds, targets, confs)
       examples.extend(zip(preds, targets, confs.tolist()))
     return metrics.result(), examples[:num_examples]
+
+
+def _log(msg: str, *args) -> None:
+  """absl INFO logging from process 0 only."""
+  if jax.process_index() == 0:
+    logging.info(msg, *args)
+
+
+logging.ABSLLogger.register_frame_to_skip(__file__, _log.__name__)
 
 
 def _summary_writer(workdir: pathlib.Path):
@@ -159,97 +311,279 @@ def _format_metrics(values: dict[str, float]) -> str:
   return ", ".join(f"{k} {v:.4g}" for k, v in values.items())
 
 
+def _finite_or_none(x) -> float | None:
+  x = float(x)
+  return x if math.isfinite(x) else None
+
+
+class StepLog:
+  """Per-step metrics: fetched from the devices in groups, one JSON line per step.
+
+  `add` keeps a step's device metrics without waiting for them; `flush` fetches the pending
+  ones, appends their lines to `train_log.jsonl` (process 0) and tracks runs of consecutive
+  skipped steps; `summary` averages the steps flushed since the last summary.
+  """
+
+  def __init__(self, path: pathlib.Path | None, first_step: int, lr_fn,
+               max_consecutive_bad_steps: int = 0):
+    """Opens the log, dropping lines after `first_step` (left by a killed run).
+
+    Args:
+      path: the JSON-lines file, or None to write nothing (processes other than 0).
+      first_step: the step the run starts from (0 or the restored checkpoint's step).
+      lr_fn: step (1-based) -> learning rate.
+      max_consecutive_bad_steps: a run of this many skipped steps sets `tripped` (0: never).
+    """
+    self.path = path
+    self.lr_fn = lr_fn
+    self.max_bad = max_consecutive_bad_steps
+    self.pending: list[tuple[int, dict]] = []
+    self.window: list[dict] = []
+    self.consecutive_bad = 0
+    self.bad_since = 0
+    self.tripped: tuple[int, int] | None = None  # (first, last) step of the bad run.
+    if path is not None:
+      kept = []
+      if path.exists():
+        kept = [line for line in path.read_text().splitlines()
+                if line.strip() and json.loads(line)["step"] <= first_step]
+      path.write_text("".join(line + "\n" for line in kept))
+
+  def add(self, step: int, metrics: dict[str, jax.Array]) -> None:
+    self.pending.append((step, metrics))
+
+  def flush(self) -> None:
+    if not self.pending:
+      return
+    steps = [s for s, _ in self.pending]
+    values = jax.device_get([m for _, m in self.pending])
+    self.pending = []
+    records = []
+    for step, m in zip(steps, values):
+      skipped = bool(m["num_skipped_steps"])
+      feasible = int(m["num_feasible"])
+      records.append(dict(
+          step=step,
+          loss=None if skipped or not feasible else float(m["loss_sum"]) / feasible,
+          grad_norm=_finite_or_none(m["grad_norm"]),
+          update_norm=None if skipped else float(m["update_norm"]),
+          param_norm=float(m["param_norm"]),
+          learning_rate=self.lr_fn(step),
+          feasible=feasible,
+          infeasible=int(m["num_infeasible"]),
+          dropped=int(m["num_dropped"]),
+          skipped=skipped,
+      ))
+      if skipped:
+        self.consecutive_bad += 1
+        if self.consecutive_bad == 1:
+          self.bad_since = step
+        if self.max_bad and self.consecutive_bad >= self.max_bad and self.tripped is None:
+          self.tripped = (self.bad_since, step)
+      else:
+        self.consecutive_bad = 0
+    self.window.extend(records)
+    if self.path is not None:
+      with self.path.open("a") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in records))
+
+  def summary(self) -> dict[str, float]:
+    """Averages over the steps since the last summary (flush first)."""
+    window, self.window = self.window, []
+    good = [r for r in window if not r["skipped"]]
+    feasible = sum(r["feasible"] for r in good)
+    mean = lambda key: float(np.mean([r[key] for r in good])) if good else float("nan")
+    return dict(
+        loss=sum(r["loss"] * r["feasible"] for r in good if r["loss"] is not None)
+        / max(feasible, 1),
+        grad_norm=mean("grad_norm"),
+        update_norm=mean("update_norm"),
+        param_norm=window[-1]["param_norm"] if window else float("nan"),
+        learning_rate=window[-1]["learning_rate"] if window else float("nan"),
+        infeasible_labels=sum(r["infeasible"] for r in window),
+        dropped_labels=sum(r["dropped"] for r in window),
+        skipped_steps=sum(r["skipped"] for r in window),
+    )
+
+
+class PreemptionWatcher:
+  """Tells when to stop for a preemption notice (SIGTERM).
+
+  Single process: a SIGTERM handler sets a flag. Several processes: JAX's preemption sync
+  manager (started by `jax.distributed.initialize`) catches SIGTERM on any process and makes
+  all of them agree on the step at which to stop.
+  """
+
+  def __init__(self):
+    self.received = False
+    self._previous = None
+    self._multi = jax.process_count() > 1
+    if not self._multi:
+      try:
+        self._previous = signal.signal(signal.SIGTERM, self._handler)
+      except ValueError:  # Not the main thread: leave signals alone.
+        logging.warning("not in the main thread: SIGTERM will not trigger a checkpoint")
+
+  def _handler(self, signum, frame):
+    del signum, frame
+    self.received = True
+    logging.warning("SIGTERM: saving a checkpoint after the current step, then stopping")
+
+  def reached(self, step: int) -> bool:
+    """Whether to save and stop after `step` (call at every step, on every process)."""
+    if not self._multi:
+      return self.received
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    try:
+      return multihost_utils.reached_preemption_sync_point(step)
+    except RuntimeError as e:  # The preemption service is off.
+      logging.warning("preemption notices are not handled: %s", e)
+      self._multi = False
+      return False
+
+  def close(self) -> None:
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+      self._previous = None
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
   """Trains (resuming from the latest checkpoint in `workdir`) and evaluates.
 
   Returns:
     The final evaluation metrics.
+
+  Raises:
+    Preempted: after SIGTERM, once the checkpoint at the current step is saved.
+    TooManyBadSteps: after `config.max_consecutive_bad_steps` consecutive non-finite steps,
+      once the last good state is saved.
   """
-  workdir = pathlib.Path(workdir)
+  distributed.initialize(config.get("distributed"))
+  # Installed first: a SIGTERM during start-up (restore, compilation) stops the run after its
+  # first step instead of killing it.
+  watcher = PreemptionWatcher()
+  try:
+    return _train_and_evaluate(config, pathlib.Path(workdir), watcher)
+  finally:
+    watcher.close()
+
+
+def _train_and_evaluate(config, workdir: pathlib.Path, watcher: PreemptionWatcher):
+  """`train_and_evaluate` once the distributed runtime and the SIGTERM handler are set up."""
   workdir.mkdir(parents=True, exist_ok=True)
+  is_main = jax.process_index() == 0
   charset = Charset.from_config(config.text)
   model = crnn.from_config(config.model, charset.num_classes)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
+  data_index, data_count = sharding.process_batch_slice(config.batch_size, mesh)
+  shard_params = bool(config.get("shard_params", False))
 
-  state = create_train_state(config, model, jax.random.key(config.seed))
-  state_shardings = sharding.state_sharding(state, mesh)
-  state = jax.device_put(state, state_shardings)
+  # Every random number derives from config.seed: the initialization key and the training key
+  # that each step folds its step number into.
+  replicated = sharding.replicated(mesh)
+  init_rng, train_rng = jax.jit(_root_keys, static_argnums=0,
+                                out_shardings=(replicated, replicated))(config.seed)
+  state = create_train_state(config, model, init_rng, mesh, shard_params)
+  state_shardings = sharding.state_sharding(state, mesh, shard_params)
   num_params = sum(x.size for x in jax.tree.leaves(state.params))
-  logging.info("CRNN with %s parameters, %d classes, mesh %s", f"{num_params:,}",
-               charset.num_classes, dict(mesh.shape))
+  _log("CRNN with %s parameters, %d classes, mesh %s, %s activations%s", f"{num_params:,}",
+       charset.num_classes, dict(mesh.shape), config.model.dtype,
+       ", sharded parameters" if shard_params else "")
 
-  data = pipeline.train_dataset(config, charset, process_index=jax.process_index(),
-                                process_count=jax.process_count())
+  data = pipeline.train_dataset(config, charset, process_index=data_index,
+                                process_count=data_count)
   data_iter = iter(data)
   manager = checkpointing.make_manager(workdir, max_to_keep=config.keep_checkpoints)
   if manager.latest_step() is not None:
     state = checkpointing.restore(manager, state, data_iter)
-    logging.info("Resumed from step %d of %s", int(state.step), workdir)
-  elif jax.process_index() == 0:
+    _log("Resumed from step %d of %s", int(jax.device_get(state.step)), workdir)
+  first_step = int(jax.device_get(state.step))
+  if is_main:
     save_config(config, workdir)
+    (workdir / RUN_INFO_FILE).write_text(
+        json.dumps(run_info(config, mesh, first_step), indent=2) + "\n")
 
-  evaluator = Evaluator(config, charset, mesh)
+  evaluator = Evaluator(config, charset, mesh, state_shardings=state_shardings)
   p_train_step = jax.jit(
       train_step,
-      in_shardings=(state_shardings, sharding.batch_sharded(mesh)),
-      out_shardings=(state_shardings, sharding.replicated(mesh)),
+      in_shardings=(state_shardings, sharding.batch_sharded(mesh), replicated),
+      out_shardings=(state_shardings, replicated),
       donate_argnums=0)
+  schedule = optim.learning_rate_schedule(config.optimizer, config.num_train_steps,
+                                          config.batch_size)
+  step_log = StepLog(workdir / TRAIN_LOG_FILE if is_main else None, first_step,
+                     functools.partial(optim.learning_rate_at, schedule, config.optimizer),
+                     config.get("max_consecutive_bad_steps", 0))
   writer = _summary_writer(workdir)
-  schedule = optim.learning_rate_schedule(config.optimizer, config.num_train_steps)
 
-  first_step = int(jax.device_get(state.step))
-  acc = None
+  def save(step: int, force: bool = False) -> None:
+    if manager.latest_step() != step:
+      checkpointing.save(manager, state, data_iter, force=force)
+
   last_log_time, last_log_step = time.perf_counter(), first_step
   eval_metrics = {}
-  for step in range(first_step + 1, config.num_train_steps + 1):
-    batch = sharding.device_batch(next(data_iter), mesh)
-    state, metrics = p_train_step(state, batch)
-    acc = metrics if acc is None else jax.tree.map(jnp.add, acc, metrics)
-    is_last = step == config.num_train_steps
+  try:
+    for step in range(first_step + 1, config.num_train_steps + 1):
+      batch = sharding.device_batch(next(data_iter), mesh)
+      state, metrics = p_train_step(state, batch, train_rng)
+      step_log.add(step, metrics)
+      is_last = step == config.num_train_steps
+      preempted = watcher.reached(step) and not is_last
+      log_now = step % config.log_every_steps == 0 or is_last
+      save_now = step % config.checkpoint_every_steps == 0 or is_last or preempted
+      # Checkpoint steps flush the step log too, so a resumed run's log has no gap.
+      if log_now or save_now:
+        step_log.flush()
 
-    if step % config.log_every_steps == 0 or is_last:
-      sums = jax.device_get(acc)
-      acc = None
-      now = time.perf_counter()
-      steps = int(sums["steps"])
-      summary = dict(
-          loss=float(sums["loss_sum"]) / max(int(sums["num_feasible"]), 1),
-          grad_norm=float(sums["grad_norm_sum"]) / max(steps - int(sums["num_skipped_steps"]), 1),
-          param_norm=float(sums["param_norm"]) / steps,
-          learning_rate=float(schedule(step - 1)),
-          images_per_second=(step - last_log_step) * config.batch_size / (now - last_log_time),
-          infeasible_labels=int(sums["num_infeasible"]),
-          dropped_labels=int(sums["num_dropped"]),
-          skipped_steps=int(sums["num_skipped_steps"]),
-      )
-      last_log_time, last_log_step = now, step
-      logging.info("step %d/%d: %s", step, config.num_train_steps, _format_metrics(summary))
-      if writer:
-        for k, v in summary.items():
-          writer.add_scalar(f"train/{k}", v, step)
+      if log_now:
+        summary = step_log.summary()
+        now = time.perf_counter()
+        summary["images_per_second"] = ((step - last_log_step) * config.batch_size
+                                        / (now - last_log_time))
+        last_log_time, last_log_step = now, step
+        _log("step %d/%d: %s", step, config.num_train_steps, _format_metrics(summary))
+        if writer:
+          for k, v in summary.items():
+            writer.add_scalar(f"train/{k}", v, step)
 
-    if step % config.eval_every_steps == 0 or is_last:
-      eval_metrics, examples = evaluator.run(state, config.num_sample_predictions)
-      logging.info("eval at step %d: %s", step, _format_metrics(eval_metrics))
-      if writer:
-        for k, v in eval_metrics.items():
-          writer.add_scalar(f"eval/{k}", v, step)
-        writer.flush()
-      if is_last:
-        for pred, target, conf in examples:
-          logging.info("  %s %-20r target %-20r confidence %.3f",
-                       "ok " if pred == target else "BAD", pred, target, conf)
+      if step_log.tripped:
+        first_bad, last_bad = step_log.tripped
+        save(step, force=True)
+        manager.wait_until_finished()
+        raise TooManyBadSteps(
+            f"steps {first_bad}-{last_bad}: {last_bad - first_bad + 1} consecutive steps with a "
+            f"non-finite loss or gradient (config.max_consecutive_bad_steps="
+            f"{config.max_consecutive_bad_steps}). Their updates were skipped, so the "
+            f"checkpoint saved at step {step} holds the last good parameters and optimizer "
+            f"state. Check the data, lower the learning rate or clip the gradients, then rerun "
+            f"to resume from it; see {workdir / TRAIN_LOG_FILE}.")
 
-    if step % config.checkpoint_every_steps == 0 or is_last:
-      checkpointing.save(manager, state, data_iter, force=is_last)
+      if (step % config.eval_every_steps == 0 or is_last) and not preempted:
+        eval_metrics, examples = evaluator.run(state, config.num_sample_predictions)
+        _log("eval at step %d: %s", step, _format_metrics(eval_metrics))
+        if writer:
+          for k, v in eval_metrics.items():
+            writer.add_scalar(f"eval/{k}", v, step)
+          writer.flush()
+        if is_last:
+          for pred, target, conf in examples:
+            _log("  %s %-20r target %-20r confidence %.3f",
+                 "ok " if pred == target else "BAD", pred, target, conf)
 
-  manager.wait_until_finished()
-  manager.close()
-  if writer:
-    writer.close()
+      if save_now:
+        save(step, force=is_last or preempted)
+      if preempted:
+        manager.wait_until_finished()
+        _log("SIGTERM: saved the checkpoint of step %d in %s; stopping", step, workdir)
+        raise Preempted(step)
+  finally:
+    manager.wait_until_finished()
+    manager.close()
+    if writer:
+      writer.close()
+
   if not eval_metrics and first_step >= config.num_train_steps:
     eval_metrics, _ = evaluator.run(state)
-    logging.info("already trained to step %d; eval: %s", first_step,
-                 _format_metrics(eval_metrics))
+    _log("already trained to step %d; eval: %s", first_step, _format_metrics(eval_metrics))
   return eval_metrics

@@ -1,6 +1,9 @@
 """Training: the train step learns, guards against non-finite values, and runs resume exactly."""
 
+import json
+
 import jax
+import jax.extend.core
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -11,6 +14,7 @@ from crnn_jax.data import pipeline
 from crnn_jax.data.charset import Charset
 from crnn_jax.decoding import greedy
 from crnn_jax.models import crnn
+from crnn_jax.ops import ctc
 
 
 def _setup(config):
@@ -118,3 +122,116 @@ def test_batch_size_must_divide_over_devices():
   if mesh.devices.size > 1:
     with pytest.raises(ValueError, match="does not divide"):
       sharding.check_batch_size(mesh.devices.size + 1, mesh)
+
+
+def test_step_reports_gradient_update_and_parameter_norms():
+  config = tiny.get_config()
+  charset, _, state = _setup(config)
+  batch = _device(_fixed_batch(config, charset, config.batch_size))
+  old_params = jax.device_get(state.params)
+  new_state, metrics = jax.jit(train_lib.train_step)(state, batch)
+  norm = lambda tree: np.sqrt(sum(np.sum(np.square(x, dtype=np.float64))
+                                  for x in jax.tree.leaves(tree)))
+  new_params = jax.device_get(new_state.params)
+  update = jax.tree.map(lambda a, b: a - b, new_params, old_params)
+  np.testing.assert_allclose(metrics["param_norm"], norm(new_params), rtol=1e-5)
+  np.testing.assert_allclose(metrics["update_norm"], norm(update), rtol=1e-3)
+  assert 0 < float(metrics["update_norm"]) < float(metrics["param_norm"])
+  assert float(metrics["grad_norm"]) > 0
+  assert int(metrics["num_skipped_steps"]) == 0
+
+
+def test_bfloat16_activations_keep_float32_params_optimizer_and_lstm_state():
+  config = tiny.get_config()
+  config.model.dtype = "bfloat16"
+  charset, model, state = _setup(config)
+  batch = _device(_fixed_batch(config, charset, config.batch_size))
+  for tree in (state.params, state.opt_state, state.batch_stats):
+    for x in jax.tree.leaves(tree):
+      if jnp.issubdtype(x.dtype, jnp.floating):
+        assert x.dtype == jnp.float32
+
+  # The recurrences (LSTM cell and hidden state) carry float32, the activations are bf16.
+  variables = {"params": state.params, "batch_stats": state.batch_stats}
+  jaxpr = jax.make_jaxpr(lambda v: model.apply(v, batch["image"], batch["width"]))(variables)
+
+  def scan_carries(jaxpr):
+    for eqn in jaxpr.eqns:
+      if eqn.primitive.name == "scan":
+        first = eqn.params["num_consts"]
+        yield [v.aval.dtype for v in eqn.invars[first:first + eqn.params["num_carry"]]
+               if jnp.issubdtype(v.aval.dtype, jnp.floating)]
+      for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+        yield from scan_carries(sub)
+
+  carries = list(scan_carries(jaxpr.jaxpr))
+  assert carries and all(c and all(d == jnp.float32 for d in c) for c in carries), carries
+  dtypes = {eqn.outvars[0].aval.dtype for eqn in _all_eqns(jaxpr.jaxpr)
+            if eqn.primitive.name in ("conv_general_dilated", "dot_general")}
+  assert dtypes == {jnp.dtype(jnp.bfloat16)}, dtypes
+  logits, _ = jax.eval_shape(lambda v: model.apply(v, batch["image"], batch["width"]),
+                             variables)
+  assert logits.dtype == jnp.float32
+
+  new_state, metrics = jax.jit(train_lib.train_step)(state, batch)
+  assert int(metrics["num_skipped_steps"]) == 0
+  for x in jax.tree.leaves((new_state.params, new_state.opt_state)):
+    if jnp.issubdtype(x.dtype, jnp.floating):
+      assert x.dtype == jnp.float32
+  # The same weights in float32 give nearly the same loss.
+  f32_model = crnn.from_config(tiny.get_config().model, charset.num_classes)
+
+  @jax.jit
+  def f32_loss(variables):
+    (logits, lengths), _ = f32_model.apply(variables, batch["image"], batch["width"],
+                                           train=True, mutable=["batch_stats"])
+    return ctc.ctc_loss(logits, lengths, batch["label"], batch["label_length"],
+                        batch["mask"])["loss"]
+
+  loss = float(metrics["loss_sum"]) / int(metrics["num_feasible"])
+  reference = float(f32_loss(variables))
+  assert abs(loss - reference) < 0.02 * reference, (loss, reference)
+
+
+def _all_eqns(jaxpr):
+  for eqn in jaxpr.eqns:
+    yield eqn
+    for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+      yield from _all_eqns(sub)
+
+
+class _PoisonFrom:
+  """Batch transform: NaN images from the `first`-th batch (1-based) on."""
+
+  def __init__(self, first: int):
+    self.first = first
+    self.seen = 0
+
+  def __call__(self, batch):
+    self.seen += 1
+    if self.seen >= self.first:
+      batch = dict(batch, image=np.full_like(batch["image"], np.nan))
+    return batch
+
+
+def test_consecutive_bad_steps_stop_the_run_with_the_last_good_state(tmp_path, monkeypatch):
+  config = tiny.get_config()
+  config.num_train_steps = 20
+  config.log_every_steps = 1
+  config.checkpoint_every_steps = 3
+  config.eval_every_steps = 100
+  config.max_consecutive_bad_steps = 3
+  original = pipeline.train_dataset
+  monkeypatch.setattr(pipeline, "train_dataset",
+                      lambda *a, **k: original(*a, **k).map(_PoisonFrom(4)))
+  with pytest.raises(train_lib.TooManyBadSteps, match=r"steps 4-6: 3 consecutive steps"):
+    train_lib.train_and_evaluate(config, str(tmp_path))
+  log = [json.loads(line) for line in (tmp_path / "train_log.jsonl").open()]
+  assert [r["skipped"] for r in log] == [False] * 3 + [True] * 3
+  assert log[-1]["loss"] is None and log[-1]["update_norm"] is None
+  assert log[2]["loss"] > 0 and log[2]["update_norm"] > 0
+  # The checkpoint saved on stopping holds the state of the last good step.
+  step, stopped = checkpointing.restore_variables(tmp_path)
+  assert step == 6
+  _, good = checkpointing.restore_variables(tmp_path, step=3)
+  jax.tree.map(np.testing.assert_array_equal, stopped, good)

@@ -1,7 +1,18 @@
 """Trains a CRNN: `python -m train.main --config configs/quickstart.py --workdir runs/quick`.
 
 Any config field can be overridden, e.g. `--config.num_train_steps=100`.
+
+Several processes (hosts) run the same command, each with its process id, e.g. on two hosts:
+
+  python -m train.main --config ... --workdir ... \
+      --config.distributed.coordinator_address=host0:1234 \
+      --config.distributed.num_processes=2 --config.distributed.process_id=0   # 1 on host1
+
+Rerunning the same command resumes from the workdir's latest checkpoint. After SIGTERM the run
+saves a checkpoint at the current step and exits with status 143 (128 + SIGTERM).
 """
+
+import sys
 
 from absl import app
 from absl import flags
@@ -21,7 +32,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.INFO)
-  train_lib.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  try:
+    train_lib.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  except train_lib.Preempted as e:
+    logging.warning("%s", e)
+    sys.exit(train_lib.PREEMPTED_EXIT_CODE)
 
 
 if __name__ == "__main__":
