@@ -23,6 +23,7 @@ Faults: SIGTERM (preemption) saves a checkpoint at the current step and raises `
 
 from __future__ import annotations
 
+import collections
 import functools
 import importlib.metadata
 import json
@@ -44,7 +45,7 @@ import numpy as np
 import optax
 from flax.training import train_state
 
-from crnn_jax import checkpointing, distributed, evaluation, optim, sharding
+from crnn_jax import checkpointing, distributed, evaluation, optim, sharding, visualize
 from crnn_jax.data import pipeline
 from crnn_jax.data.charset import Charset
 from crnn_jax.decoding import greedy
@@ -183,6 +184,8 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array | 
       update_norm=jnp.where(finite, optax.tree.norm(updates), 0.0),
       param_norm=optax.tree.norm(new_state.params),
   )
+  if "skipped" in batch:  # Dataset sources: bad records skipped before each sample, per reason.
+    metrics["skipped_records"] = batch["skipped"].sum(axis=0)
   return new_state, metrics
 
 
@@ -300,6 +303,19 @@ def _log(msg: str, *args) -> None:
 logging.ABSLLogger.register_frame_to_skip(__file__, _log.__name__)
 
 
+def _log_eval_grid(writer, evaluator: Evaluator, examples, step: int) -> None:
+  """Writes a TensorBoard picture of the first validation images with prediction and truth."""
+  first = evaluator.batches[0] if evaluator.batches else None
+  if first is None or not examples:
+    return
+  keep = np.asarray(first["mask"], bool)
+  n = min(len(examples), int(keep.sum()))
+  visualize.log_eval_examples(
+      writer, first["image"][keep][:n], [e[0] for e in examples[:n]],
+      [e[1] for e in examples[:n]], step, widths=first["width"][keep][:n],
+      confidences=[e[2] for e in examples[:n]])
+
+
 def _summary_writer(workdir: pathlib.Path):
   if jax.process_index() != 0:
     return None
@@ -374,6 +390,9 @@ class StepLog:
           dropped=int(m["num_dropped"]),
           skipped=skipped,
       ))
+      if "skipped_records" in m:
+        records[-1]["skipped_records"] = {
+            reason: int(n) for reason, n in zip(pipeline.SKIP_REASONS, m["skipped_records"]) if n}
       if skipped:
         self.consecutive_bad += 1
         if self.consecutive_bad == 1:
@@ -391,6 +410,9 @@ class StepLog:
     """Averages over the steps since the last summary (flush first)."""
     window, self.window = self.window, []
     good = [r for r in window if not r["skipped"]]
+    skipped_records = collections.Counter()
+    for r in window:
+      skipped_records.update(r.get("skipped_records", {}))
     feasible = sum(r["feasible"] for r in good)
     mean = lambda key: float(np.mean([r[key] for r in good])) if good else float("nan")
     return dict(
@@ -403,6 +425,7 @@ class StepLog:
         infeasible_labels=sum(r["infeasible"] for r in window),
         dropped_labels=sum(r["dropped"] for r in window),
         skipped_steps=sum(r["skipped"] for r in window),
+        **{f"skipped_records/{reason}": n for reason, n in sorted(skipped_records.items())},
     )
 
 
@@ -565,6 +588,7 @@ def _train_and_evaluate(config, workdir: pathlib.Path, watcher: PreemptionWatche
         if writer:
           for k, v in eval_metrics.items():
             writer.add_scalar(f"eval/{k}", v, step)
+          _log_eval_grid(writer, evaluator, examples, step)
           writer.flush()
         if is_last:
           for pred, target, conf in examples:

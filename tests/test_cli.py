@@ -29,11 +29,27 @@ def workdir(tmp_path_factory):
   return workdir
 
 
+def _tensorboard_tags(path):
+  """{tag: kind} of the summaries in a TensorBoard event file (TFRecord framing)."""
+  from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
+  data, tags, pos = path.read_bytes(), {}, 0
+  while pos < len(data):
+    length = int.from_bytes(data[pos:pos + 8], "little")
+    event = event_pb2.Event.FromString(data[pos + 12:pos + 12 + length])
+    pos += 12 + length + 4
+    for value in event.summary.value:
+      tags[value.tag] = "image" if value.HasField("image") else "scalar"
+  return tags
+
+
 def test_training_writes_config_checkpoint_and_tensorboard(workdir):
   config = json.loads((workdir / "config.json").read_text())
   assert config["num_train_steps"] == 2  # Command-line overrides are recorded.
   assert (workdir / "checkpoints" / "2").is_dir()
-  assert list((workdir / "tensorboard").glob("events.out.tfevents.*"))
+  (events,) = list((workdir / "tensorboard").glob("events.out.tfevents.*"))
+  tags = _tensorboard_tags(events)
+  assert tags["train/loss"] == tags["eval/word_accuracy"] == "scalar"
+  assert tags["eval/examples"] == "image"  # The grid of validation predictions.
 
 
 def test_eval_prints_and_writes_metrics(workdir, tmp_path, capsys):
