@@ -32,18 +32,12 @@ def _eval(args) -> int:
   if args.data:  # Datasets on disk, with the standard protocol (crnn_jax/eval_cli.py).
     deploy_cli.check_greedy_only(args, "--data")
     return eval_cli.run(args)
-  from crnn_jax import checkpointing, sharding, train_lib  # pylint: disable=g-import-not-at-top
-  from crnn_jax.data.charset import Charset  # pylint: disable=g-import-not-at-top
-  from crnn_jax.models import crnn  # pylint: disable=g-import-not-at-top
+  from crnn_jax import sharding, train_lib  # pylint: disable=g-import-not-at-top
 
   config = train_lib.load_config(args.checkpoint)
   if args.batch_size:
     config.eval_batch_size = args.batch_size
-  charset = Charset.from_config(config.text)
-  model = crnn.from_config(config.model, charset.num_classes)
-  step, variables = checkpointing.restore_variables(args.checkpoint, args.step)
-  state = train_lib.TrainState(step=step, apply_fn=model.apply, params=variables["params"],
-                               tx=None, opt_state=None, batch_stats=variables["batch_stats"])
+  charset, step, state = train_lib.restore_inference_state(config, args.checkpoint, args.step)
   mesh = sharding.make_mesh()
   num_records = args.num_records or config.data.eval_size
   print(f"evaluating step {step} of {args.checkpoint} on {num_records} synthetic "
@@ -52,7 +46,8 @@ def _eval(args) -> int:
   metrics, examples = evaluator.run(state, num_examples=args.show)
   metrics = dict(checkpoint=str(args.checkpoint), step=step, split=args.split, **metrics)
   if deploy_cli.decoders_requested(args):  # --decoder beam / lexicon: each one's metrics.
-    metrics["decoders"] = deploy_cli.eval_decoders(args, model, variables, charset,
+    variables = {"params": state.params, "batch_stats": state.batch_stats}
+    metrics["decoders"] = deploy_cli.eval_decoders(args, state.apply_fn, variables, charset,
                                                    evaluator.batches)
     deploy_cli.print_decoder_metrics(metrics["decoders"])
   for pred, target, conf in examples:

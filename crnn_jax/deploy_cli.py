@@ -100,14 +100,14 @@ def write_visualizations(out_dir, paths: Sequence[pathlib.Path], arrays, predict
   return len(predictions)
 
 
-def eval_decoders(args, model, variables, charset, batches) -> dict[str, dict[str, Any]]:
+def eval_decoders(args, apply_fn, variables, charset, batches) -> dict[str, dict[str, Any]]:
   """Metrics of each `--decoder` on the eval batches (the model runs once per batch)."""
   import jax  # pylint: disable=g-import-not-at-top
 
   decoders = select.decoders_from_args(args, charset)
   image_lexicons = (select.load_image_lexicons(args.image_lexicons)
                     if getattr(args, "image_lexicons", None) else None)
-  apply = jax.jit(lambda v, x, w: model.apply(v, x, w, train=False))
+  apply = jax.jit(lambda v, x, w: apply_fn(v, x, w, train=False))
   variables = jax.device_put(variables)
 
   def logits_fn(images, widths):

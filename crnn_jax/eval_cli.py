@@ -144,16 +144,10 @@ def _model_predictor(args, config):
   from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
   from jax.sharding import PartitionSpec  # pylint: disable=g-import-not-at-top
 
-  from crnn_jax import checkpointing, sharding, train_lib  # pylint: disable=g-import-not-at-top
-  from crnn_jax.data.charset import Charset  # pylint: disable=g-import-not-at-top
+  from crnn_jax import sharding, train_lib  # pylint: disable=g-import-not-at-top
   from crnn_jax.decoding import greedy  # pylint: disable=g-import-not-at-top
-  from crnn_jax.models import crnn  # pylint: disable=g-import-not-at-top
 
-  charset = Charset.from_config(config.text)
-  model = crnn.from_config(config.model, charset.num_classes)
-  step, variables = checkpointing.restore_variables(args.checkpoint, args.step)
-  state = train_lib.TrainState(step=step, apply_fn=model.apply, params=variables["params"],
-                               tx=None, opt_state=None, batch_stats=variables["batch_stats"])
+  charset, step, state = train_lib.restore_inference_state(config, args.checkpoint, args.step)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.eval_batch_size, mesh, "eval batch size")
   step_fn = jax.jit(train_lib.eval_step)

@@ -196,6 +196,20 @@ def eval_step(state: TrainState, batch: dict[str, jax.Array]):
   return greedy.best_path(logits.astype(jnp.float32), lengths)
 
 
+def restore_inference_state(config, workdir, step: int | None = None):
+  """The model of a workdir's checkpoint as a TrainState without optimizer, for evaluation.
+
+  Returns:
+    (charset, restored step, state) where `state` works with `eval_step`.
+  """
+  charset = Charset.from_config(config.text)
+  model = crnn.from_config(config.model, charset.num_classes)
+  step, variables = checkpointing.restore_variables(workdir, step)
+  state = TrainState(step=step, apply_fn=model.apply, params=variables["params"], tx=None,
+                     opt_state=None, batch_stats=variables["batch_stats"])
+  return charset, step, state
+
+
 def save_config(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> None:
   (workdir / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2) + "\n")
 
