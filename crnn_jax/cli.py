@@ -30,7 +30,6 @@ _xla_flags.apply()
 
 def _eval(args) -> int:
   if args.data:  # Datasets on disk, with the standard protocol (crnn_jax/eval_cli.py).
-    deploy_cli.check_greedy_only(args, "--data")
     return eval_cli.run(args)
   from crnn_jax import sharding, train_lib  # pylint: disable=g-import-not-at-top
 

@@ -66,13 +66,6 @@ def decoders_requested(args) -> bool:
   return select.decoder_names(args) != ["greedy"]
 
 
-def check_greedy_only(args, what: str) -> None:
-  """Fails when decoders other than greedy are asked for where only greedy is wired."""
-  if decoders_requested(args):
-    raise ValueError(f"--decoder {','.join(select.decoder_names(args))} is not available with "
-                     f"{what} yet (greedy only)")
-
-
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
   """`predict` options: decoder choice and `--visualize OUT_DIR`."""
   select.add_arguments(parser, multiple=False)

@@ -167,6 +167,37 @@ def _model_predictor(args, config):
   return predict, step
 
 
+def _other_decoders(args, config, entries, protocol) -> dict[str, dict]:
+  """Per-dataset results of each `--decoder` other than greedy (single process), by label."""
+  import jax  # pylint: disable=g-import-not-at-top
+
+  from crnn_jax import deploy_cli, train_lib  # pylint: disable=g-import-not-at-top
+  from crnn_jax.decoding import select  # pylint: disable=g-import-not-at-top
+
+  if not deploy_cli.decoders_requested(args):
+    return {}
+  if jax.process_count() > 1:
+    raise ValueError("--decoder beam/lexicon with --data runs in a single process")
+  charset, _, state = train_lib.restore_inference_state(config, args.checkpoint, args.step)
+  image_lexicons = (select.load_image_lexicons(args.image_lexicons)
+                    if getattr(args, "image_lexicons", None) else None)
+  apply = jax.jit(lambda p, b, x, w: state.apply_fn({"params": p, "batch_stats": b}, x, w,
+                                                    train=False))
+
+  def logits_fn(images, widths):
+    return jax.device_get(apply(state.params, state.batch_stats, images, widths))
+
+  out = {}
+  for decoder in select.decoders_from_args(args, charset):
+    if decoder.name == "greedy":
+      continue  # The main results.
+    predict = select.make_predict(logits_fn, decoder, image_lexicons)
+    out[decoder.label] = evaluate_datasets(
+        entries, predict, config.data, protocol,
+        config.eval_batch_size, split=args.data_split, read_threads=args.read_threads)
+  return out
+
+
 def run(args) -> int:
   """The `crnn-jax eval --data ...` command."""
   import jax  # pylint: disable=g-import-not-at-top
@@ -192,9 +223,13 @@ def run(args) -> int:
       process_index=jax.process_index(), process_count=jax.process_count(),
       read_threads=args.read_threads, allreduce=allreduce, log=log)
   results = dict(checkpoint=str(args.checkpoint), step=int(step), **results)
+  tables = ""
+  for label, decoded in _other_decoders(args, config, entries, protocol).items():
+    results.setdefault("decoders", {})[label] = decoded
+    tables += f"\n### decoder {label}\n\n" + protocol_lib.markdown_table(decoded)
   if jax.process_index() != 0:
     return 0
-  table = protocol_lib.markdown_table(results)
+  table = protocol_lib.markdown_table(results) + tables
   print(table)
   if args.output:
     pathlib.Path(args.output).write_text(json.dumps(results, indent=2) + "\n")

@@ -142,3 +142,20 @@ def test_eval_command_writes_json_and_markdown(workdir, evaluation_dir, tmp_path
   assert "| SVT | 3 (standard: 647) | 3 |" in markdown and "| **Total** | 10 | 7 |" in markdown
   rc = cli.main(["eval", "--checkpoint", str(workdir), "--data", str(tmp_path / "missing")])
   assert rc == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_eval_data_with_beam_and_lexicon_decoders(workdir, evaluation_dir, tmp_path, capsys):
+  lexicon = tmp_path / "lexicon.txt"
+  lexicon.write_text("hello\n")  # A one-word lexicon: every image decodes to 'hello'.
+  output = tmp_path / "results.json"
+  rc = cli.main(["eval", "--checkpoint", str(workdir), "--data", str(evaluation_dir),
+                 "--decoder", "greedy,beam,lexicon", "--beam-width", "3",
+                 "--lexicon", str(lexicon), "--output", str(output)])
+  assert rc == 0
+  results = json.loads(output.read_text())
+  assert sorted(results["decoders"]) == ["beam3", "lexicon"]
+  by_name = {d["name"]: d for d in results["decoders"]["lexicon"]["datasets"]}
+  assert by_name["IIIT5k_3000"]["word_accuracy"] == pytest.approx(1 / 4)  # 'Hello' only.
+  assert by_name["SVT"]["word_accuracy"] == 0.0
+  assert results["decoders"]["beam3"]["total"]["count"] == results["total"]["count"] == 7
+  assert "### decoder lexicon" in capsys.readouterr().out
