@@ -23,6 +23,10 @@ Peak memory (RSS) of a training run is measured in a fresh subprocess per framew
 trains for --steps steps and also reports the RSS after the first and the last step.
 PyTorch processes every image at the padded width of its batch (no masking), as CRNN code in
 PyTorch does; JAX masks the padding, so its results do not depend on it.
+
+Run it on an otherwise idle machine and report `cat /proc/loadavg` with the figures: when
+other processes compete for the cores, PyTorch's OpenMP threads (which busy-wait at barriers)
+slow down several times more than XLA's thread pool, and the ratio swings in JAX's favour.
 """
 
 from __future__ import annotations
@@ -192,11 +196,12 @@ class TorchBench:
     self.batch_size = batch_size
 
   def device_batch(self, batch):
+    import numpy as np
     t = self.torch
     labels = [batch["label"][i, :n] for i, n in enumerate(batch["label_length"])]
     return dict(image=t.from_numpy(batch["image"]).permute(0, 3, 1, 2).contiguous(),
                 width=t.from_numpy(batch["width"]).long(),
-                targets=t.from_numpy(__import__("numpy").concatenate(labels)).long(),
+                targets=t.from_numpy(np.concatenate(labels)).long(),
                 label_length=t.from_numpy(batch["label_length"]).long())
 
   def train_step(self, batch):
@@ -297,12 +302,15 @@ def memory_child(args) -> None:
   if args.memory_child == "jax":
     bench.compile_train(batch)
   bench.train_step(batch)
-  first = _rss_mb()
-  for _ in range(max(args.steps - 1, 0)):
+  rss = [_rss_mb()]  # After steps 1, N/4, N/2, 3N/4 and N.
+  checkpoints = sorted({max(args.steps * k // 4, 1) for k in range(1, 5)})
+  for step in range(2, args.steps + 1):
     bench.train_step(batch)
-  last = _rss_mb()
+    if step in checkpoints:
+      rss.append(_rss_mb())
   peak = _status_mb("VmHWM")  # Not ru_maxrss, which a child inherits from its parent.
-  print(json.dumps(dict(first_mb=first, last_mb=last, peak_mb=peak, steps=args.steps)))
+  print(json.dumps(dict(first_mb=rss[0], last_mb=rss[-1], rss_mb=rss, peak_mb=peak,
+                        steps=args.steps)))
 
 
 def run_memory(args, framework):
@@ -403,8 +411,9 @@ def main(argv=None):
         ", ".join(f"{k} {v:.1f}" for k, v in compile_s.items()))
   if memory:
     print(f"Peak RSS of a {args.steps}-step training run (32x{width}, batch {batch}): " +
-          ", ".join(f"{k} {v['peak_mb']:.0f} MB (RSS {v['first_mb']:.0f} MB after step 1, "
-                    f"{v['last_mb']:.0f} MB after step {v['steps']})" for k, v in memory.items()))
+          "; ".join(f"{k} {v['peak_mb']:.0f} MB (RSS after steps 1, N/4, N/2, 3N/4, N: "
+                    + ", ".join(f"{m:.0f}" for m in v["rss_mb"]) + " MB)"
+                    for k, v in memory.items()))
   if args.json:
     args.json.write_text(json.dumps(dict(rows=rows, compile_s=compile_s, memory=memory,
                                          load=[load_before, load_after]), indent=2))
