@@ -167,13 +167,17 @@ class FolderSource(DatasetSource):
       return dict(key=key, image=None, label=None, missing=records.MALFORMED_LINE,
                   detail=f"line {line[:60]!r} is not path<TAB>label")
     key = f"{key}:{rel_path}"
-    file = self.root / rel_path
-    try:
-      image = file.read_bytes()
-    except OSError:
-      return dict(key=key, image=None, label=label, missing=records.MISSING_FILE,
-                  detail=f"no file {file}")
-    return dict(key=key, image=image, label=label)
+    return _file_record(self.root / rel_path, key, label)
+
+
+def _file_record(file: pathlib.Path, key: str, label) -> dict:
+  """The raw record of an image file named by an annotation line (MISSING_FILE if unreadable)."""
+  try:
+    image = file.read_bytes()
+  except OSError:
+    return dict(key=key, image=None, label=label, missing=records.MISSING_FILE,
+                detail=f"no file {file}")
+  return dict(key=key, image=image, label=label)
 
 
 class MJSynthSource(DatasetSource):
@@ -230,13 +234,7 @@ class MJSynthSource(DatasetSource):
       return dict(key=key, image=None, label=None, missing=records.MALFORMED_LINE,
                   detail=f"line {line[:60]!r} has no NUMBER_LABEL_NUMBER.ext file name")
     key = f"{key}:{rel}"
-    file = self.root / rel
-    try:
-      image = file.read_bytes()
-    except OSError:
-      return dict(key=key, image=None, label=label, missing=records.MISSING_FILE,
-                  detail=f"no file {file}")
-    return dict(key=key, image=image, label=label)
+    return _file_record(self.root / rel, key, label)
 
 
 class _ArrayRecordPart:

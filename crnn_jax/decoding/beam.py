@@ -29,7 +29,7 @@ from crnn_jax.data.charset import BLANK_ID
 Hypothesis = tuple[tuple[int, ...], float]
 
 
-def _check_inputs(log_probs: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def check_inputs(log_probs: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """Validates shapes: log_probs [B, T, K] and lengths [B] within [0, T]."""
   log_probs = np.asarray(log_probs)
   if log_probs.ndim != 3:
@@ -149,7 +149,7 @@ def prefix_beam_search(
     raise ValueError(f"n_best must be >= 1, got {n_best}")
   if not 0.0 <= prune_threshold < 1.0:
     raise ValueError(f"prune_threshold must lie in [0, 1), got {prune_threshold}")
-  log_probs, lengths = _check_inputs(log_probs, lengths)
+  log_probs, lengths = check_inputs(log_probs, lengths)
   log_threshold = math.log(prune_threshold) if prune_threshold > 0 else -np.inf
   return [
       _search_one(

@@ -46,6 +46,7 @@ import numpy as np
 import optax
 
 from crnn_jax.data.charset import BLANK_ID
+from crnn_jax.decoding import beam
 from crnn_jax.decoding.bktree import BKTree
 
 DEFAULT_DELTA = 3
@@ -303,19 +304,12 @@ def _best_candidates(
 
 
 def _check_batch(log_probs, lengths, charset) -> tuple[np.ndarray, np.ndarray]:
-  log_probs = np.asarray(log_probs, np.float32)
-  if log_probs.ndim != 3:
-    raise ValueError(f"log_probs must be [B, T, K], got shape {log_probs.shape}")
-  batch, frames, num_classes = log_probs.shape
-  if charset.num_classes != num_classes:
+  """beam.check_inputs plus the charset's class count; log_probs as float32."""
+  log_probs, lengths = beam.check_inputs(np.asarray(log_probs, np.float32), lengths)
+  if charset.num_classes != log_probs.shape[2]:
     raise ValueError(
-        f"the charset has {charset.num_classes} classes but log_probs has {num_classes}"
+        f"the charset has {charset.num_classes} classes but log_probs has {log_probs.shape[2]}"
     )
-  lengths = np.asarray(lengths).reshape(-1).astype(np.int64)
-  if lengths.shape[0] != batch:
-    raise ValueError(f"lengths has {lengths.shape[0]} entries for a batch of {batch}")
-  if np.any(lengths < 0) or np.any(lengths > frames):
-    raise ValueError(f"lengths must lie in [0, {frames}], got {lengths.tolist()}")
   return log_probs, lengths
 
 
