@@ -72,7 +72,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.synthetic = ml_collections.ConfigDict()
   config.data.synthetic.min_length = 1
   config.data.synthetic.max_length = 16
-  config.data.synthetic.word_fraction = 0.7  # Share of dictionary words; the rest random strings.
+  config.data.synthetic.word_fraction = 0.7  # Share of dictionary words.
+  config.data.synthetic.digit_fraction = 0.0  # Share of digit strings; the rest random strings.
   config.data.synthetic.lower_fraction = 0.5  # Case mix of words; the rest split between
   config.data.synthetic.upper_fraction = 0.25  # upper case and capitalized.
   config.data.synthetic.augment = "strong"  # 'none', 'light' or 'strong'.

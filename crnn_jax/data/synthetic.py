@@ -1,7 +1,7 @@
 """Synthetic text-line images on demand, as a grain random-access data source.
 
-Each record is a dictionary word (in lower, upper or capitalized case) or a random string of
-charset characters, drawn in a random font that covers the charset, with random augmentation
+Each record is a dictionary word (in lower, upper or capitalized case), a string of digits or a
+random string of charset characters, drawn in a random font that covers the charset, with random augmentation
 (see `renderer`). Record i of a source with seed s is a pure function of (s, i): its random
 generator is seeded with `SeedSequence([s, i])`, so records are identical in any order, in any
 worker process and across runs on the same installation (same fonts, Pillow and FreeType).
@@ -19,6 +19,8 @@ from crnn_jax.data import fonts as fonts_lib
 from crnn_jax.data import renderer
 from crnn_jax.data import words as words_lib
 from crnn_jax.data.charset import Charset
+
+DIGITS = "0123456789"
 
 
 def _case_forms(word: str) -> tuple[str, str, str]:
@@ -75,6 +77,7 @@ class SyntheticTextSource:
       min_length: int = 1,
       max_length: int = 16,
       word_fraction: float = 0.7,
+      digit_fraction: float = 0.0,
       lower_fraction: float = 0.5,
       upper_fraction: float = 0.25,
       augment: str = "strong",
@@ -90,7 +93,9 @@ class SyntheticTextSource:
       min_length: the shortest label.
       max_length: the longest label.
       word_fraction: probability that a record is a dictionary word (when the charset can
-        spell any); otherwise it is a random string of charset characters.
+        spell any).
+      digit_fraction: probability that a record is a string of digits 0-9 (when the charset
+        has all ten); the remaining records are random strings of charset characters.
       lower_fraction: probability that a word is lower case.
       upper_fraction: probability that a word is upper case; the rest are capitalized. Words
         stay lower case when the charset has no upper-case letter.
@@ -109,11 +114,16 @@ class SyntheticTextSource:
       raise ValueError(f"need 1 <= min_length <= max_length, got {min_length}, {max_length}")
     for name, value in (
         ("word_fraction", word_fraction),
+        ("digit_fraction", digit_fraction),
         ("lower_fraction", lower_fraction),
         ("upper_fraction", upper_fraction),
     ):
       if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be in [0, 1], got {value}")
+    if word_fraction + digit_fraction > 1.0 + 1e-9:
+      raise ValueError(
+          f"word_fraction + digit_fraction must be <= 1, got {word_fraction} + {digit_fraction}"
+      )
     if lower_fraction + upper_fraction > 1.0 + 1e-9:
       raise ValueError(
           f"lower_fraction + upper_fraction must be <= 1, got {lower_fraction} + {upper_fraction}"
@@ -129,6 +139,7 @@ class SyntheticTextSource:
     self.min_length = int(min_length)
     self.max_length = int(max_length)
     self.word_fraction = float(word_fraction)
+    self.digit_fraction = float(digit_fraction)
     self.lower_fraction = float(lower_fraction)
     self.upper_fraction = float(upper_fraction)
     self.augment = augment
@@ -139,6 +150,7 @@ class SyntheticTextSource:
     self._word_chars = _word_chars(charset)
     # Random strings never start or end with white space (it would be invisible).
     self._edge_chars = "".join(c for c in charset.chars if not c.isspace()) or charset.chars
+    self._has_digits = all(charset.can_encode(c) for c in DIGITS)
 
   @classmethod
   def from_config(
@@ -153,6 +165,7 @@ class SyntheticTextSource:
         min_length=synthetic.min_length,
         max_length=synthetic.max_length,
         word_fraction=synthetic.word_fraction,
+        digit_fraction=synthetic.get("digit_fraction", 0.0),
         lower_fraction=synthetic.lower_fraction,
         upper_fraction=synthetic.upper_fraction,
         augment=synthetic.augment,
@@ -204,9 +217,9 @@ class SyntheticTextSource:
         return form
     raise AssertionError(f"word {word!r} has no drawable form")  # Excluded by _word_pool.
 
-  def _random_string(self, rng: np.random.Generator) -> str:
+  def _random_string(self, rng: np.random.Generator, chars: str | None = None) -> str:
     length = int(rng.integers(self.min_length, self.max_length + 1))
-    chars = self.charset.chars
+    chars = chars or self.charset.chars
     picked = [chars[i] for i in rng.integers(len(chars), size=length)]
     edges = self._edge_chars
     picked[0] = edges[rng.integers(len(edges))] if picked[0].isspace() else picked[0]
@@ -232,8 +245,13 @@ class SyntheticTextSource:
       raise IndexError(f"record index {index} out of range [0, {self.num_records})")
     rng = np.random.default_rng(np.random.SeedSequence([self.seed, index]))
     words = self.words
-    use_word = rng.random() < self.word_fraction
-    text = self._word(rng, words) if use_word and words else self._random_string(rng)
+    kind = rng.random()
+    if kind < self.word_fraction and words:
+      text = self._word(rng, words)
+    elif self.word_fraction <= kind < self.word_fraction + self.digit_fraction and self._has_digits:
+      text = self._random_string(rng, DIGITS)
+    else:
+      text = self._random_string(rng)
     font = self.fonts[rng.integers(len(self.fonts))]
     image = renderer.render_text(
         text, font, rng, font_size=self.font_size, augment=self.augment
@@ -244,6 +262,6 @@ class SyntheticTextSource:
     return (
         f"SyntheticTextSource(charset={self.charset!r}, seed={self.seed}, "
         f"num_records={self.num_records}, lengths=[{self.min_length}, {self.max_length}], "
-        f"word_fraction={self.word_fraction}, augment={self.augment!r}, "
+        f"word_fraction={self.word_fraction}, digit_fraction={self.digit_fraction}, augment={self.augment!r}, "
         f"font_size={self.font_size}, fonts={len(self.fonts)})"
     )

@@ -116,6 +116,26 @@ def test_case_mix_with_both_cases():
   assert chars & set(string.digits)
 
 
+def test_digit_strings_share():
+  source = _source(word_fraction=0.5, digit_fraction=0.3, augment="none")
+  texts = [source[i]["text"] for i in range(300)]
+  words = set(source.words)
+  n_digits = sum(t.isdigit() for t in texts)
+  n_words = sum(t.lower() in words for t in texts)
+  # Random 62-character strings are all digits with probability (10/62)^len: rare.
+  assert 0.2 * 300 < n_digits < 0.4 * 300, n_digits
+  assert 0.4 * 300 < n_words < 0.6 * 300, n_words
+  # Without digits in the charset the share goes to random strings.
+  letters = _source(chars=string.ascii_lowercase, word_fraction=0.0, digit_fraction=1.0,
+                    augment="none")
+  assert all(letters[i]["text"].isalpha() for i in range(20))
+
+
+def test_digit_fraction_checked():
+  with pytest.raises(ValueError, match="word_fraction \\+ digit_fraction"):
+    _source(word_fraction=0.8, digit_fraction=0.3)
+
+
 def test_lower_case_charset_gives_lower_case_labels():
   charset = Charset(CHARS_36, fold_case=True)
   source = SyntheticTextSource(charset=charset, seed=1, num_records=100, augment="none")
