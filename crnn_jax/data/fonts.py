@@ -89,13 +89,19 @@ def _package_fonts(name: str) -> list[pathlib.Path]:
   return list(by_style.values())
 
 
-def _directory_fonts(directory: pathlib.Path) -> list[pathlib.Path]:
-  """Every font file under a user directory (recursive); clear errors for bad directories."""
+def fonts_in_directory(directory: str | pathlib.Path) -> list[pathlib.Path]:
+  """Every font file under a user directory (recursive), sorted.
+
+  Raises:
+    FileNotFoundError / NotADirectoryError: the directory does not exist / is a file.
+    ValueError: it holds no .ttf/.otf file.
+  """
+  directory = pathlib.Path(directory).expanduser()
   if not directory.exists():
     raise FileNotFoundError(f"fonts directory {str(directory)!r} does not exist")
   if not directory.is_dir():
     raise NotADirectoryError(f"fonts directory {str(directory)!r} is not a directory")
-  fonts = [path for path in directory.rglob("*") if _is_font_file(path)]
+  fonts = sorted(path for path in directory.rglob("*") if _is_font_file(path))
   if not fonts:
     raise ValueError(
         f"fonts directory {str(directory)!r} holds no font files "
@@ -110,7 +116,7 @@ def _discover(extra_dirs: tuple[str, ...]) -> tuple[pathlib.Path, ...]:
   for name in FONT_PACKAGES:
     fonts.extend(_package_fonts(name))
   for directory in extra_dirs:
-    fonts.extend(_directory_fonts(pathlib.Path(directory)))
+    fonts.extend(fonts_in_directory(directory))
   return tuple(sorted({path.resolve() for path in fonts}))
 
 
