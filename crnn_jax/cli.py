@@ -2,7 +2,7 @@
 
   crnn-jax eval --checkpoint WORKDIR [--split test] [--num-records 2000] [--output m.json]
   crnn-jax eval --checkpoint WORKDIR --data DATASET [DATASET ...] [--case-sensitive] [--unfiltered]
-  crnn-jax predict --checkpoint WORKDIR IMAGE_OR_DIR ... [--output preds.tsv]
+  crnn-jax predict IMAGE_OR_DIR ... [--checkpoint WORKDIR | --weights DIR] [--output preds.tsv]
       [--decoder greedy|beam|lexicon] [--visualize OUT_DIR]
   crnn-jax export --checkpoint WORKDIR --format onnx|stablehlo --output FILE
   crnn-jax import-torch crnn.pth --output WORKDIR
@@ -64,8 +64,15 @@ def _eval(args) -> int:
 def _predict(args) -> int:
   from crnn_jax import inference  # pylint: disable=g-import-not-at-top
 
-  recognizer = inference.Recognizer.from_checkpoint(args.checkpoint, args.step,
-                                                    **deploy_cli.recognizer_kwargs(args))
+  kwargs = deploy_cli.recognizer_kwargs(args)
+  try:
+    if args.checkpoint:
+      recognizer = inference.Recognizer.from_checkpoint(args.checkpoint, args.step, **kwargs)
+    else:
+      recognizer = inference.Recognizer.from_pretrained(args.weights or "synth_en", **kwargs)
+  except (FileNotFoundError, ValueError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
   paths = inference.expand_inputs(args.inputs)
   if not paths:
     print("no input images found", file=sys.stderr)
@@ -114,8 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
   ev.set_defaults(func=_eval)
 
   pr = sub.add_parser("predict", help="read text from images")
-  pr.add_argument("--checkpoint", required=True, help="training workdir")
+  pr.add_argument("--checkpoint", default="",
+                  help="training workdir (default: the shipped weights, see --weights)")
   pr.add_argument("--step", type=int, default=None)
+  pr.add_argument("--weights", default="",
+                  help="without --checkpoint: a shipped model name or a weights directory "
+                  "(default: synth_en, the English model of 62 case-sensitive characters)")
   pr.add_argument("inputs", nargs="+", help="image files or directories")
   pr.add_argument("--output", help="write path<TAB>text<TAB>confidence lines here")
   pr.add_argument("--batch-size", type=int, default=64)

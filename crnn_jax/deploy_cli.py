@@ -1,6 +1,7 @@
 """Command-line pieces for decoding and deployment, wired into `crnn_jax/cli.py`.
 
   crnn-jax export --checkpoint WORKDIR --format onnx|stablehlo --output FILE
+  crnn-jax export --checkpoint WORKDIR --format weights --output DIR [--dtype float32]
   crnn-jax import-torch crnn.pth --output WORKDIR
   crnn-jax predict ... [--decoder greedy|beam|lexicon] [--visualize OUT_DIR]
   crnn-jax eval ... [--decoder greedy,beam,lexicon] [--beam-width 10] [--lexicon FILE]
@@ -21,11 +22,14 @@ from crnn_jax.decoding import select
 
 def register(subparsers) -> None:
   """Adds the `export` and `import-torch` subcommands."""
-  ex = subparsers.add_parser("export", help="export a checkpoint to ONNX or StableHLO")
+  ex = subparsers.add_parser("export", help="export a checkpoint to ONNX, StableHLO or a "
+                             "weights directory (crnn-jax predict --weights DIR)")
   ex.add_argument("--checkpoint", required=True, help="training workdir")
   ex.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
-  ex.add_argument("--format", required=True, choices=("onnx", "stablehlo"))
-  ex.add_argument("--output", required=True, help="file to write")
+  ex.add_argument("--format", required=True, choices=("onnx", "stablehlo", "weights"))
+  ex.add_argument("--output", required=True, help="file to write (weights: a directory)")
+  ex.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32"),
+                  help="weights: storage dtype of the floating arrays")
   ex.add_argument("--opset", type=int, default=21, help="ONNX opset")
   ex.set_defaults(func=_export)
 
@@ -39,6 +43,13 @@ def register(subparsers) -> None:
 
 
 def _export(args) -> int:
+  if args.format == "weights":
+    from crnn_jax import pretrained  # pylint: disable=g-import-not-at-top
+    out = pretrained.export_checkpoint(args.checkpoint, args.output, args.step, args.dtype)
+    size = (out / pretrained.VARIABLES_FILE).stat().st_size
+    print(f"wrote {out} ({size / 1e6:.2f} MB of {args.dtype} weights; try: crnn-jax predict "
+          f"--weights {out} IMAGE)", file=sys.stderr)
+    return 0
   from crnn_jax import export  # pylint: disable=g-import-not-at-top
   path = export.export_checkpoint(args.checkpoint, args.format, args.output, args.step,
                                   args.opset)

@@ -1,9 +1,12 @@
-"""Inference with a trained model: `Recognizer` loads a checkpoint and reads images.
+"""Inference with a trained model: `Recognizer` loads a checkpoint or shipped weights and reads
+images.
 
-Images of any size are resized to height 32 keeping their aspect ratio, grouped by width and run
+Images of any size are resized as the model was trained: to height 32 keeping their aspect ratio
+(or to a fixed width for models trained with `data.resize = 'fixed'`), grouped by width and run
 in padded batches whose widths are rounded up to a multiple of `width_step`, so a stream of
 mixed-size images compiles only a handful of programs.
 
+  recognizer = Recognizer.from_pretrained()      # the shipped English model (62 characters)
   recognizer = Recognizer.from_checkpoint("runs/default")            # greedy decoding
   recognizer = Recognizer.from_checkpoint("runs/default", decoder="lexicon",
                                           lexicon="words.txt")
@@ -33,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from crnn_jax import checkpointing, train_lib
+from crnn_jax import checkpointing, pretrained, train_lib
 from crnn_jax.data import preprocess
 from crnn_jax.data.charset import Charset
 from crnn_jax.decoding import greedy
@@ -156,6 +159,7 @@ class Recognizer:
 
   def __init__(self, model: crnn.CRNN, variables: dict[str, Any], charset: Charset, *,
                height: int = 32, max_width: int = 1024, width_step: int = 32,
+               fixed_width: int | None = None,
                decoder: select.Decoder | str = "greedy", beam_width: int = 10,
                lexicon: Sequence[str] | str | pathlib.Path | None = None, delta: int = 3,
                compilation_cache: bool | str | pathlib.Path = True):
@@ -168,6 +172,8 @@ class Recognizer:
       height: input height (32).
       max_width: wider resized images are squeezed to this width.
       width_step: batch widths are rounded up to a multiple of this.
+      fixed_width: if set, every image is resized to height x fixed_width (for models trained
+        with `data.resize = 'fixed'`); otherwise the aspect ratio is kept.
       decoder: a `select.Decoder`, or 'greedy', 'beam' or 'lexicon' configured by the
         following arguments.
       beam_width: prefixes kept by the beam decoder.
@@ -185,6 +191,7 @@ class Recognizer:
     self.height = height
     self.max_width = max_width
     self.width_step = width_step
+    self.fixed_width = fixed_width or None
     if isinstance(decoder, str):
       decoder = select.Decoder(charset, decoder, beam_width=beam_width, lexicon=lexicon,
                                delta=delta)
@@ -205,9 +212,33 @@ class Recognizer:
         width_step).
     """
     config = train_lib.load_config(workdir)
+    _, variables = checkpointing.restore_variables(workdir, step)
+    return cls.from_config(config, variables, **kwargs)
+
+  @classmethod
+  def from_pretrained(cls, name_or_dir: str | pathlib.Path = pretrained.DEFAULT_MODEL,
+                      **kwargs) -> "Recognizer":
+    """Loads weights shipped with the package (default: the English model 'synth_en') or a
+    weights directory written by `crnn-jax export --format weights`.
+
+    Args:
+      name_or_dir: a name of `pretrained.available()` or a weights directory.
+      **kwargs: passed to the constructor.
+    """
+    config, variables = pretrained.load(name_or_dir)
+    return cls.from_config(config, variables, **kwargs)
+
+  @classmethod
+  def from_config(cls, config, variables: dict[str, Any], **kwargs) -> "Recognizer":
+    """A recognizer for `variables` of the model that the training `config` describes.
+
+    Images are resized as in training: to config.data.fixed_width for `resize = 'fixed'`,
+    keeping the aspect ratio otherwise.
+    """
     charset = Charset.from_config(config.text)
     model = crnn.from_config(config.model, charset.num_classes)
-    _, variables = checkpointing.restore_variables(workdir, step)
+    if config.data.get("resize", "keep_ratio") == "fixed":
+      kwargs.setdefault("fixed_width", config.data.fixed_width)
     return cls(model, variables, charset, height=config.data.height, **kwargs)
 
   def _forward_impl(self, variables, images, widths):
@@ -241,7 +272,8 @@ class Recognizer:
     if isinstance(image, (str, pathlib.Path)):
       image = load_image(image)
     gray = preprocess.to_grayscale(image)
-    resized = preprocess.resize(gray, height=self.height, max_width=self.max_width)
+    resized = preprocess.resize(gray, height=self.height, fixed_width=self.fixed_width,
+                                max_width=self.max_width)
     return preprocess.normalize(resized), gray.shape[1]
 
   def recognize(self, images: Sequence[Any], batch_size: int = 64,

@@ -1,0 +1,147 @@
+"""Tests of weights directories (crnn_jax/pretrained.py) and of the shipped English model."""
+
+import pathlib
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+import deploy_helpers
+import crnn_jax
+from crnn_jax import checkpointing
+from crnn_jax import cli
+from crnn_jax import pretrained
+from crnn_jax.data import testset
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+HELDOUT_EN = REPO / "testdata" / "heldout_en"
+# Case-sensitive word accuracy the shipped model must keep on the held-out set (issue target),
+# and per group (words, digits, random strings).
+MIN_ACCURACY = 0.95
+MIN_GROUP_ACCURACY = {"words": 0.93, "digits": 0.95, "random": 0.90}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+  return deploy_helpers.make_workdir(tmp_path_factory.mktemp("pretrained") / "run", seed=3)
+
+
+@pytest.fixture(scope="module")
+def english():
+  return crnn_jax.Recognizer.from_pretrained()
+
+
+def _flat(tree):
+  return {pathlib.PurePath(*map(str, k)).as_posix(): np.asarray(v)
+          for k, v in _items(tree)}
+
+
+def _items(tree, prefix=()):
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      yield from _items(value, prefix + (key,))
+    else:
+      yield prefix + (key,), value
+
+
+def test_export_cli_round_trip(workdir, tmp_path, capsys):
+  _, reference = checkpointing.restore_variables(workdir)
+  reference = _flat(reference)
+  for dtype in ("float32", "bfloat16"):
+    out = tmp_path / dtype
+    assert cli.main(["export", "--checkpoint", str(workdir), "--format", "weights",
+                     "--output", str(out), "--dtype", dtype]) == 0
+    assert f"of {dtype} weights" in capsys.readouterr().err
+    config, variables = pretrained.load(out)
+    assert config.model.lstm_hidden == deploy_helpers.TINY_HIDDEN
+    loaded = _flat(variables)
+    assert loaded.keys() == reference.keys()
+    for name, value in loaded.items():
+      assert value.dtype == np.float32, name
+      if dtype == "float32":
+        np.testing.assert_array_equal(value, reference[name], err_msg=name)
+      else:  # bfloat16 keeps 8 significant bits: relative error at most 2^-8.
+        np.testing.assert_allclose(value, reference[name], rtol=2.0**-8, atol=1e-30,
+                                   err_msg=name)
+        rounded = np.asarray(jnp.asarray(reference[name], jnp.bfloat16).astype(jnp.float32))
+        np.testing.assert_array_equal(value, rounded, err_msg=name)
+  bf16_size = (tmp_path / "bfloat16" / pretrained.VARIABLES_FILE).stat().st_size
+  f32_size = (tmp_path / "float32" / pretrained.VARIABLES_FILE).stat().st_size
+  assert bf16_size < 0.6 * f32_size
+
+
+def test_recognizer_from_weights_equals_checkpoint(workdir, tmp_path):
+  out = pretrained.export_checkpoint(workdir, tmp_path / "w", dtype="float32")
+  images = deploy_helpers.text_images(2, [90, 40, 200])
+  from_weights = crnn_jax.Recognizer.from_pretrained(out).recognize(images)
+  from_checkpoint = crnn_jax.Recognizer.from_checkpoint(workdir).recognize(images)
+  assert [p.text for p in from_weights] == [p.text for p in from_checkpoint]
+  np.testing.assert_allclose([p.confidence for p in from_weights],
+                             [p.confidence for p in from_checkpoint], rtol=1e-5)
+
+
+def test_resize_follows_the_training_config(workdir, tmp_path):
+  config, variables = pretrained.load(pretrained.export_checkpoint(workdir, tmp_path / "w"))
+  image = deploy_helpers.text_images(0, [300], height=64)[0]
+  config.data.resize = "fixed"
+  config.data.fixed_width = 100
+  assert crnn_jax.Recognizer.from_config(config, variables).preprocess(image).shape == (32, 100)
+  config.data.resize = "keep_ratio"
+  assert crnn_jax.Recognizer.from_config(config, variables).preprocess(image).shape == (32, 150)
+
+
+def test_load_errors_name_the_problem(tmp_path):
+  with pytest.raises(FileNotFoundError, match="shipped models"):
+    pretrained.load("no_such_model")
+  bad = tmp_path / "bad"
+  bad.mkdir()
+  (bad / pretrained.VARIABLES_FILE).write_bytes(b"\x00not msgpack")
+  (bad / pretrained.CONFIG_FILE).write_text("{}")
+  with pytest.raises(ValueError, match="variables.msgpack"):
+    pretrained.load(bad)
+  with pytest.raises(ValueError, match="dtype"):
+    pretrained.save(tmp_path / "x", deploy_helpers.tiny_config(), {"params": {}},
+                    dtype="float16")
+
+
+def test_predict_cli_reports_missing_weights(tmp_path, capsys):
+  image = tmp_path / "a.png"
+  Image.fromarray(deploy_helpers.text_images(0, [64])[0]).save(image)
+  assert cli.main(["predict", "--weights", str(tmp_path / "nothing"), str(image)]) == 2
+  assert "no weights" in capsys.readouterr().err
+
+
+# --- The shipped English model ----------------------------------------------------------------
+
+
+def test_shipped_model_is_small_and_case_sensitive():
+  assert pretrained.DEFAULT_MODEL in pretrained.available()
+  directory = pretrained.resolve()
+  assert (directory / pretrained.VARIABLES_FILE).stat().st_size < 20e6
+  config, _ = pretrained.load()
+  assert not config.text.fold_case
+  assert sorted(config.text.charset) == sorted(testset.ALPHANUMERIC_62)
+  assert tuple(config.model.conv_channels) == (64, 128, 256, 256, 512, 512, 512)  # Full size.
+
+
+def test_shipped_model_reads_the_heldout_set(english):
+  samples = testset.read_test_set(HELDOUT_EN)
+  predictions = english.recognize([HELDOUT_EN / s.file for s in samples])
+  table = testset.accuracy_by_group(samples, [p.text for p in predictions])
+  assert table["all"]["accuracy"] >= MIN_ACCURACY, table
+  for group, minimum in MIN_GROUP_ACCURACY.items():
+    assert table[group]["accuracy"] >= minimum, (group, table)
+
+
+def test_predict_cli_without_checkpoint_uses_the_shipped_model(english, capsys):
+  samples = testset.read_test_set(HELDOUT_EN)
+  picked = [next(s for s in samples if s.kind == kind)
+            for kind in ("word_capitalized", "word_upper", "digits", "random")]
+  paths = [str(HELDOUT_EN / s.file) for s in picked]
+  assert cli.main(["predict", *paths]) == 0
+  lines = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+  expected = english.recognize(paths)
+  assert [line[0] for line in lines] == paths
+  assert [line[1] for line in lines] == [p.text for p in expected]
+  assert sum(line[1] == s.text for line, s in zip(lines, picked)) >= 3, (lines, picked)
