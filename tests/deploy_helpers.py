@@ -27,6 +27,9 @@ def tiny_config(charset: str = "0123456789abcdefghijklmnopqrstuvwxyz"):
   config.model.lstm_hidden = TINY_HIDDEN
   config.num_train_steps = 10
   config.optimizer.warmup_steps = 1
+  # Keep-ratio resizing: the Recognizer then batches mixed widths (models trained with
+  # 'fixed' are read at their fixed width, see test_pretrained).
+  config.data.resize = "keep_ratio"
   return config
 
 

@@ -1,0 +1,118 @@
+"""Case-sensitive word accuracy on the held-out English test set: crnn-jax against Tesseract.
+
+  python benchmarks/heldout_en.py                       # shipped weights vs Tesseract
+  python benchmarks/heldout_en.py --checkpoint runs/synth_en --no-tesseract
+  python benchmarks/heldout_en.py --output results.json
+
+The set (testdata/heldout_en, see crnn_jax/data/testset.py) is rendered with fonts outside
+the training pool. Tesseract (Debian `tesseract-ocr`, English model) reads each image with
+`--psm 7` (one text line), once as installed and once restricted to the same 62 characters as
+our model (`tessedit_char_whitelist`). Prints a Markdown table: accuracy overall, per group
+(words, digits, random strings) and per kind, and seconds per image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from crnn_jax.data import testset  # pylint: disable=wrong-import-position
+
+ROWS = ("all", "words", "word_lower", "word_upper", "word_capitalized", "digits", "random")
+
+
+def tesseract_read(path: pathlib.Path, whitelist: str | None) -> str:
+  """Tesseract's single-line reading of an image (stripped of white space)."""
+  command = ["tesseract", str(path), "stdout", "--psm", "7", "-l", "eng"]
+  if whitelist:
+    command += ["-c", f"tessedit_char_whitelist={whitelist}"]
+  result = subprocess.run(command, capture_output=True, text=True, check=False,
+                          env={**os.environ, "OMP_THREAD_LIMIT": "1"})
+  if result.returncode != 0:
+    raise RuntimeError(f"tesseract failed on {path}: {result.stderr.strip()[-500:]}")
+  return "".join(result.stdout.split())
+
+
+def run_tesseract(paths, whitelist: str | None, threads: int) -> tuple[list[str], float]:
+  start = time.perf_counter()
+  with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+    texts = list(pool.map(lambda p: tesseract_read(p, whitelist), paths))
+  return texts, (time.perf_counter() - start) * threads / len(paths)
+
+
+def run_crnn(paths, checkpoint: str, weights: str) -> tuple[list[str], float]:
+  import crnn_jax  # pylint: disable=import-outside-toplevel
+  if checkpoint:
+    recognizer = crnn_jax.Recognizer.from_checkpoint(checkpoint)
+  else:
+    recognizer = crnn_jax.Recognizer.from_pretrained(weights)
+  recognizer.recognize(paths[:64])  # Compile.
+  start = time.perf_counter()
+  texts = [p.text for p in recognizer.recognize(paths)]
+  return texts, (time.perf_counter() - start) / len(paths)
+
+
+def main() -> int:
+  parser = argparse.ArgumentParser(description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--data", default=str(REPO / "testdata" / "heldout_en"))
+  parser.add_argument("--checkpoint", default="", help="a training workdir instead of --weights")
+  parser.add_argument("--weights", default="synth_en", help="shipped model name or directory")
+  parser.add_argument("--no-tesseract", action="store_true")
+  parser.add_argument("--no-crnn", action="store_true", help="only Tesseract")
+  parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                      help="Tesseract processes at a time (seconds/image are per process)")
+  parser.add_argument("--output", help="write the tables and predictions as JSON")
+  parser.add_argument("--show-errors", type=int, default=0, help="print N errors per system")
+  args = parser.parse_args()
+
+  samples = testset.read_test_set(args.data)
+  paths = [pathlib.Path(args.data) / s.file for s in samples]
+  systems = {}
+  if not args.no_crnn:
+    texts, seconds = run_crnn(paths, args.checkpoint, args.weights)
+    systems["crnn-jax " + (args.checkpoint or args.weights)] = (texts, seconds)
+  if not args.no_tesseract:
+    if shutil.which("tesseract") is None:
+      print("tesseract not found (apt-get install tesseract-ocr); use --no-tesseract",
+            file=sys.stderr)
+      return 1
+    version = subprocess.run(["tesseract", "--version"], capture_output=True, text=True,
+                             check=False).stdout.split("\n")[0]
+    systems[f"{version} --psm 7"] = run_tesseract(paths, None, args.threads)
+    systems[f"{version} --psm 7, 62-char whitelist"] = run_tesseract(
+        paths, testset.ALPHANUMERIC_62, args.threads)
+
+  tables = {name: testset.accuracy_by_group(samples, texts)
+            for name, (texts, _) in systems.items()}
+  print(f"{len(samples)} images of {args.data}; case-sensitive word accuracy (%)\n")
+  print("| system | " + " | ".join(ROWS) + " | s/image |")
+  print("|---" * (len(ROWS) + 2) + "|")
+  for name, table in tables.items():
+    cells = [f"{100 * table[row]['accuracy']:.1f}" for row in ROWS]
+    print(f"| {name} | " + " | ".join(cells) + f" | {systems[name][1]:.4f} |")
+  if args.show_errors:
+    for name, (texts, _) in systems.items():
+      errors = [(s, t) for s, t in zip(samples, texts) if s.text != t][:args.show_errors]
+      print(f"\n{name}: first {len(errors)} errors")
+      for sample, text in errors:
+        print(f"  {sample.file}\t{sample.text!r} -> {text!r}\t({sample.font})")
+  if args.output:
+    payload = {name: {"table": tables[name], "seconds_per_image": systems[name][1],
+                      "predictions": systems[name][0]} for name in systems}
+    pathlib.Path(args.output).write_text(json.dumps(payload, indent=2) + "\n")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
