@@ -39,7 +39,7 @@ def get_config():
   config.data.synthetic.augment = "strong"
   config.data.eval_size = 1000
   config.batch_size = 64
-  config.num_train_steps = 5000
+  config.num_train_steps = 4000
   config.optimizer.name = "adam"
   config.optimizer.learning_rate = 1e-3
   config.optimizer.warmup_steps = 300
