@@ -78,6 +78,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.synthetic.upper_fraction = 0.25  # upper case and capitalized.
   config.data.synthetic.augment = "strong"  # 'none', 'light' or 'strong'.
   config.data.synthetic.fonts_dir = ""  # Extra directory of .ttf/.otf fonts added to the pool.
+  # 'standard': DejaVu and the PyPI font packages; 'extended': also matplotlib's STIX (Times
+  # style) and Computer Modern faces (Roman, Sans, Bold, Typewriter).
+  config.data.synthetic.font_pool = "standard"
   config.data.synthetic.font_size = 40  # Nominal rendering size in pixels (images are resized).
 
   # --- Optimization ---------------------------------------------------------

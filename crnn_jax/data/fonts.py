@@ -30,6 +30,15 @@ FONT_PACKAGES = (
     "font_rhd",
 )
 
+# The 'extended' pool adds these text faces that matplotlib also ships: STIX General (a Times
+# style serif) and Computer Modern Roman, Sans, Bold and Typewriter (a slab-serif monospace, the
+# kind of face the standard pool lacks).
+EXTENDED_MATPLOTLIB_FONTS = (
+    "STIXGeneral.ttf", "STIXGeneralBol.ttf", "STIXGeneralItalic.ttf", "STIXGeneralBolIta.ttf",
+    "cmr10.ttf", "cmss10.ttf", "cmb10.ttf", "cmtt10.ttf",
+)
+POOLS = ("standard", "extended")
+
 FONT_SUFFIXES = (".ttf", ".otf")
 
 # Among two files of the same style (e.g. SourceSansPro-Bold.otf and .ttf) keep the first suffix.
@@ -56,19 +65,21 @@ def _package_dir(name: str) -> pathlib.Path | None:
   return pathlib.Path(next(iter(spec.submodule_search_locations)))
 
 
-def _matplotlib_fonts() -> list[pathlib.Path]:
-  """The text faces of matplotlib's DejaVu family (not its STIX, Computer Modern or
-  `*Display` fonts, which only hold math symbols)."""
+def _matplotlib_fonts(pool: str = "standard") -> list[pathlib.Path]:
+  """The text faces of matplotlib's DejaVu family (not its `*Display` fonts, which only hold
+  math symbols), plus for the 'extended' pool the faces of EXTENDED_MATPLOTLIB_FONTS."""
   package = _package_dir("matplotlib")
   if package is None:
     return []
   directory = package / "mpl-data" / "fonts" / "ttf"
   if not directory.is_dir():
     return []
+  extra = EXTENDED_MATPLOTLIB_FONTS if pool == "extended" else ()
   return [
       path
       for path in directory.iterdir()
-      if _is_font_file(path) and path.name.startswith("DejaVu") and "Display" not in path.stem
+      if _is_font_file(path) and (
+          (path.name.startswith("DejaVu") and "Display" not in path.stem) or path.name in extra)
   ]
 
 
@@ -111,8 +122,8 @@ def fonts_in_directory(directory: str | pathlib.Path) -> list[pathlib.Path]:
 
 
 @functools.lru_cache(maxsize=None)
-def _discover(extra_dirs: tuple[str, ...]) -> tuple[pathlib.Path, ...]:
-  fonts = _matplotlib_fonts()
+def _discover(extra_dirs: tuple[str, ...], pool: str) -> tuple[pathlib.Path, ...]:
+  fonts = _matplotlib_fonts(pool)
   for name in FONT_PACKAGES:
     fonts.extend(_package_fonts(name))
   for directory in extra_dirs:
@@ -120,24 +131,29 @@ def _discover(extra_dirs: tuple[str, ...]) -> tuple[pathlib.Path, ...]:
   return tuple(sorted({path.resolve() for path in fonts}))
 
 
-def discover_fonts(extra_dirs: Sequence[str | pathlib.Path] = ()) -> list[pathlib.Path]:
+def discover_fonts(extra_dirs: Sequence[str | pathlib.Path] = (),
+                   pool: str = "standard") -> list[pathlib.Path]:
   """All fonts of the pool: the packaged ones plus every font file under `extra_dirs`.
 
   Args:
     extra_dirs: directories searched recursively for .ttf/.otf files. Empty strings are
       ignored (the config's "no extra fonts").
+    pool: 'standard' (DejaVu and the FONT_PACKAGES) or 'extended' (also matplotlib's STIX and
+      Computer Modern text faces).
 
   Returns:
     Absolute font paths in sorted (deterministic) order, without duplicates.
 
   Raises:
     FileNotFoundError: an extra directory does not exist.
-    ValueError: an extra directory holds no font file.
+    ValueError: an extra directory holds no font file, or an unknown pool.
   """
+  if pool not in POOLS:
+    raise ValueError(f"font pool must be one of {POOLS}, got {pool!r}")
   if isinstance(extra_dirs, (str, pathlib.Path)):
     extra_dirs = (extra_dirs,)
   key = tuple(str(pathlib.Path(d).expanduser()) for d in extra_dirs if str(d))
-  return list(_discover(key))
+  return list(_discover(key, pool))
 
 
 @functools.lru_cache(maxsize=None)

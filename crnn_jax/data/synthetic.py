@@ -83,6 +83,7 @@ class SyntheticTextSource:
       augment: str = "strong",
       font_size: int = 40,
       fonts_dir: str = "",
+      font_pool: str = "standard",
   ):
     """Creates the source and selects the fonts that cover the charset.
 
@@ -102,6 +103,7 @@ class SyntheticTextSource:
       augment: 'none', 'light' or 'strong' (see `renderer.render_text`).
       font_size: the nominal font size in pixels.
       fonts_dir: an optional directory of extra .ttf/.otf fonts.
+      font_pool: 'standard' or 'extended' (see `fonts.discover_fonts`).
 
     Raises:
       ValueError: invalid arguments, or no font covers the charset.
@@ -145,6 +147,7 @@ class SyntheticTextSource:
     self.augment = augment
     self.font_size = int(font_size)
     self.fonts_dir = str(fonts_dir or "")
+    self.font_pool = font_pool
     self.fonts = tuple(str(path) for path in self._select_fonts())
     self._has_upper = _has_upper(charset)
     self._word_chars = _word_chars(charset)
@@ -171,10 +174,11 @@ class SyntheticTextSource:
         augment=synthetic.augment,
         font_size=synthetic.font_size,
         fonts_dir=synthetic.get("fonts_dir", ""),
+        font_pool=synthetic.get("font_pool", "standard"),
     )
 
   def _select_fonts(self) -> list[pathlib.Path]:
-    pool = fonts_lib.discover_fonts([self.fonts_dir] if self.fonts_dir else [])
+    pool = fonts_lib.discover_fonts([self.fonts_dir] if self.fonts_dir else [], self.font_pool)
     chars = "".join(c for c in self.charset.chars if not c.isspace())
     covering = fonts_lib.fonts_covering(pool, chars)
     if not covering:

@@ -83,8 +83,9 @@ def make_text(kind: str, rng: np.random.Generator, *, min_length: int, max_lengt
 
 
 def training_families() -> set[str]:
-  """The typeface families of the built-in training pool (without any extra fonts_dir)."""
-  return {fonts_lib.typeface_family(path) for path in fonts_lib.discover_fonts()}
+  """The typeface families of the built-in training pools (the 'extended' one includes the
+  'standard' one; without any extra fonts_dir)."""
+  return {fonts_lib.typeface_family(path) for path in fonts_lib.discover_fonts(pool="extended")}
 
 
 def write_test_set(out_dir: str | pathlib.Path, font_paths: Sequence[str | pathlib.Path], *,

@@ -117,3 +117,18 @@ def test_fonts_covering_keeps_input_order():
   assert fonts.fonts_covering([str(p) for p in paths[:3]], "a") == [
       pathlib.Path(p) for p in paths[:3]
   ]
+
+
+def test_extended_pool_adds_matplotlib_text_faces():
+  standard = fonts.discover_fonts()
+  extended = fonts.discover_fonts(pool="extended")
+  added = set(extended) - set(standard)
+  assert set(standard) <= set(extended)
+  assert {p.name for p in added} == set(fonts.EXTENDED_MATPLOTLIB_FONTS)
+  families = {fonts.typeface_family(p) for p in added}
+  assert {"STIXGeneral", "cmtt10"} <= families
+  # Every added face draws the 62 alphanumerics.
+  alnum = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+  assert fonts.fonts_covering(sorted(added), alnum) == sorted(added)
+  with pytest.raises(ValueError, match="font pool"):
+    fonts.discover_fonts(pool="huge")

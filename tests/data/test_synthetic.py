@@ -207,3 +207,15 @@ def test_from_config():
   assert source.augment == "light" and source.max_length == 5 and source.font_size == 40
   assert source.seed == config.data.eval_seed
   assert all(len(source[i]["text"]) <= 5 for i in range(20))
+
+
+def test_font_pool_from_config():
+  from configs import default  # pylint: disable=import-outside-toplevel
+  config = default.get_config()
+  charset = Charset(CHARS_62, fold_case=False)
+  standard = SyntheticTextSource.from_config(config.data, charset, seed=1, num_records=5)
+  config.data.synthetic.font_pool = "extended"
+  extended = SyntheticTextSource.from_config(config.data, charset, seed=1, num_records=5)
+  assert set(standard.fonts) < set(extended.fonts)
+  assert {pathlib.Path(f).name for f in set(extended.fonts) - set(standard.fonts)} == set(
+      fonts.EXTENDED_MATPLOTLIB_FONTS)

@@ -17,8 +17,8 @@ from crnn_jax.data import testset
 REPO = pathlib.Path(__file__).resolve().parents[2]
 HELDOUT_EN = REPO / "testdata" / "heldout_en"
 MPL_FONTS = pathlib.Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf"
-# STIX is shipped by matplotlib but is not part of the training pool (only DejaVu is).
-STIX = MPL_FONTS / "STIXGeneral.ttf"
+# Computer Modern Math Italic is shipped by matplotlib but is not part of any training pool.
+HELD_OUT_FONT = MPL_FONTS / "cmmi10.ttf"
 COUNTS = {"word_lower": 3, "word_upper": 3, "word_capitalized": 3, "digits": 4, "random": 4}
 
 
@@ -38,12 +38,12 @@ def _check_kind(text, kind):
 
 def test_write_read_and_folder_source(tmp_path):
   out = tmp_path / "set"
-  samples = testset.write_test_set(out, [STIX], seed=5, counts=COUNTS)
+  samples = testset.write_test_set(out, [HELD_OUT_FONT], seed=5, counts=COUNTS)
   assert len(samples) == sum(COUNTS.values())
   assert collections.Counter(s.kind for s in samples) == COUNTS
   for sample in samples:
     _check_kind(sample.text, sample.kind)
-    assert sample.font == STIX.name
+    assert sample.font == HELD_OUT_FONT.name
     assert sample.file.startswith(sample.kind + "/")
   assert testset.read_test_set(out) == samples
   # gt.txt makes it a `folder` dataset that evaluation reads like any other.
@@ -55,9 +55,9 @@ def test_write_read_and_folder_source(tmp_path):
 
 
 def test_same_seed_same_set_other_seed_other_set(tmp_path):
-  a = testset.write_test_set(tmp_path / "a", [STIX], seed=5, counts=COUNTS)
-  b = testset.write_test_set(tmp_path / "b", [STIX], seed=5, counts=COUNTS)
-  c = testset.write_test_set(tmp_path / "c", [STIX], seed=6, counts=COUNTS)
+  a = testset.write_test_set(tmp_path / "a", [HELD_OUT_FONT], seed=5, counts=COUNTS)
+  b = testset.write_test_set(tmp_path / "b", [HELD_OUT_FONT], seed=5, counts=COUNTS)
+  c = testset.write_test_set(tmp_path / "c", [HELD_OUT_FONT], seed=6, counts=COUNTS)
   assert a == b
   assert [s.text for s in a] != [s.text for s in c]
   for sample in a:
@@ -71,14 +71,14 @@ def test_refuses_training_fonts_missing_glyphs_and_overwriting(tmp_path):
   with pytest.raises(ValueError, match="has no glyph"):
     testset.write_test_set(tmp_path / "x", [MPL_FONTS / "STIXSizOneSymReg.ttf"], counts=COUNTS)
   with pytest.raises(ValueError, match="unknown kinds"):
-    testset.write_test_set(tmp_path / "x", [STIX], counts={"words": 3})
-  testset.write_test_set(tmp_path / "y", [STIX], counts=COUNTS)
+    testset.write_test_set(tmp_path / "x", [HELD_OUT_FONT], counts={"words": 3})
+  testset.write_test_set(tmp_path / "y", [HELD_OUT_FONT], counts=COUNTS)
   with pytest.raises(FileExistsError):
-    testset.write_test_set(tmp_path / "y", [STIX], counts=COUNTS)
+    testset.write_test_set(tmp_path / "y", [HELD_OUT_FONT], counts=COUNTS)
 
 
 def test_read_names_bad_lines(tmp_path):
-  testset.write_test_set(tmp_path / "s", [STIX], counts=COUNTS)
+  testset.write_test_set(tmp_path / "s", [HELD_OUT_FONT], counts=COUNTS)
   meta = tmp_path / "s" / testset.META_FILE
   lines = meta.read_text().splitlines()
   meta.write_text("\n".join(lines[:3] + ["digits/00000.png\t12\tnumbers\tX.ttf"]) + "\n")
@@ -106,7 +106,7 @@ def test_accuracy_by_group():
 def test_cli_writes_a_set_and_reports_errors(tmp_path, capsys):
   fonts_dir = tmp_path / "fonts"
   fonts_dir.mkdir()
-  (fonts_dir / STIX.name).write_bytes(STIX.read_bytes())
+  (fonts_dir / HELD_OUT_FONT.name).write_bytes(HELD_OUT_FONT.read_bytes())
   out = tmp_path / "set"
   assert cli.main(["data", "heldout-set", "--out", str(out), "--fonts-dir", str(fonts_dir),
                    "--seed", "3"]) == 0
