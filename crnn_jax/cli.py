@@ -2,6 +2,7 @@
 
   crnn-jax eval --checkpoint WORKDIR [--split test] [--num-records 2000] [--output m.json]
   crnn-jax eval --checkpoint WORKDIR --data DATASET [DATASET ...] [--case-sensitive] [--unfiltered]
+  crnn-jax eval --data testdata/heldout_en --case-sensitive     # the shipped English model
   crnn-jax predict IMAGE_OR_DIR ... [--checkpoint WORKDIR | --weights DIR] [--output preds.tsv]
       [--decoder greedy|beam|lexicon] [--visualize OUT_DIR]
   crnn-jax export --checkpoint WORKDIR --format onnx|stablehlo --output FILE
@@ -28,22 +29,28 @@ from crnn_jax import eval_cli
 _xla_flags.apply()
 
 
+def model_name(args) -> str:
+  """What `eval` / `predict` read: the checkpoint workdir or the weights."""
+  return str(args.checkpoint) if args.checkpoint else f"weights {args.weights or 'synth_en'}"
+
+
 def _eval(args) -> int:
   if args.data:  # Datasets on disk, with the standard protocol (crnn_jax/eval_cli.py).
     return eval_cli.run(args)
   from crnn_jax import sharding, train_lib  # pylint: disable=g-import-not-at-top
 
-  config = train_lib.load_config(args.checkpoint)
+  config = train_lib.load_model_config(args.checkpoint, args.weights)
   if args.batch_size:
     config.eval_batch_size = args.batch_size
-  charset, step, state = train_lib.restore_inference_state(config, args.checkpoint, args.step)
+  charset, step, state = train_lib.restore_inference_state(config, args.checkpoint, args.step,
+                                                           args.weights)
   mesh = sharding.make_mesh()
   num_records = args.num_records or config.data.eval_size
-  print(f"evaluating step {step} of {args.checkpoint} on {num_records} synthetic "
+  print(f"evaluating step {step} of {model_name(args)} on {num_records} synthetic "
         f"'{args.split}' images", file=sys.stderr)
   evaluator = train_lib.Evaluator(config, charset, mesh, args.split, num_records)
   metrics, examples = evaluator.run(state, num_examples=args.show)
-  metrics = dict(checkpoint=str(args.checkpoint), step=step, split=args.split, **metrics)
+  metrics = dict(checkpoint=model_name(args), step=step, split=args.split, **metrics)
   if deploy_cli.decoders_requested(args):  # --decoder beam / lexicon: each one's metrics.
     variables = {"params": state.params, "batch_stats": state.batch_stats}
     metrics["decoders"] = deploy_cli.eval_decoders(args, state.apply_fn, variables, charset,
@@ -108,7 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
   sub = parser.add_subparsers(dest="command", required=True)
 
   ev = sub.add_parser("eval", help="evaluate a checkpoint on a held-out synthetic split")
-  ev.add_argument("--checkpoint", required=True, help="training workdir")
+  ev.add_argument("--checkpoint", default="",
+                  help="training workdir (default: the shipped weights, see --weights)")
+  ev.add_argument("--weights", default="",
+                  help="without --checkpoint: a shipped model name or a weights directory "
+                  "(default: synth_en)")
   ev.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
   ev.add_argument("--split", default="test", choices=("eval", "test"),
                   help="synthetic split (seed data.eval_seed or data.test_seed)")

@@ -147,7 +147,8 @@ def _model_predictor(args, config):
   from crnn_jax import sharding, train_lib  # pylint: disable=g-import-not-at-top
   from crnn_jax.decoding import greedy  # pylint: disable=g-import-not-at-top
 
-  charset, step, state = train_lib.restore_inference_state(config, args.checkpoint, args.step)
+  charset, step, state = train_lib.restore_inference_state(config, args.checkpoint, args.step,
+                                                        getattr(args, "weights", ""))
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.eval_batch_size, mesh, "eval batch size")
   step_fn = jax.jit(train_lib.eval_step)
@@ -178,7 +179,8 @@ def _other_decoders(args, config, entries, protocol) -> dict[str, dict]:
     return {}
   if jax.process_count() > 1:
     raise ValueError("--decoder beam/lexicon with --data runs in a single process")
-  charset, _, state = train_lib.restore_inference_state(config, args.checkpoint, args.step)
+  charset, _, state = train_lib.restore_inference_state(config, args.checkpoint, args.step,
+                                                        getattr(args, "weights", ""))
   image_lexicons = (select.load_image_lexicons(args.image_lexicons)
                     if getattr(args, "image_lexicons", None) else None)
   apply = jax.jit(lambda p, b, x, w: state.apply_fn({"params": p, "batch_stats": b}, x, w,
@@ -205,7 +207,9 @@ def run(args) -> int:
 
   from crnn_jax import train_lib  # pylint: disable=g-import-not-at-top
 
-  config = train_lib.load_config(args.checkpoint)
+  config = train_lib.load_model_config(args.checkpoint, getattr(args, "weights", ""))
+  model_name = (str(args.checkpoint) if args.checkpoint
+                else f"weights {getattr(args, 'weights', '') or 'synth_en'}")
   if args.batch_size:
     config.eval_batch_size = args.batch_size
   protocol = protocol_from_args(args)
@@ -216,13 +220,13 @@ def run(args) -> int:
     allreduce = lambda v: np.asarray(multihost_utils.process_allgather(v)).sum(0)
   log = (lambda m: print(m, file=sys.stderr)) if jax.process_index() == 0 else None
   if log:
-    log(f"evaluating step {step} of {args.checkpoint} on {len(entries)} dataset(s), "
+    log(f"evaluating step {step} of {model_name} on {len(entries)} dataset(s), "
         f"protocol {protocol.name}")
   results = evaluate_datasets(
       entries, predict, config.data, protocol, config.eval_batch_size, split=args.data_split,
       process_index=jax.process_index(), process_count=jax.process_count(),
       read_threads=args.read_threads, allreduce=allreduce, log=log)
-  results = dict(checkpoint=str(args.checkpoint), step=int(step), **results)
+  results = dict(checkpoint=model_name, step=int(step), **results)
   tables = ""
   for label, decoded in _other_decoders(args, config, entries, protocol).items():
     results.setdefault("decoders", {})[label] = decoded

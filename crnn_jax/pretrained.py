@@ -92,6 +92,23 @@ def save(directory: str | pathlib.Path, config: ml_collections.ConfigDict,
   return directory
 
 
+def load_config(name_or_dir: str | pathlib.Path = DEFAULT_MODEL) -> ml_collections.ConfigDict:
+  """The training config stored with weights (see `load`)."""
+  path = resolve(name_or_dir) / CONFIG_FILE
+  if not path.is_file():
+    raise FileNotFoundError(f"{path} not found next to the weights")
+  try:
+    return ml_collections.ConfigDict(json.loads(path.read_text()))
+  except json.JSONDecodeError as e:
+    raise ValueError(f"{path} is not valid JSON: {e}") from e
+
+
+def info(name_or_dir: str | pathlib.Path = DEFAULT_MODEL) -> dict[str, Any]:
+  """The provenance stored with weights (info.json; empty if absent)."""
+  path = resolve(name_or_dir) / INFO_FILE
+  return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def load(name_or_dir: str | pathlib.Path = DEFAULT_MODEL
          ) -> tuple[ml_collections.ConfigDict, dict[str, Any]]:
   """Reads weights written by `save`.
@@ -106,14 +123,8 @@ def load(name_or_dir: str | pathlib.Path = DEFAULT_MODEL
     FileNotFoundError: unknown name or missing files.
     ValueError: a file that cannot be parsed (its path is named).
   """
-  directory = resolve(name_or_dir)
-  config_path, weights_path = directory / CONFIG_FILE, directory / VARIABLES_FILE
-  if not config_path.is_file():
-    raise FileNotFoundError(f"{config_path} not found next to {weights_path}")
-  try:
-    config = ml_collections.ConfigDict(json.loads(config_path.read_text()))
-  except json.JSONDecodeError as e:
-    raise ValueError(f"{config_path} is not valid JSON: {e}") from e
+  weights_path = resolve(name_or_dir) / VARIABLES_FILE
+  config = load_config(name_or_dir)
   try:
     variables = serialization.msgpack_restore(weights_path.read_bytes())
   except Exception as e:  # msgpack raises several types for corrupt data.

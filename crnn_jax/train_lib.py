@@ -196,15 +196,26 @@ def eval_step(state: TrainState, batch: dict[str, jax.Array]):
   return greedy.best_path(logits.astype(jnp.float32), lengths)
 
 
-def restore_inference_state(config, workdir, step: int | None = None):
+def restore_inference_state(config, workdir, step: int | None = None, weights: str = ""):
   """The model of a workdir's checkpoint as a TrainState without optimizer, for evaluation.
+
+  Args:
+    config: the model's config (`load_model_config`).
+    workdir: a training workdir; if empty, `weights` is loaded instead.
+    step: the checkpoint step (default: the latest).
+    weights: without a workdir, a shipped model name or weights directory (`pretrained`).
 
   Returns:
     (charset, restored step, state) where `state` works with `eval_step`.
   """
   charset = Charset.from_config(config.text)
   model = crnn.from_config(config.model, charset.num_classes)
-  step, variables = checkpointing.restore_variables(workdir, step)
+  if workdir:
+    step, variables = checkpointing.restore_variables(workdir, step)
+  else:
+    from crnn_jax import pretrained  # pylint: disable=import-outside-toplevel
+    _, variables = pretrained.load(weights or pretrained.DEFAULT_MODEL)
+    step = pretrained.info(weights or pretrained.DEFAULT_MODEL).get("step", 0)
   state = TrainState(step=step, apply_fn=model.apply, params=variables["params"], tx=None,
                      opt_state=None, batch_stats=variables["batch_stats"])
   return charset, step, state
@@ -212,6 +223,14 @@ def restore_inference_state(config, workdir, step: int | None = None):
 
 def save_config(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> None:
   (workdir / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2) + "\n")
+
+
+def load_model_config(workdir, weights: str = "") -> ml_collections.ConfigDict:
+  """The config of a training workdir, or (without one) of shipped weights / a weights dir."""
+  if workdir:
+    return load_config(workdir)
+  from crnn_jax import pretrained  # pylint: disable=import-outside-toplevel
+  return pretrained.load_config(weights or pretrained.DEFAULT_MODEL)
 
 
 def load_config(workdir) -> ml_collections.ConfigDict:

@@ -1,5 +1,6 @@
 """Tests of weights directories (crnn_jax/pretrained.py) and of the shipped English model."""
 
+import json
 import pathlib
 
 import jax.numpy as jnp
@@ -145,3 +146,15 @@ def test_predict_cli_without_checkpoint_uses_the_shipped_model(english, capsys):
   assert [line[0] for line in lines] == paths
   assert [line[1] for line in lines] == [p.text for p in expected]
   assert sum(line[1] == s.text for line, s in zip(lines, picked)) >= 3, (lines, picked)
+
+
+def test_eval_cli_without_checkpoint_scores_the_shipped_model(tmp_path, capsys):
+  output = tmp_path / "heldout.json"
+  assert cli.main(["eval", "--data", str(HELDOUT_EN), "--case-sensitive",
+                   "--output", str(output)]) == 0
+  results = json.loads(output.read_text())
+  assert results["checkpoint"] == "weights synth_en"
+  scores = results["datasets"]["heldout_en"]
+  assert scores["count"] == 600
+  assert scores["word_accuracy"] >= MIN_ACCURACY, scores
+  assert "heldout_en" in capsys.readouterr().out
