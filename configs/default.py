@@ -115,6 +115,12 @@ def get_config() -> ml_collections.ConfigDict:
   # non-finite loss or gradient; checked at log and checkpoint steps. 0 never stops.
   config.max_consecutive_bad_steps = 100
 
+  # Start a new run from trained weights (fine-tuning): a shipped model name such as 'synth_en'
+  # or a directory written by `crnn-jax export --format weights`. Parameters and BatchNorm
+  # statistics are loaded; the optimizer and the step count start afresh. The alphabet and the
+  # model shape must match the weights'. A workdir with a checkpoint resumes from it instead.
+  config.init_weights = ""
+
   # --- Devices --------------------------------------------------------------
   # Shard parameters and optimizer state over the data axis (FSDP) instead of replicating them.
   config.shard_params = False

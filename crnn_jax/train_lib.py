@@ -127,6 +127,51 @@ def create_train_state(config, model: nn.Module, rng: jax.Array, mesh=None,
   return state
 
 
+def load_initial_weights(state: TrainState, weights: str, charset: Charset) -> TrainState:
+  """`state` with the parameters and BatchNorm statistics of a weights directory (fine-tuning).
+
+  The optimizer state and the step are left as they are (a fresh run). Each loaded array takes
+  the sharding of the array it replaces.
+
+  Args:
+    state: a freshly created train state.
+    weights: a shipped model name or a weights directory (`crnn_jax.pretrained`).
+    charset: the run's alphabet; it must equal the one the weights were trained with.
+
+  Raises:
+    ValueError: another alphabet, or parameters of other names or shapes (the first few named).
+  """
+  from crnn_jax import pretrained  # pylint: disable=import-outside-toplevel
+  weights_config, variables = pretrained.load(weights)
+  theirs = Charset.from_config(weights_config.text)
+  if (theirs.chars, theirs.fold_case) != (charset.chars, charset.fold_case):
+    only_run = "".join(sorted(set(charset.chars) - set(theirs.chars)))[:40]
+    only_weights = "".join(sorted(set(theirs.chars) - set(charset.chars)))[:40]
+    raise ValueError(
+        f"init_weights {weights!r} were trained on another alphabet: {len(theirs.chars)} "
+        f"characters (fold_case {theirs.fold_case}) against this run's {len(charset.chars)} "
+        f"(fold_case {charset.fold_case}); only in the run: {only_run!r}, only in the weights: "
+        f"{only_weights!r}{' (same set, other order)' if not only_run + only_weights else ''}. "
+        f"Set text.charset and text.fold_case as in "
+        f"{pretrained.resolve(weights) / pretrained.CONFIG_FILE}")
+  ours = {"params": state.params, "batch_stats": state.batch_stats}
+  ours_shapes = {jax.tree_util.keystr(p): tuple(x.shape)
+                 for p, x in jax.tree_util.tree_leaves_with_path(ours)}
+  their_shapes = {jax.tree_util.keystr(p): tuple(np.shape(x))
+                  for p, x in jax.tree_util.tree_leaves_with_path(variables)}
+  if ours_shapes != their_shapes:
+    differences = [f"{name}: run {ours_shapes.get(name, 'absent')}, weights "
+                   f"{their_shapes.get(name, 'absent')}"
+                   for name in sorted(ours_shapes.keys() | their_shapes.keys())
+                   if ours_shapes.get(name) != their_shapes.get(name)]
+    raise ValueError(
+        f"init_weights {weights!r} do not fit this run's model ({len(differences)} arrays "
+        f"differ; set config.model as in the weights' config): " + "; ".join(differences[:5]))
+  variables = jax.tree.map(lambda x, like: np.asarray(x, like.dtype), variables, ours)
+  loaded = jax.device_put(variables, jax.tree.map(lambda x: x.sharding, ours))
+  return state.replace(params=loaded["params"], batch_stats=loaded["batch_stats"])
+
+
 def _tree_where(cond, new, old):
   return jax.tree.map(lambda n, o: jnp.where(cond, n, o), new, old)
 
@@ -554,6 +599,9 @@ def _train_and_evaluate(config, workdir: pathlib.Path, watcher: PreemptionWatche
   if manager.latest_step() is not None:
     state = checkpointing.restore(manager, state, data_iter)
     _log("Resumed from step %d of %s", int(jax.device_get(state.step)), workdir)
+  elif config.get("init_weights"):
+    state = load_initial_weights(state, config.init_weights, charset)
+    _log("Initialized from the weights %s", config.init_weights)
   first_step = int(jax.device_get(state.step))
   if is_main:
     save_config(config, workdir)

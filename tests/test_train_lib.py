@@ -115,6 +115,52 @@ def test_resumed_run_equals_unbroken_run(tmp_path):
   assert train_lib.load_config(tmp_path / "straight").model.lstm_hidden == 32
 
 
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+  """A weights directory (float32) of a tiny model trained for 2 steps."""
+  from crnn_jax import pretrained  # pylint: disable=g-import-not-at-top
+  root = tmp_path_factory.mktemp("init_weights")
+  config = tiny.get_config()
+  config.num_train_steps = 2
+  train_lib.train_and_evaluate(config, str(root / "run"))
+  return pretrained.export_checkpoint(root / "run", root / "weights", dtype="float32")
+
+
+def test_init_weights_start_a_fresh_run_from_trained_weights(tmp_path, tiny_weights):
+  from crnn_jax import pretrained  # pylint: disable=g-import-not-at-top
+  _, trained = pretrained.load(tiny_weights)
+  config = tiny.get_config()
+  config.num_train_steps = 1
+  config.optimizer.learning_rate = 0.0  # The one step leaves the parameters as loaded.
+  config.init_weights = str(tiny_weights)
+  train_lib.train_and_evaluate(config, str(tmp_path / "finetune"))
+  step, variables = checkpointing.restore_variables(tmp_path / "finetune")
+  assert step == 1  # A new run: the step count starts at 0, not at the weights' step.
+  jax.tree.map(np.testing.assert_array_equal, variables["params"], trained["params"])
+
+  config.init_weights = ""  # Control: the seed's initialization is something else.
+  train_lib.train_and_evaluate(config, str(tmp_path / "scratch"))
+  _, scratch = checkpointing.restore_variables(tmp_path / "scratch")
+  differ = jax.tree.map(lambda a, b: not np.array_equal(a, b), scratch["params"],
+                        trained["params"])
+  assert all(jax.tree.leaves(differ))
+
+
+def test_init_weights_must_match_the_alphabet_and_model(tiny_weights):
+  config = tiny.get_config()
+  config.text.charset = config.text.charset.replace("z", "")
+  _, _, state = _setup(config)
+  with pytest.raises(ValueError, match=r"another alphabet.*only in the weights: 'z'"):
+    train_lib.load_initial_weights(state, str(tiny_weights), Charset.from_config(config.text))
+
+  config = tiny.get_config()
+  config.model.lstm_hidden = 16
+  charset, _, state = _setup(config)
+  with pytest.raises(ValueError, match=(r"do not fit this run's model .*\['rnn0'\]"
+                                       r".*run \(16,\), weights \(32,\)")):
+    train_lib.load_initial_weights(state, str(tiny_weights), charset)
+
+
 def test_batch_size_must_divide_over_devices():
   from crnn_jax import sharding  # pylint: disable=g-import-not-at-top
   mesh = sharding.make_mesh()
