@@ -21,11 +21,12 @@ from the last checkpoint, data iterator included. To train on from the shipped w
 instead (a new run, fresh optimizer), add `--config.init_weights=synth_en`.
 
 The shipped weights are this file run as it stands, from step 0 without interruption, on the
-2-core CPU of the development machine (no GPU), 2026-11-28: 1 h 56 min for 2,200 steps (3.16 s
-per step, 20 images/s, evaluations included; short test runs shared the CPU at times). 2,200 steps is what fitted one working session of that machine;
-the model was still improving (case-sensitive accuracy on testdata/heldout_en after 550 / 1,100 /
-1,375 / 1,650 / 2,200 steps: 54.3 / 81.0 / 84.8 / 91.2 / 92.5%), so more steps
-(`--config.num_train_steps`) or a fine-tuning run give a better model where time allows.
+2-core CPU of the development machine (no GPU), 2026-11-28: 1 h 56 min for 2,200 steps
+(3.16 s per step, 20 images/s, evaluations included; short test runs shared the CPU at times).
+2,200 steps is what fitted one working session of that machine; the model was still improving
+(case-sensitive accuracy on testdata/heldout_en after 550 / 1,100 / 1,375 / 1,650 / 2,200
+steps: 54.3 / 81.0 / 84.8 / 91.2 / 92.5%), so more steps (`--config.num_train_steps`) or a
+fine-tuning run give a better model where time allows.
 """
 
 from configs import default

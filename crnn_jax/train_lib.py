@@ -127,6 +127,11 @@ def create_train_state(config, model: nn.Module, rng: jax.Array, mesh=None,
   return state
 
 
+def _shapes_by_path(tree) -> dict[str, tuple[int, ...]]:
+  return {jax.tree_util.keystr(path): tuple(np.shape(x))
+          for path, x in jax.tree_util.tree_leaves_with_path(tree)}
+
+
 def load_initial_weights(state: TrainState, weights: str, charset: Charset) -> TrainState:
   """`state` with the parameters and BatchNorm statistics of a weights directory (fine-tuning).
 
@@ -155,10 +160,7 @@ def load_initial_weights(state: TrainState, weights: str, charset: Charset) -> T
         f"Set text.charset and text.fold_case as in "
         f"{pretrained.resolve(weights) / pretrained.CONFIG_FILE}")
   ours = {"params": state.params, "batch_stats": state.batch_stats}
-  ours_shapes = {jax.tree_util.keystr(p): tuple(x.shape)
-                 for p, x in jax.tree_util.tree_leaves_with_path(ours)}
-  their_shapes = {jax.tree_util.keystr(p): tuple(np.shape(x))
-                  for p, x in jax.tree_util.tree_leaves_with_path(variables)}
+  ours_shapes, their_shapes = _shapes_by_path(ours), _shapes_by_path(variables)
   if ours_shapes != their_shapes:
     differences = [f"{name}: run {ours_shapes.get(name, 'absent')}, weights "
                    f"{their_shapes.get(name, 'absent')}"
