@@ -1,0 +1,54 @@
+"""The config files in configs/: each loads, and sets only fields that configs/default.py has.
+
+A variant overrides fields by attribute assignment, which a ConfigDict accepts for any name: a
+misspelt field (`warmup_step`) would add a field nobody reads and train with the default.
+"""
+
+import importlib
+import pathlib
+
+import pytest
+
+from configs import default
+
+CONFIG_DIR = pathlib.Path(__file__).resolve().parent.parent / "configs"
+VARIANTS = sorted(p.stem for p in CONFIG_DIR.glob("*.py") if p.stem not in ("__init__", "default"))
+
+
+def _leaf_paths(config, prefix=""):
+  paths = {}
+  for key, value in config.items():
+    if hasattr(value, "items"):
+      paths.update(_leaf_paths(value, f"{prefix}{key}."))
+    else:
+      paths[prefix + key] = value
+  return paths
+
+
+def test_there_are_variants_to_check():
+  assert {"quickstart", "synth_en", "synth_en_finetune", "tiny"} <= set(VARIANTS)
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_variant_sets_only_fields_of_the_default(name):
+  config = importlib.import_module(f"configs.{name}").get_config()
+  unknown = set(_leaf_paths(config)) - set(_leaf_paths(default.get_config()))
+  assert not unknown, f"configs/{name}.py sets fields configs/default.py does not have: {unknown}"
+
+
+def test_leaf_paths_sees_a_misspelt_nested_field():
+  config = default.get_config()
+  config.optimizer.warmup_step = 100
+  assert "optimizer.warmup_step" in set(_leaf_paths(config)) - set(
+      _leaf_paths(default.get_config()))
+
+
+def test_finetune_stage_differs_from_the_first_only_where_its_docstring_says():
+  from configs import synth_en, synth_en_finetune  # pylint: disable=import-outside-toplevel
+  first = _leaf_paths(synth_en.get_config())
+  second = _leaf_paths(synth_en_finetune.get_config())
+  changed = {k for k in first if first[k] != second[k]}
+  assert changed == {"init_weights", "data.train_seed", "num_train_steps",
+                     "optimizer.learning_rate", "optimizer.warmup_steps", "eval_every_steps",
+                     "checkpoint_every_steps"}
+  assert second["optimizer.learning_rate"] < first["optimizer.learning_rate"]
