@@ -1,12 +1,12 @@
 """English recognizer: the full-size CRNN on the 62 characters [0-9a-zA-Z], case-sensitive.
 
 Trained only on the built-in synthetic renderer (strong augmentation, the 'extended' font pool:
-102 files of 17 typefaces from PyPI packages), this is the model shipped in
-`crnn_jax/weights/synth_en` and used by `crnn-jax predict` and `Recognizer.from_pretrained()`
-when no checkpoint is given:
+102 files of 17 typefaces from PyPI packages), this is the first of the two stages of the model
+shipped in `crnn_jax/weights/synth_en`, which `crnn-jax predict` and
+`Recognizer.from_pretrained()` use when no checkpoint is given:
 
   python -m train.main --config configs/synth_en.py --workdir runs/synth_en
-  crnn-jax export --checkpoint runs/synth_en --format weights --output crnn_jax/weights/synth_en
+  crnn-jax export --checkpoint runs/synth_en --format weights --output runs/synth_en_stage1
 
 Text mix: dictionary words (55%: lower 50%, upper 25%, capitalized 25%), digit strings (15%) and
 random alphanumeric strings (30%), 1 to 12 characters, as in the held-out test set
@@ -20,13 +20,12 @@ The run can be stopped (Ctrl-C, SIGTERM) and continued with the same command: it
 from the last checkpoint, data iterator included. To train on from the shipped weights
 instead (a new run, fresh optimizer), add `--config.init_weights=synth_en`.
 
-The shipped weights are this file run as it stands, from step 0 without interruption, on the
-2-core CPU of the development machine (no GPU), 2026-11-28: 1 h 56 min for 2,200 steps
-(3.16 s per step, 20 images/s, evaluations included; short test runs shared the CPU at times).
-2,200 steps is what fitted one working session of that machine; the model was still improving
-(case-sensitive accuracy on testdata/heldout_en after 550 / 1,100 / 1,375 / 1,650 / 2,200
-steps: 54.3 / 81.0 / 84.8 / 91.2 / 92.5%), so more steps (`--config.num_train_steps`) or a
-fine-tuning run give a better model where time allows.
+This file is the first of the shipped model's two stages; configs/synth_en_finetune.py, the
+second, trains its exported weights on (commands there). Stage 1 on the 2-core CPU of the
+development machine (no GPU), 2026-11-28, from step 0 without interruption: 1 h 56 min for 2,200
+steps (3.16 s per step, 20 images/s, evaluations included; short test runs shared the CPU at
+times). Case-sensitive accuracy on testdata/heldout_en after 550 / 1,100 / 1,375 / 1,650 / 2,200
+steps: 54.3 / 81.0 / 84.8 / 91.2 / 92.5%.
 """
 
 from configs import default

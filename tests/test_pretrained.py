@@ -18,11 +18,11 @@ from crnn_jax.data import testset
 REPO = pathlib.Path(__file__).resolve().parents[1]
 HELDOUT_EN = REPO / "testdata" / "heldout_en"
 # Case-sensitive word accuracy of the shipped model on the held-out set: at least what the
-# shipped weights measured (2026-11-28: 92.5% overall; words 93.7, digits 99.3, random strings
-# 83.3), so a broken export, preprocessing or decoding change fails here. The issue's target
+# shipped weights measured (2026-11-28, the fine-tuned model: 92.8% overall; words 95.7, digits
+# 98.7, random strings 81.3), so a broken export, preprocessing or decoding change fails here. The issue's target
 # is TARGET_ACCURACY, not reached yet (see test_shipped_model_meets_the_target).
 MIN_ACCURACY = 0.92
-MIN_GROUP_ACCURACY = {"words": 0.93, "digits": 0.98, "random": 0.82}
+MIN_GROUP_ACCURACY = {"words": 0.95, "digits": 0.98, "random": 0.80}
 TARGET_ACCURACY = 0.95
 
 
@@ -143,7 +143,7 @@ def test_shipped_model_reads_the_heldout_set(heldout_table):
     assert heldout_table[group]["accuracy"] >= minimum, (group, heldout_table)
 
 
-@pytest.mark.xfail(strict=True, reason="the shipped model reads 92.5% of the held-out set; "
+@pytest.mark.xfail(strict=True, reason="the shipped model reads 92.8% of the held-out set; "
                    "the target is 95% (issue 5): retrain or fine-tune, then update the bounds")
 def test_shipped_model_meets_the_target(heldout_table):
   assert heldout_table["all"]["accuracy"] >= TARGET_ACCURACY, heldout_table
