@@ -75,9 +75,11 @@ def restore_variables(workdir, step: int | None = None) -> tuple[int, dict[str, 
   if not path.is_dir():
     raise FileNotFoundError(f"no checkpoints under {path}")
   options = ocp.CheckpointManagerOptions(read_only=True, create=False)
-  with ocp.CheckpointManager(path, options=options,
-                             item_handlers={STATE_ITEM: ocp.StandardCheckpointHandler()}
-                             ) as manager:
+  # The data item gets its handler too, though it is not read: without one, orbax warns about
+  # it ('found in the checkpoint, but could not be restored') on every eval and export.
+  handlers = {STATE_ITEM: ocp.StandardCheckpointHandler(),
+              DATA_ITEM: grain.checkpoint.CheckpointHandler()}
+  with ocp.CheckpointManager(path, options=options, item_handlers=handlers) as manager:
     step = manager.latest_step() if step is None else step
     if step is None:
       raise FileNotFoundError(f"no complete checkpoint under {path}")
