@@ -237,7 +237,10 @@ def import_torch(path, output, *, alphabet: str = CRNN_PYTORCH_ALPHABET,
   state = train_lib.create_train_state(config, model, jax.random.key(0))
   # The converted tree must match the model's exactly (names, shapes).
   template = {"params": state.params, "batch_stats": state.batch_stats}
-  _check_tree(template, variables)
+  mismatches = train_lib.shape_mismatches(template, variables, names=("model", "converted"))
+  if mismatches:
+    raise TorchImportError(f"the converted weights do not fit the model ({len(mismatches)} "
+                           f"arrays differ): " + "; ".join(mismatches[:5]))
   variables = jax.tree.map(lambda t, v: np.asarray(v, t.dtype), template, variables)
   state = state.replace(params=variables["params"], batch_stats=variables["batch_stats"],
                         opt_state=state.tx.init(variables["params"]))
@@ -263,29 +266,3 @@ def _default_config():
     default = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(default)
   return default.get_config()
-
-
-def _check_tree(template, variables) -> None:
-  flat_t = {jax_key(k): v.shape for k, v in _flatten(template)}
-  flat_v = {jax_key(k): np.shape(v) for k, v in _flatten(variables)}
-  for key in sorted(set(flat_t) | set(flat_v)):
-    if key not in flat_v:
-      raise TorchImportError(f"converted weights lack {key}")
-    if key not in flat_t:
-      raise TorchImportError(f"converted weights have an unknown variable {key}")
-    if tuple(flat_t[key]) != tuple(flat_v[key]):
-      raise TorchImportError(f"variable {key} has shape {flat_v[key]}, the model wants "
-                             f"{flat_t[key]}")
-
-
-def jax_key(path: tuple[str, ...]) -> str:
-  return "/".join(path)
-
-
-def _flatten(tree, prefix=()):
-  if isinstance(tree, Mapping):
-    for k, v in tree.items():
-      yield from _flatten(v, prefix + (str(k),))
-  else:
-    yield prefix, tree
-

@@ -127,9 +127,19 @@ def create_train_state(config, model: nn.Module, rng: jax.Array, mesh=None,
   return state
 
 
-def _shapes_by_path(tree) -> dict[str, tuple[int, ...]]:
-  return {jax.tree_util.keystr(path): tuple(np.shape(x))
-          for path, x in jax.tree_util.tree_leaves_with_path(tree)}
+def shape_mismatches(tree_a, tree_b, names: tuple[str, str] = ("a", "b")) -> list[str]:
+  """The leaves two variable trees disagree on, as 'path: NAME_A shape, NAME_B shape' lines.
+
+  A path only one tree has shows 'absent' for the other; an empty list means the same paths
+  with the same shapes. Used to check loaded or converted weights against a model's tree.
+  """
+  shapes_a, shapes_b = ({jax.tree_util.keystr(path): tuple(np.shape(x))
+                         for path, x in jax.tree_util.tree_leaves_with_path(tree)}
+                        for tree in (tree_a, tree_b))
+  return [f"{path}: {names[0]} {shapes_a.get(path, 'absent')}, "
+          f"{names[1]} {shapes_b.get(path, 'absent')}"
+          for path in sorted(shapes_a.keys() | shapes_b.keys())
+          if shapes_a.get(path) != shapes_b.get(path)]
 
 
 def load_initial_weights(state: TrainState, weights: str, charset: Charset) -> TrainState:
@@ -160,12 +170,8 @@ def load_initial_weights(state: TrainState, weights: str, charset: Charset) -> T
         f"Set text.charset and text.fold_case as in "
         f"{pretrained.resolve(weights) / pretrained.CONFIG_FILE}")
   ours = {"params": state.params, "batch_stats": state.batch_stats}
-  ours_shapes, their_shapes = _shapes_by_path(ours), _shapes_by_path(variables)
-  if ours_shapes != their_shapes:
-    differences = [f"{name}: run {ours_shapes.get(name, 'absent')}, weights "
-                   f"{their_shapes.get(name, 'absent')}"
-                   for name in sorted(ours_shapes.keys() | their_shapes.keys())
-                   if ours_shapes.get(name) != their_shapes.get(name)]
+  differences = shape_mismatches(ours, variables, names=("run", "weights"))
+  if differences:
     raise ValueError(
         f"init_weights {weights!r} do not fit this run's model ({len(differences)} arrays "
         f"differ; set config.model as in the weights' config): " + "; ".join(differences[:5]))

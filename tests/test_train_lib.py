@@ -146,6 +146,17 @@ def test_init_weights_start_a_fresh_run_from_trained_weights(tmp_path, tiny_weig
   assert all(jax.tree.leaves(differ))
 
 
+def test_shape_mismatches_name_each_differing_or_missing_array():
+  run = {"params": {"dense": {"kernel": np.zeros((4, 3)), "bias": np.zeros(3)}}}
+  assert train_lib.shape_mismatches(run, jax.tree.map(np.ones_like, run)) == []
+  weights = {"params": {"dense": {"kernel": np.zeros((4, 5))}, "extra": np.zeros(2)}}
+  assert train_lib.shape_mismatches(run, weights, names=("run", "weights")) == [
+      "['params']['dense']['bias']: run (3,), weights absent",
+      "['params']['dense']['kernel']: run (4, 3), weights (4, 5)",
+      "['params']['extra']: run absent, weights (2,)",
+  ]
+
+
 def test_init_weights_must_match_the_alphabet_and_model(tiny_weights):
   config = tiny.get_config()
   config.text.charset = config.text.charset.replace("z", "")
