@@ -79,7 +79,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.synthetic.augment = "strong"  # 'none', 'light' or 'strong'.
   config.data.synthetic.fonts_dir = ""  # Extra directory of .ttf/.otf fonts added to the pool.
   # 'standard': DejaVu and the PyPI font packages; 'extended': also matplotlib's STIX (Times
-  # style) and Computer Modern faces (Roman, Sans, Bold, Typewriter).
+  # style) and Computer Modern faces (Roman, Sans, Bold, Typewriter); 'wide': also 50 Google
+  # Fonts families (`pip install -e '.[fonts]'`, see crnn_jax/data/fonts.py).
   config.data.synthetic.font_pool = "standard"
   config.data.synthetic.font_size = 40  # Nominal rendering size in pixels (images are resized).
 

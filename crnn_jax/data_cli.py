@@ -107,7 +107,7 @@ def _heldout_set(args) -> int:
       font_paths.extend(fonts.fonts_in_directory(directory))
     samples = testset.write_test_set(args.out, font_paths, seed=args.seed,
                                      max_length=args.max_length, augment=args.augment)
-  except (ValueError, OSError) as e:
+  except (ValueError, OSError, ImportError) as e:  # ImportError: the 'wide' pool's packages
     print(f"error: {e}", file=sys.stderr)
     return 1
   families = sorted({fonts.typeface_family(p) for p in font_paths})

@@ -1,8 +1,9 @@
 """Fonts for the synthetic renderer: discovery, glyph coverage and family names.
 
-The built-in pool is made of fonts shipped by installed PyPI packages: the DejaVu family of
+The built-in pools are made of fonts shipped by installed PyPI packages: the DejaVu family of
 matplotlib and the `font_*` packages listed in `FONT_PACKAGES` (each keeps its files in a
-`files/` directory). Users can add a directory of .ttf/.otf files. Coverage and family names
+`files/` directory); the 'wide' pool adds the Google Fonts families of `WIDE_FONT_PACKAGES`
+(`fontpkg-*` packages, the `fonts` extra). Users can add a directory of .ttf/.otf files. Coverage and family names
 are read from the font files with fontTools (a matplotlib dependency).
 
 Every function caches its result: discovery runs once in each data-loader worker process.
@@ -37,7 +38,38 @@ EXTENDED_MATPLOTLIB_FONTS = (
     "STIXGeneral.ttf", "STIXGeneralBol.ttf", "STIXGeneralItalic.ttf", "STIXGeneralBolIta.ttf",
     "cmr10.ttf", "cmss10.ttf", "cmb10.ttf", "cmtt10.ttf",
 )
-POOLS = ("standard", "extended")
+
+# The 'wide' pool adds these `fontpkg_*` packages (the `fonts` extra of pyproject.toml): Google
+# Fonts families of every kind, sans, serif, slab and monospace (several Courier-like and Arial-
+# like faces that tell l, I and 1 apart only by height and serifs). Arimo, Tinos and Cousine are
+# left out on purpose: Liberation Sans, Serif and Mono (fonts of the held-out test set) are
+# built from them. Nor is any face here derived from URW's Nimbus fonts, the origin of the test
+# set's FreeSans, FreeSerif and FreeMono. Vollkorn and Zilla Slab are left out too: their
+# default figures are old-style (a '0' as low as an 'o', a '1' like a small-capital I), which
+# would teach the model that an 'o' may read '0'.
+WIDE_FONT_PACKAGES = (
+    # sans
+    "fontpkg_archivo_narrow", "fontpkg_asap", "fontpkg_atkinson_hyperlegible", "fontpkg_barlow",
+    "fontpkg_cabin", "fontpkg_fira_sans", "fontpkg_fira_sans_condensed", "fontpkg_hind",
+    "fontpkg_ibm_plex_sans", "fontpkg_ibm_plex_sans_condensed", "fontpkg_inter", "fontpkg_karla",
+    "fontpkg_libre_franklin", "fontpkg_news_cycle", "fontpkg_noto_sans", "fontpkg_open_sans",
+    "fontpkg_overpass", "fontpkg_oxygen", "fontpkg_pt_sans", "fontpkg_pt_sans_narrow",
+    "fontpkg_public_sans", "fontpkg_red_hat_text", "fontpkg_roboto_condensed", "fontpkg_rubik",
+    "fontpkg_signika", "fontpkg_titillium_web", "fontpkg_work_sans",
+    # serif and slab serif
+    "fontpkg_arvo", "fontpkg_bitter", "fontpkg_cardo", "fontpkg_crimson_text", "fontpkg_domine",
+    "fontpkg_eb_garamond", "fontpkg_ibm_plex_serif", "fontpkg_libre_baskerville", "fontpkg_lora",
+    "fontpkg_noto_serif", "fontpkg_pt_serif", "fontpkg_roboto_slab", "fontpkg_spectral",
+    # monospace
+    "fontpkg_dm_mono", "fontpkg_fira_code", "fontpkg_geist_mono", "fontpkg_ibm_plex_mono",
+    "fontpkg_inconsolata", "fontpkg_jetbrains_mono", "fontpkg_roboto_mono",
+    "fontpkg_source_code_pro", "fontpkg_space_mono",
+)
+# Of a wide-pool family with many static weights only these styles are kept, so that families
+# with 18 files do not outweigh those with 2 (the renderer draws files uniformly).
+WIDE_STYLES = ("Regular", "Italic", "Bold", "BoldItalic", "Medium", "Light")
+
+POOLS = ("standard", "extended", "wide")
 
 FONT_SUFFIXES = (".ttf", ".otf")
 
@@ -50,8 +82,9 @@ def _is_font_file(path: pathlib.Path) -> bool:
 
 
 def _is_static_font(path: pathlib.Path) -> bool:
-  """False for variable fonts (their default instance duplicates a static style)."""
-  return "variablefont" not in path.stem.lower()
+  """False for variable fonts (their default instance duplicates a static style): the
+  `Name-VariableFont_wght` files of the font_* packages, the `Name[wght]` files of fontpkg."""
+  return "variablefont" not in path.stem.lower() and "[" not in path.stem
 
 
 def _package_dir(name: str) -> pathlib.Path | None:
@@ -74,7 +107,7 @@ def _matplotlib_fonts(pool: str = "standard") -> list[pathlib.Path]:
   directory = package / "mpl-data" / "fonts" / "ttf"
   if not directory.is_dir():
     return []
-  extra = EXTENDED_MATPLOTLIB_FONTS if pool == "extended" else ()
+  extra = EXTENDED_MATPLOTLIB_FONTS if pool in ("extended", "wide") else ()
   return [
       path
       for path in directory.iterdir()
@@ -83,21 +116,40 @@ def _matplotlib_fonts(pool: str = "standard") -> list[pathlib.Path]:
   ]
 
 
-def _package_fonts(name: str) -> list[pathlib.Path]:
-  """The static fonts in `<package>/files`, one file per style."""
+def _package_fonts(name: str, styles: Sequence[str] | None = None) -> list[pathlib.Path]:
+  """The fonts in `<package>/files`, one file per style.
+
+  Args:
+    name: the package's import name.
+    styles: if given, keep only static files whose stem ends with '-<style>' for one of these
+      styles (e.g. 'Regular'). A package that ships only variable fonts contributes their
+      default instances (one per file, e.g. 'OpenSans[wdth,wght]' and its Italic) instead.
+
+  Returns:
+    The font paths, sorted by file name; empty when the package is not installed.
+  """
   package = _package_dir(name)
   if package is None or not (package / "files").is_dir():
     return []
+  files = [path for path in sorted((package / "files").iterdir()) if _is_font_file(path)]
+  static = [path for path in files if _is_static_font(path)]
+  if not static:
+    return files if styles is not None else []
+  if styles is not None:
+    static = [path for path in static if path.stem.rsplit("-", 1)[-1] in styles]
   by_style: dict[str, pathlib.Path] = {}
-  for path in sorted((package / "files").iterdir()):
-    if not (_is_font_file(path) and _is_static_font(path)):
-      continue
+  for path in static:
     kept = by_style.get(path.stem)
     if kept is None or (
         _SUFFIX_PREFERENCE[path.suffix.lower()] < _SUFFIX_PREFERENCE[kept.suffix.lower()]
     ):
       by_style[path.stem] = path
   return list(by_style.values())
+
+
+def missing_wide_packages() -> list[str]:
+  """The packages of WIDE_FONT_PACKAGES that are not installed (pip names)."""
+  return [name.replace("_", "-") for name in WIDE_FONT_PACKAGES if _package_dir(name) is None]
 
 
 def fonts_in_directory(directory: str | pathlib.Path) -> list[pathlib.Path]:
@@ -126,6 +178,15 @@ def _discover(extra_dirs: tuple[str, ...], pool: str) -> tuple[pathlib.Path, ...
   fonts = _matplotlib_fonts(pool)
   for name in FONT_PACKAGES:
     fonts.extend(_package_fonts(name))
+  if pool == "wide":
+    missing = missing_wide_packages()
+    if missing:
+      raise ModuleNotFoundError(
+          f"the 'wide' font pool needs {len(missing)} font packages that are not installed "
+          f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}); install them "
+          "with: pip install 'crnn-jax[fonts]'")
+    for name in WIDE_FONT_PACKAGES:
+      fonts.extend(_package_fonts(name, WIDE_STYLES))
   for directory in extra_dirs:
     fonts.extend(fonts_in_directory(directory))
   return tuple(sorted({path.resolve() for path in fonts}))
@@ -138,8 +199,8 @@ def discover_fonts(extra_dirs: Sequence[str | pathlib.Path] = (),
   Args:
     extra_dirs: directories searched recursively for .ttf/.otf files. Empty strings are
       ignored (the config's "no extra fonts").
-    pool: 'standard' (DejaVu and the FONT_PACKAGES) or 'extended' (also matplotlib's STIX and
-      Computer Modern text faces).
+    pool: 'standard' (DejaVu and the FONT_PACKAGES), 'extended' (also matplotlib's STIX and
+      Computer Modern text faces) or 'wide' (also the WIDE_FONT_PACKAGES).
 
   Returns:
     Absolute font paths in sorted (deterministic) order, without duplicates.
@@ -147,6 +208,7 @@ def discover_fonts(extra_dirs: Sequence[str | pathlib.Path] = (),
   Raises:
     FileNotFoundError: an extra directory does not exist.
     ValueError: an extra directory holds no font file, or an unknown pool.
+    ModuleNotFoundError: the 'wide' pool's packages are not installed.
   """
   if pool not in POOLS:
     raise ValueError(f"font pool must be one of {POOLS}, got {pool!r}")

@@ -103,7 +103,7 @@ class SyntheticTextSource:
       augment: 'none', 'light' or 'strong' (see `renderer.render_text`).
       font_size: the nominal font size in pixels.
       fonts_dir: an optional directory of extra .ttf/.otf fonts.
-      font_pool: 'standard' or 'extended' (see `fonts.discover_fonts`).
+      font_pool: 'standard', 'extended' or 'wide' (see `fonts.discover_fonts`).
 
     Raises:
       ValueError: invalid arguments, or no font covers the charset.

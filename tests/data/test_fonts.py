@@ -1,10 +1,12 @@
 """Tests of font discovery, glyph coverage and family names."""
 
+import collections
 import pathlib
 import shutil
 
 import pytest
 from fontTools.ttLib import TTFont
+from PIL import ImageFont
 
 from crnn_jax.data import fonts
 
@@ -132,3 +134,88 @@ def test_extended_pool_adds_matplotlib_text_faces():
   assert fonts.fonts_covering(sorted(added), alnum) == sorted(added)
   with pytest.raises(ValueError, match="font pool"):
     fonts.discover_fonts(pool="huge")
+
+
+ALNUM_62 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def test_wide_pool_adds_the_fontpkg_families():
+  extended = fonts.discover_fonts(pool="extended")
+  wide = fonts.discover_fonts(pool="wide")
+  assert wide == sorted(wide)
+  added = sorted(set(wide) - set(extended))
+  assert set(extended) <= set(wide)
+  # Each added file comes from a listed package, and each package adds something.
+  packages = {p.parent.parent.name for p in added}
+  assert packages == set(fonts.WIDE_FONT_PACKAGES)
+  families = {fonts.typeface_family(p) for p in added}
+  assert len(families) == len(fonts.WIDE_FONT_PACKAGES)
+  assert {"IBM Plex Mono", "Open Sans", "Atkinson Hyperlegible", "PT Serif"} <= families
+  # No family outweighs the others: at most the kept styles (or two variable files) each.
+  by_family = collections.Counter(fonts.typeface_family(p) for p in added)
+  assert max(by_family.values()) <= len(fonts.WIDE_STYLES), by_family
+  assert fonts.fonts_covering(added, ALNUM_62) == added
+
+
+def test_wide_pool_draws_lining_figures():
+  # Old-style figures (a '0' as low as an 'o') would teach the model that an 'o' may be a '0'.
+  for path in fonts.discover_fonts(pool="wide"):
+    font = ImageFont.truetype(str(path), 100)
+    height = lambda c: (lambda box: box[3] - box[1])(font.getbbox(c))  # pylint: disable=cell-var-from-loop
+    cap = height("H")
+    assert height("0") >= 0.85 * cap and height("1") >= 0.85 * cap, path.name
+
+
+def test_wide_pool_is_unrelated_to_the_held_out_fonts():
+  # testdata/heldout_en is drawn in Liberation (built from Arimo, Tinos and Cousine) and GNU
+  # FreeFont (built from URW's Nimbus fonts): no face of the pool may descend from them.
+  suspects = ("liberation", "arimo", "tinos", "cousine", "ascender", "urw", "nimbus", "freefont",
+              "free software foundation")
+  for path in fonts.discover_fonts(pool="wide"):
+    font = TTFont(str(path), lazy=True)
+    try:
+      names = " ".join(
+          (font["name"].getDebugName(name_id) or "") for name_id in (0, 1, 4, 8, 9, 16)).lower()
+    finally:
+      font.close()
+    assert not [s for s in suspects if s in names], (path.name, names)
+
+
+def _fake_package(root, files):
+  (root / "files").mkdir(parents=True)
+  for name in files:
+    shutil.copy(fonts.discover_fonts()[0], root / "files" / name)
+  return root
+
+
+def test_package_fonts_keeps_styles_and_variable_only_families(tmp_path, monkeypatch):
+  static = _fake_package(tmp_path / "static", [
+      "Foo-Regular.ttf", "Foo-Thin.ttf", "Foo-BoldItalic.ttf", "Foo-Bold.otf", "Foo-Bold.ttf",
+      "Foo[wght].ttf"])
+  variable = _fake_package(tmp_path / "variable", ["Bar[wght].ttf", "Bar-Italic[wght].ttf"])
+  monkeypatch.setattr(fonts, "_package_dir", {"static": static, "variable": variable}.get)
+  names = lambda paths: [p.name for p in paths]
+  assert names(fonts._package_fonts("static", fonts.WIDE_STYLES)) == [
+      "Foo-Bold.ttf", "Foo-BoldItalic.ttf", "Foo-Regular.ttf"]
+  assert names(fonts._package_fonts("static")) == [
+      "Foo-Bold.ttf", "Foo-BoldItalic.ttf", "Foo-Regular.ttf", "Foo-Thin.ttf"]
+  # A family shipped only as variable fonts contributes their default instances to the wide
+  # pool; the standard pool's packages all ship static files, whose variable twins it skips.
+  assert names(fonts._package_fonts("variable", fonts.WIDE_STYLES)) == [
+      "Bar-Italic[wght].ttf", "Bar[wght].ttf"]
+  assert fonts._package_fonts("variable") == []
+  assert fonts._package_fonts("absent") == []
+
+
+def test_wide_pool_without_its_packages_is_a_clear_error(monkeypatch):
+  real = fonts._package_dir
+  monkeypatch.setattr(
+      fonts, "_package_dir", lambda name: None if name == "fontpkg_inter" else real(name))
+  fonts._discover.cache_clear()
+  try:
+    assert fonts.missing_wide_packages() == ["fontpkg-inter"]
+    with pytest.raises(ModuleNotFoundError, match=r"fontpkg-inter.*crnn-jax\[fonts\]"):
+      fonts.discover_fonts(pool="wide")
+    assert fonts.discover_fonts(pool="extended")  # the other pools do not need them
+  finally:
+    fonts._discover.cache_clear()

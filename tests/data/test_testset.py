@@ -103,7 +103,7 @@ def test_accuracy_by_group():
     testset.accuracy_by_group(samples, ["x"])
 
 
-def test_cli_writes_a_set_and_reports_errors(tmp_path, capsys):
+def test_cli_writes_a_set_and_reports_errors(tmp_path, capsys, monkeypatch):
   fonts_dir = tmp_path / "fonts"
   fonts_dir.mkdir()
   (fonts_dir / HELD_OUT_FONT.name).write_bytes(HELD_OUT_FONT.read_bytes())
@@ -115,6 +115,17 @@ def test_cli_writes_a_set_and_reports_errors(tmp_path, capsys):
   assert cli.main(["data", "heldout-set", "--out", str(tmp_path / "z"),
                    "--fonts-dir", str(tmp_path / "missing")]) == 1
   assert "does not exist" in capsys.readouterr().err
+  # Without the 'wide' pool's packages the held-out check cannot be made: a clear error.
+  real = fonts._package_dir
+  monkeypatch.setattr(
+      fonts, "_package_dir", lambda name: None if name == "fontpkg_lora" else real(name))
+  fonts._discover.cache_clear()
+  try:
+    assert cli.main(["data", "heldout-set", "--out", str(tmp_path / "w"),
+                     "--fonts-dir", str(fonts_dir)]) == 1
+  finally:
+    fonts._discover.cache_clear()
+  assert "pip install 'crnn-jax[fonts]'" in capsys.readouterr().err
 
 
 def test_repository_set_is_held_out_and_complete():
@@ -126,9 +137,10 @@ def test_repository_set_is_held_out_and_complete():
   used = {s.font for s in samples}
   assert all(name.startswith(("Liberation", "Free")) for name in used), used
   assert len(used) >= 20
-  pool = fonts.discover_fonts()
-  assert not used & {p.name for p in pool}
-  assert not any(f.startswith(("Liberation", "Free")) for f in testset.training_families())
+  assert not used & {p.name for p in fonts.discover_fonts(pool="wide")}
+  families = testset.training_families()
+  assert {"Open Sans", "IBM Plex Mono", "DejaVu Sans"} <= families  # every pool is checked
+  assert not any(f.startswith(("Liberation", "Free")) for f in families)
   # Case forms and lengths are spread out.
   lengths = {len(s.text) for s in samples if s.kind in ("digits", "random")}
   assert lengths == set(range(1, 13))
