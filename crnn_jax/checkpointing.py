@@ -7,6 +7,8 @@ unbroken one.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import pathlib
 from typing import Any
 
@@ -22,13 +24,47 @@ def checkpoint_dir(workdir: str | pathlib.Path) -> pathlib.Path:
   return pathlib.Path(workdir).absolute() / "checkpoints"
 
 
+class _DropMessage(logging.Filter):
+  """Drops log records whose message starts with a given text."""
+
+  def __init__(self, prefix: str):
+    super().__init__()
+    self.prefix = prefix
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith(self.prefix)
+
+
+@contextlib.contextmanager
+def _without_read_only_warning():
+  """Silences orbax's 'Given directory is read only' warning, which it logs for every read-only
+  CheckpointManager: opening a checkpoint to read it is not worth a warning to the user."""
+  log_filter = _DropMessage("Given directory is read only")
+  absl_logger = logging.getLogger("absl")  # orbax logs through absl.logging
+  absl_logger.addFilter(log_filter)
+  try:
+    yield
+  finally:
+    absl_logger.removeFilter(log_filter)
+
+
+def _read_only_options() -> ocp.CheckpointManagerOptions:
+  """Options of a manager that only reads: the fields orbax would otherwise reset with a
+  warning each (no saving, nothing to keep or delete, no directory to create)."""
+  return ocp.CheckpointManagerOptions(read_only=True, create=False, save_interval_steps=0,
+                                      max_to_keep=None)
+
+
 def make_manager(workdir, *, max_to_keep: int = 3, read_only: bool = False
                  ) -> ocp.CheckpointManager:
   """A CheckpointManager for `workdir/checkpoints`."""
-  options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=not read_only,
-                                         read_only=read_only)
-  return ocp.CheckpointManager(checkpoint_dir(workdir), options=options,
-                               item_names=(STATE_ITEM, DATA_ITEM))
+  if read_only:
+    options = _read_only_options()
+  else:
+    options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep)
+  with _without_read_only_warning():
+    return ocp.CheckpointManager(checkpoint_dir(workdir), options=options,
+                                 item_names=(STATE_ITEM, DATA_ITEM))
 
 
 def state_to_dict(state) -> dict[str, Any]:
@@ -74,12 +110,14 @@ def restore_variables(workdir, step: int | None = None) -> tuple[int, dict[str, 
   path = checkpoint_dir(workdir)
   if not path.is_dir():
     raise FileNotFoundError(f"no checkpoints under {path}")
-  options = ocp.CheckpointManagerOptions(read_only=True, create=False)
+  options = _read_only_options()
   # The data item gets its handler too, though it is not read: without one, orbax warns about
   # it ('found in the checkpoint, but could not be restored') on every eval and export.
   handlers = {STATE_ITEM: ocp.StandardCheckpointHandler(),
               DATA_ITEM: grain.checkpoint.CheckpointHandler()}
-  with ocp.CheckpointManager(path, options=options, item_handlers=handlers) as manager:
+  with _without_read_only_warning():
+    manager = ocp.CheckpointManager(path, options=options, item_handlers=handlers)
+  with manager:
     step = manager.latest_step() if step is None else step
     if step is None:
       raise FileNotFoundError(f"no complete checkpoint under {path}")

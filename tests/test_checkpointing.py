@@ -34,7 +34,7 @@ def test_restore_variables_reads_a_training_checkpoint_quietly(tmp_path, caplog)
   jax.tree.map(np.testing.assert_array_equal, variables["params"], jax.device_get(state.params))
   jax.tree.map(np.testing.assert_array_equal, variables["batch_stats"],
                jax.device_get(state.batch_stats))
-  # Evaluation and export read only the state; the data item must not make orbax warn.
-  not_restored = [r.getMessage() for r in caplog.records if "could not be restored" in
-                  r.getMessage()]
-  assert not not_restored, not_restored
+  # Evaluation and export read only the state; neither the data item nor opening the
+  # checkpoint read-only may make orbax warn.
+  warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+  assert not warnings, warnings
