@@ -1,7 +1,7 @@
 """English recognizer: the full-size CRNN on the 62 characters [0-9a-zA-Z], case-sensitive.
 
 Trained only on the built-in synthetic renderer (strong augmentation, the 'extended' font pool:
-102 files of 17 typefaces from PyPI packages), this is the first of the two stages of the model
+102 files of 17 typefaces from PyPI packages), this is the first of the three stages of the model
 shipped in `crnn_jax/weights/synth_en`, which `crnn-jax predict` and
 `Recognizer.from_pretrained()` use when no checkpoint is given:
 
@@ -20,8 +20,9 @@ The run can be stopped (Ctrl-C, SIGTERM) and continued with the same command: it
 from the last checkpoint, data iterator included. To train on from the shipped weights
 instead (a new run, fresh optimizer), add `--config.init_weights=synth_en`.
 
-This file is the first of the shipped model's two stages; configs/synth_en_finetune.py, the
-second, trains its exported weights on (commands there). Stage 1 on the 2-core CPU of the
+This file is the first of the shipped model's three stages; configs/synth_en_finetune.py, the
+second, trains its exported weights on, and configs/synth_en_wide.py, the third, adds fonts
+(commands there). Stage 1 on the 2-core CPU of the
 development machine (no GPU), 2026-11-28, from step 0 without interruption: 1 h 56 min for 2,200
 steps (3.16 s per step, 20 images/s, evaluations included; short test runs shared the CPU at
 times). Case-sensitive accuracy on testdata/heldout_en after 550 / 1,100 / 1,375 / 1,650 / 2,200

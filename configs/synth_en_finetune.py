@@ -1,12 +1,13 @@
 """English recognizer, second stage: train configs/synth_en.py's model on, on new synthetic data.
 
-The shipped model (`crnn_jax/weights/synth_en`) is two runs on the 2-core CPU of the development
-machine (no GPU): configs/synth_en.py from step 0, then this file from its exported weights.
+The shipped model (`crnn_jax/weights/synth_en`) is three runs on the 2-core CPU of the
+development machine (no GPU): configs/synth_en.py from step 0, this file from its exported
+weights, then configs/synth_en_wide.py (more fonts) from this one's. Stages 1 and 2:
 
   python -m train.main --config configs/synth_en.py --workdir runs/synth_en
   crnn-jax export --checkpoint runs/synth_en --format weights --output runs/synth_en_stage1
   python -m train.main --config configs/synth_en_finetune.py --workdir runs/synth_en_ft
-  crnn-jax export --checkpoint runs/synth_en_ft --format weights --output crnn_jax/weights/synth_en
+  crnn-jax export --checkpoint runs/synth_en_ft --format weights --output runs/synth_en_stage2
 
 A new run (fresh Adam state and step count) from the stage-1 weights (`init_weights`, bfloat16
 as exported): a second warm-up and cosine decay at half the first stage's peak learning rate,

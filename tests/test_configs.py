@@ -52,3 +52,15 @@ def test_finetune_stage_differs_from_the_first_only_where_its_docstring_says():
                      "optimizer.learning_rate", "optimizer.warmup_steps", "eval_every_steps",
                      "checkpoint_every_steps"}
   assert second["optimizer.learning_rate"] < first["optimizer.learning_rate"]
+
+
+def test_wide_stage_differs_from_the_second_in_fonts_seed_and_start_only():
+  from configs import synth_en_finetune, synth_en_wide  # pylint: disable=import-outside-toplevel
+  second = _leaf_paths(synth_en_finetune.get_config())
+  third = _leaf_paths(synth_en_wide.get_config())
+  changed = {k for k in second if second[k] != third[k]}
+  assert changed == {"init_weights", "data.train_seed", "data.synthetic.font_pool"}
+  assert third["data.synthetic.font_pool"] == "wide"
+  # Each stage draws records the earlier ones never saw.
+  assert len({_leaf_paths(c.get_config())["data.train_seed"] for c in (
+      importlib.import_module("configs.synth_en"), synth_en_finetune, synth_en_wide)}) == 3
