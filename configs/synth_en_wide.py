@@ -30,9 +30,4 @@ def get_config():
   config.init_weights = "runs/synth_en_stage2"
   config.data.train_seed = 202
   config.data.synthetic.font_pool = "wide"
-  config.num_train_steps = 1800
-  config.optimizer.learning_rate = 5e-4
-  config.optimizer.warmup_steps = 100
-  config.eval_every_steps = 600
-  config.checkpoint_every_steps = 150
-  return config
+  return config  # Steps, schedule and evaluation: the second stage's.

@@ -55,12 +55,13 @@ def test_finetune_stage_differs_from_the_first_only_where_its_docstring_says():
 
 
 def test_wide_stage_differs_from_the_second_in_fonts_seed_and_start_only():
-  from configs import synth_en_finetune, synth_en_wide  # pylint: disable=import-outside-toplevel
+  # pylint: disable-next=import-outside-toplevel
+  from configs import synth_en, synth_en_finetune, synth_en_wide
   second = _leaf_paths(synth_en_finetune.get_config())
   third = _leaf_paths(synth_en_wide.get_config())
   changed = {k for k in second if second[k] != third[k]}
   assert changed == {"init_weights", "data.train_seed", "data.synthetic.font_pool"}
   assert third["data.synthetic.font_pool"] == "wide"
   # Each stage draws records the earlier ones never saw.
-  assert len({_leaf_paths(c.get_config())["data.train_seed"] for c in (
-      importlib.import_module("configs.synth_en"), synth_en_finetune, synth_en_wide)}) == 3
+  assert len({c.get_config().data.train_seed for c in (synth_en, synth_en_finetune,
+                                                        synth_en_wide)}) == 3
