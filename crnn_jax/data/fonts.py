@@ -3,8 +3,8 @@
 The built-in pools are made of fonts shipped by installed PyPI packages: the DejaVu family of
 matplotlib and the `font_*` packages listed in `FONT_PACKAGES` (each keeps its files in a
 `files/` directory); the 'wide' pool adds the Google Fonts families of `WIDE_FONT_PACKAGES`
-(`fontpkg-*` packages, the `fonts` extra). Users can add a directory of .ttf/.otf files. Coverage and family names
-are read from the font files with fontTools (a matplotlib dependency).
+(`fontpkg-*` packages, the `fonts` extra). Users can add a directory of .ttf/.otf files.
+Coverage and family names are read from the font files with fontTools (a matplotlib dependency).
 
 Every function caches its result: discovery runs once in each data-loader worker process.
 """

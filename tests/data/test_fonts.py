@@ -161,9 +161,8 @@ def test_wide_pool_draws_lining_figures():
   # Old-style figures (a '0' as low as an 'o') would teach the model that an 'o' may be a '0'.
   for path in fonts.discover_fonts(pool="wide"):
     font = ImageFont.truetype(str(path), 100)
-    height = lambda c: (lambda box: box[3] - box[1])(font.getbbox(c))  # pylint: disable=cell-var-from-loop
-    cap = height("H")
-    assert height("0") >= 0.85 * cap and height("1") >= 0.85 * cap, path.name
+    cap, zero, one = (font.getbbox(c)[3] - font.getbbox(c)[1] for c in "H01")
+    assert zero >= 0.85 * cap and one >= 0.85 * cap, path.name
 
 
 def test_wide_pool_is_unrelated_to_the_held_out_fonts():
@@ -207,15 +206,9 @@ def test_package_fonts_keeps_styles_and_variable_only_families(tmp_path, monkeyp
   assert fonts._package_fonts("absent") == []
 
 
-def test_wide_pool_without_its_packages_is_a_clear_error(monkeypatch):
-  real = fonts._package_dir
-  monkeypatch.setattr(
-      fonts, "_package_dir", lambda name: None if name == "fontpkg_inter" else real(name))
-  fonts._discover.cache_clear()
-  try:
-    assert fonts.missing_wide_packages() == ["fontpkg-inter"]
-    with pytest.raises(ModuleNotFoundError, match=r"fontpkg-inter.*crnn-jax\[fonts\]"):
-      fonts.discover_fonts(pool="wide")
-    assert fonts.discover_fonts(pool="extended")  # the other pools do not need them
-  finally:
-    fonts._discover.cache_clear()
+def test_wide_pool_without_its_packages_is_a_clear_error(without_font_package):
+  without_font_package("fontpkg_inter")
+  assert fonts.missing_wide_packages() == ["fontpkg-inter"]
+  with pytest.raises(ModuleNotFoundError, match=r"fontpkg-inter.*crnn-jax\[fonts\]"):
+    fonts.discover_fonts(pool="wide")
+  assert fonts.discover_fonts(pool="extended")  # the other pools do not need them

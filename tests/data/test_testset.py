@@ -103,7 +103,7 @@ def test_accuracy_by_group():
     testset.accuracy_by_group(samples, ["x"])
 
 
-def test_cli_writes_a_set_and_reports_errors(tmp_path, capsys, monkeypatch):
+def test_cli_writes_a_set_and_reports_errors(tmp_path, capsys, without_font_package):
   fonts_dir = tmp_path / "fonts"
   fonts_dir.mkdir()
   (fonts_dir / HELD_OUT_FONT.name).write_bytes(HELD_OUT_FONT.read_bytes())
@@ -116,15 +116,9 @@ def test_cli_writes_a_set_and_reports_errors(tmp_path, capsys, monkeypatch):
                    "--fonts-dir", str(tmp_path / "missing")]) == 1
   assert "does not exist" in capsys.readouterr().err
   # Without the 'wide' pool's packages the held-out check cannot be made: a clear error.
-  real = fonts._package_dir
-  monkeypatch.setattr(
-      fonts, "_package_dir", lambda name: None if name == "fontpkg_lora" else real(name))
-  fonts._discover.cache_clear()
-  try:
-    assert cli.main(["data", "heldout-set", "--out", str(tmp_path / "w"),
-                     "--fonts-dir", str(fonts_dir)]) == 1
-  finally:
-    fonts._discover.cache_clear()
+  without_font_package("fontpkg_lora")
+  assert cli.main(["data", "heldout-set", "--out", str(tmp_path / "w"),
+                   "--fonts-dir", str(fonts_dir)]) == 1
   assert "pip install 'crnn-jax[fonts]'" in capsys.readouterr().err
 
 
