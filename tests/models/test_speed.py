@@ -61,12 +61,18 @@ def test_torch_crnn_computes_the_same_logits(layout):
 
 @pytest.fixture
 def restore_cache_config():
+  """Restores the cache settings; the test starts and ends with JAX's cache object unset.
+
+  JAX sets up its persistent cache at the first compilation after a directory is configured
+  and keeps it: without a reset, an earlier test's cache would stay in use.
+  """
+  from jax._src import compilation_cache  # pylint: disable=g-import-not-at-top
   saved = (jax.config.jax_compilation_cache_dir,
            jax.config.jax_persistent_cache_min_compile_time_secs)
+  compilation_cache.reset_cache()
   yield
   jax.config.update("jax_compilation_cache_dir", saved[0])
   jax.config.update("jax_persistent_cache_min_compile_time_secs", saved[1])
-  from jax._src import compilation_cache  # pylint: disable=g-import-not-at-top
   compilation_cache.reset_cache()
 
 
