@@ -13,6 +13,11 @@ Cases (batch 64 unless --batch):
                  `crnn_jax.inference.Recognizer` (sorted, batched, widths rounded up to
                  multiples of 32, one compiled program per width), PyTorch on the same
                  padded batches.
+  split train    where a training step's time goes, at 32x100: the conv stack forward and
+                 backward (BatchNorm on batch statistics, parameter gradients) and the two
+                 BiLSTM layers with their projections forward and backward (parameter and
+                 input gradients), each timed alone, loss = sum of squares of the output.
+  split infer    the same two parts, forward only, inference mode.
 
 The two frameworks alternate within each repeat (which one goes first alternates too) and the
 medians over the repeats are reported, after warm-up; JAX's compile time is reported
@@ -63,7 +68,7 @@ def _parse_args(argv=None):
   parser.add_argument("--warmup", type=int, default=5, help="untimed runs per case")
   parser.add_argument("--threads", type=int, default=None,
                       help="threads for both frameworks (default: all CPUs of this process)")
-  parser.add_argument("--cases", default="train_fixed,train_bucket,infer_fixed,infer_mixed",
+  parser.add_argument("--cases", default="train_fixed,train_bucket,infer_fixed,infer_mixed,split_train,split_infer",
                       help="comma-separated subset of the cases")
   parser.add_argument("--steps", type=int, default=20,
                       help="train steps of the memory runs (RSS at the first and last step)")
@@ -176,6 +181,39 @@ class JaxBench:
   def infer_stream(self, arrays):
     return self.recognizer.recognize_preprocessed(arrays, self.batch_size)
 
+  def parts(self, images, widths, train: bool):
+    """Compiled `{"conv stack": fn, "BiLSTMs": fn}` for the split cases; fn() blocks."""
+    jax, jnp = self.jax, self.jnp
+    from crnn_jax.models import crnn
+    model, variables = self.model, self.variables
+    conv = crnn.ConvStack(model.conv_channels, crnn.BATCH_NORM_LAYOUTS[model.batch_norm_layout])
+    conv_vars = {k: variables[k]["cnn"] for k in ("params", "batch_stats")}
+    lengths = crnn.output_lengths(widths)
+
+    def conv_out(params, images):
+      out = conv.apply({**conv_vars, "params": params}, images, widths, train=train,
+                       mutable=["batch_stats"] if train else False)
+      return out[0] if train else out
+
+    def rnn_out(params, features):
+      for layer in range(model.lstm_layers):
+        last = layer == model.lstm_layers - 1
+        rnn = crnn.BidirectionalLSTM(model.lstm_hidden,
+                                     model.num_classes if last else model.lstm_hidden)
+        features = rnn.apply({"params": params[f"rnn{layer}"]}, features, lengths)
+      return features
+
+    features = conv_out(conv_vars["params"], images)[:, 0]
+    rnn_params = {k: v for k, v in variables["params"].items() if k.startswith("rnn")}
+    if train:
+      squares = lambda f: lambda *args: jnp.sum(jnp.square(f(*args)))
+      conv_fn = jax.jit(jax.grad(squares(conv_out)))
+      rnn_fn = jax.jit(jax.grad(squares(rnn_out), argnums=(0, 1)))
+    else:
+      conv_fn, rnn_fn = jax.jit(conv_out), jax.jit(rnn_out)
+    return {"conv stack": lambda: jax.block_until_ready(conv_fn(conv_vars["params"], images)),
+            "BiLSTMs": lambda: jax.block_until_ready(rnn_fn(rnn_params, features))}
+
 
 # --- PyTorch --------------------------------------------------------------------
 
@@ -230,6 +268,29 @@ class TorchBench:
   def infer(self, images, widths):
     self.model.eval()
     return self._decode(images, widths)
+
+  def parts(self, images, train: bool):
+    """`{"conv stack": fn, "BiLSTMs": fn}` for the split cases, as `JaxBench.parts`."""
+    t, model = self.torch, self.model
+    model.train(train)  # BatchNorm on batch statistics when training.
+    with t.no_grad():
+      features = model.cnn(images).squeeze(2).permute(2, 0, 1).contiguous()  # [T, B, C]
+    if not train:
+      def forward(module, x):
+        model.eval()
+        with t.inference_mode():
+          module(x)
+      return {"conv stack": lambda: forward(model.cnn, images),
+              "BiLSTMs": lambda: forward(model.rnn, features)}
+    features.requires_grad_(True)
+
+    def forward_backward(module, x):
+      model.train()
+      model.zero_grad(set_to_none=True)
+      x.grad = None
+      module(x).square().sum().backward()
+    return {"conv stack": lambda: forward_backward(model.cnn, images),
+            "BiLSTMs": lambda: forward_backward(model.rnn, features)}
 
   def infer_stream(self, arrays):
     """Recognizer's batching (sort by width, pad to a multiple of 32) in eager PyTorch."""
@@ -381,6 +442,15 @@ def main(argv=None):
       medians, _ = interleaved(lambda: jb.infer_stream(stream), lambda: tb.infer_stream(stream),
                                max(args.repeats // 4, 3), 1)
       add_row(case, len(stream), medians)
+    elif case in ("split_train", "split_infer"):
+      train = case == "split_train"
+      host = make_train_batch(rng, batch, [width] * batch, width)
+      jparts = jb.parts(jax.numpy.asarray(host["image"]), jax.numpy.asarray(host["width"]),
+                        train)
+      tparts = tb.parts(torch.from_numpy(host["image"]).permute(0, 3, 1, 2).contiguous(), train)
+      for part in jparts:
+        medians, _ = interleaved(jparts[part], tparts[part], args.repeats, args.warmup)
+        add_row(f"{case}: {part}", batch, medians)
     else:
       raise ValueError(f"unknown case {case!r}")
 
@@ -402,6 +472,9 @@ def main(argv=None):
   names = dict(train_fixed=f"train step, 32x{width}", train_bucket="train step, widths 65-128 "
                "in the 128 bucket", infer_fixed=f"inference, 32x{width}",
                infer_mixed=f"inference, {MIXED_IMAGES} mixed widths 8-256")
+  for part in ("conv stack", "BiLSTMs"):
+    names[f"split_train: {part}"] = f"train split, 32x{width}: {part} forward + backward"
+    names[f"split_infer: {part}"] = f"inference split, 32x{width}: {part} forward"
   for row in rows:
     print(f"| {names[row['case']]} | {row['jax_s'] * 1e3:.0f} | {row['torch_s'] * 1e3:.0f} | "
           f"{row['images'] / row['jax_s']:.0f} | {row['images'] / row['torch_s']:.0f} | "
