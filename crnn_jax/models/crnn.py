@@ -27,6 +27,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from crnn_jax.ops import fast_layers
+from crnn_jax.ops import lstm
 from crnn_jax.ops import pooling
 
 # Convolutions (0-based) followed by BatchNorm in each layout.
@@ -147,16 +148,11 @@ class BidirectionalLSTM(nn.Module):
   @nn.compact
   def __call__(self, x: jnp.ndarray, lengths: jnp.ndarray) -> jnp.ndarray:
     """Args: x `[B, T, D]`, lengths `[B]` real frames. Returns `[B, T, out_features]`."""
-    cell = lambda name: nn.OptimizedLSTMCell(
-        self.hidden, dtype=self.dtype, param_dtype=jnp.float32, name=name)
-    bidir = nn.Bidirectional(
-        nn.RNN(cell("forward_cell"), name="forward"),
-        nn.RNN(cell("backward_cell"), name="backward"),
-        name="bilstm",
-    )
-    # The backward RNN reverses each sequence within its own length: it starts at the last
-    # real frame, so padding never reaches the real frames.
-    y = bidir(x, seq_lengths=lengths)
+    # flax OptimizedLSTMCell parameters, run by ops/lstm.py: the backward direction starts at
+    # each sequence's last real frame, so padding never reaches the real frames.
+    cells = [lstm.LSTMCellParams(self.hidden, name=f"{direction}_cell")(x.shape[-1])
+             for direction in ("forward", "backward")]
+    y = lstm.bidirectional_lstm(x, lengths, *cells, dtype=self.dtype)
     return nn.Dense(self.out_features, dtype=self.dtype, name="projection")(y)
 
 
