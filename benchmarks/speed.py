@@ -68,8 +68,9 @@ def _parse_args(argv=None):
   parser.add_argument("--warmup", type=int, default=5, help="untimed runs per case")
   parser.add_argument("--threads", type=int, default=None,
                       help="threads for both frameworks (default: all CPUs of this process)")
-  parser.add_argument("--cases", default="train_fixed,train_bucket,infer_fixed,infer_mixed,split_train,split_infer",
-                      help="comma-separated subset of the cases")
+  parser.add_argument("--cases", help="comma-separated subset of the cases",
+                      default="train_fixed,train_bucket,infer_fixed,infer_mixed,split_train,"
+                              "split_infer")
   parser.add_argument("--steps", type=int, default=20,
                       help="train steps of the memory runs (RSS at the first and last step)")
   parser.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")

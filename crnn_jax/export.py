@@ -59,6 +59,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from crnn_jax.models import crnn
+from crnn_jax.ops import lstm
 # pylint: enable=g-import-not-at-top
 
 FORMATS = ("onnx", "stablehlo")
@@ -130,10 +131,7 @@ def _lstm_direction(x, lengths, cell, reverse: bool):
   Padding frames (t >= lengths) hold the state at zero, so the reversed pass starts fresh at each
   sequence's last real frame, like flax's `nn.RNN(..., reverse=True)` with `seq_lengths`.
   """
-  gates = ("i", "f", "g", "o")
-  w_in = jnp.concatenate([jnp.asarray(cell[f"i{g}"]["kernel"], jnp.float32) for g in gates], -1)
-  w_h = jnp.concatenate([jnp.asarray(cell[f"h{g}"]["kernel"], jnp.float32) for g in gates], -1)
-  b_h = jnp.concatenate([jnp.asarray(cell[f"h{g}"]["bias"], jnp.float32) for g in gates], -1)
+  w_in, w_h, b_h = lstm.gate_kernels(cell, jnp.float32)
   hidden = w_h.shape[0]
   projected = jnp.einsum("btd,dg->tbg", x, w_in) + b_h  # [T, B, 4H]
   steps = lax.broadcasted_iota(jnp.int32, (x.shape[1],), 0)

@@ -127,6 +127,17 @@ def _recurrence_bwd(residuals, dhs):
 recurrence.defvjp(_recurrence_fwd, _recurrence_bwd)
 
 
+def gate_kernels(cell: dict, dtype) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """An OptimizedLSTMCell's kernels with the gates side by side, in `dtype`.
+
+  Returns:
+    `W_i [D, 4H]`, `W_h [H, 4H]` and the bias `[4H]`, gates in (i, f, g, o) order.
+  """
+  join = lambda name, key: jnp.concatenate(
+      [jnp.asarray(cell[f"{name}{g}"][key], dtype) for g in GATES], -1)
+  return join("i", "kernel"), join("h", "kernel"), join("h", "bias")
+
+
 def bidirectional_lstm(x: jax.Array, lengths: jax.Array, forward_cell: dict, backward_cell: dict,
                        dtype=None) -> jax.Array:
   """Both directions of a bidirectional LSTM with flax OptimizedLSTMCell parameters.
@@ -148,9 +159,7 @@ def bidirectional_lstm(x: jax.Array, lengths: jax.Array, forward_cell: dict, bac
   steps = jnp.arange(frames)
   pres, w_hs, reals = [], [], []
   for cell, reverse in ((forward_cell, False), (backward_cell, True)):
-    w_i = jnp.concatenate([cell[f"i{g}"]["kernel"] for g in GATES], -1).astype(dtype)
-    w_h = jnp.concatenate([cell[f"h{g}"]["kernel"] for g in GATES], -1).astype(dtype)
-    b_h = jnp.concatenate([cell[f"h{g}"]["bias"] for g in GATES], -1).astype(dtype)
+    w_i, w_h, b_h = gate_kernels(cell, dtype)
     pre = x_tm @ w_i
     pre = (pre + fast_layers.channel_broadcast(b_h, pre.shape)).reshape(frames, batch, -1)
     t = steps[::-1] if reverse else steps
