@@ -76,11 +76,22 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.synthetic.digit_fraction = 0.0  # Share of digit strings; the rest random strings.
   config.data.synthetic.lower_fraction = 0.5  # Case mix of words; the rest split between
   config.data.synthetic.upper_fraction = 0.25  # upper case and capitalized.
-  config.data.synthetic.augment = "strong"  # 'none', 'light' or 'strong'.
+  # 'none', 'light', 'strong' (grayscale print) or 'scene' (colour photograph-like crops over
+  # photographs and textures; `pip install -e '.[scene]'`, see crnn_jax/data/scene.py).
+  config.data.synthetic.augment = "strong"
+  config.data.synthetic.strong_fraction = 0.0  # 'scene': share drawn at the 'strong' level.
+  config.data.synthetic.backgrounds_dir = ""  # 'scene': extra directory of background images.
+  config.data.synthetic.builtin_backgrounds = True  # 'scene': Debian/PyPI images (backgrounds.py).
+  # 'web2' (Webster's list, uniform) or 'wordfreq' (100k frequent words, frequency-weighted).
+  config.data.synthetic.vocabulary = "web2"
+  config.data.synthetic.length_balance = 0.0  # Share of words drawn length first (SynthTIGER).
+  # Share of records with punctuation outside the charset drawn (not labelled) around words.
+  config.data.synthetic.punctuation_fraction = 0.0
   config.data.synthetic.fonts_dir = ""  # Extra directory of .ttf/.otf fonts added to the pool.
   # 'standard': DejaVu and the PyPI font packages; 'extended': also matplotlib's STIX (Times
   # style) and Computer Modern faces (Roman, Sans, Bold, Typewriter); 'wide': also 50 Google
-  # Fonts families (`pip install -e '.[fonts]'`, see crnn_jax/data/fonts.py).
+  # Fonts families (`pip install -e '.[fonts]'`, see crnn_jax/data/fonts.py); 'scene': also 48
+  # display families of signs and posters.
   config.data.synthetic.font_pool = "standard"
   config.data.synthetic.font_size = 40  # Nominal rendering size in pixels (images are resized).
 

@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="62 alphanumeric characters, case compared")
   parser.add_argument("--unfiltered", action="store_true",
                       help="keep every label and compare texts unchanged")
+  parser.add_argument("--skip-unknown-labels", action="store_true",
+                      help="skip labels with characters outside the protocol's set instead of "
+                      "stripping those characters (the standard strips them)")
   parser.add_argument("--max-label-length", type=int, default=protocol_lib.MAX_LABEL_LENGTH,
                       help="longer labels do not count (filtered protocols)")
   parser.add_argument("--markdown", help="write the table as Markdown (default: next to "
@@ -49,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def protocol_from_args(args) -> protocol_lib.Protocol:
   return protocol_lib.Protocol(case_sensitive=bool(args.case_sensitive),
                                filter_labels=not args.unfiltered,
+                               strip_labels=not getattr(args, "skip_unknown_labels", False),
                                max_label_length=int(args.max_label_length))
 
 
@@ -96,7 +100,7 @@ def evaluate_datasets(entries, predict: Predict, data_config, protocol: protocol
   from crnn_jax.data import records  # pylint: disable=g-import-not-at-top
   from crnn_jax.data import sources  # pylint: disable=g-import-not-at-top
 
-  transform = pipeline.EvalExample(data_config, protocol.label, with_key=True)
+  transform = pipeline.EvalExample(data_config, protocol.label_and_altered, with_key=True)
   rows = []
   for entry in entries:
     source = sources.open_dataset(entry.path, entry.kind, split, name=entry.name)
@@ -105,6 +109,7 @@ def evaluate_datasets(entries, predict: Predict, data_config, protocol: protocol
     score = protocol_lib.Score()
     report = records.SkipReport(max_examples)
     skip_counts = np.zeros(len(records.REASONS), np.float64)
+    altered = 0
     for batch in pipeline.dataset_eval_batches(
         source, data_config, transform, batch_size, process_index=process_index,
         process_count=process_count, read_threads=read_threads):
@@ -112,14 +117,16 @@ def evaluate_datasets(entries, predict: Predict, data_config, protocol: protocol
       mask = np.asarray(batch["mask"], bool)
       preds = [protocol.prediction(t) for t, m in zip(texts, mask) if m]
       score.update(preds, list(batch["text"][mask]), np.asarray(confidences)[mask])
+      altered += int(np.asarray(batch["altered"])[mask].sum())
       for reason, key in zip(batch["skip_reason"], batch["key"]):
         if reason >= 0:
           report.add(records.REASONS[reason], str(key))
           skip_counts[reason] += 1
-    sums = np.array(score.as_vector() + skip_counts.tolist(), np.float64)
+    sums = np.array(score.as_vector() + skip_counts.tolist() + [altered], np.float64)
     if allreduce is not None:
       sums = allreduce(sums)
     score = protocol_lib.Score.from_vector(sums[:4])
+    altered = int(round(sums[-1]))
     skipped = {}
     for r, reason in enumerate(records.REASONS):
       count = int(round(sums[4 + r]))
@@ -129,12 +136,14 @@ def evaluate_datasets(entries, predict: Predict, data_config, protocol: protocol
     bench = protocol_lib.benchmark_name(entry.path) or protocol_lib.benchmark_name(entry.name)
     rows.append(dict(name=entry.name, path=str(entry.path), kind=entry.kind, benchmark=bench,
                      expected_records=protocol_lib.BENCHMARKS.get(bench), records=len(source),
-                     **score.result(), skipped=skipped, sums=score.as_vector()))
+                     **score.result(), altered=altered, skipped=skipped,
+                     sums=score.as_vector()))
   total = protocol_lib.Score()
   for row in rows:
     total.add(protocol_lib.Score.from_vector(row["sums"]))
   return dict(protocol=protocol.to_dict(), datasets=rows,
-              total=dict(records=sum(r["records"] for r in rows), **total.result()),
+              total=dict(records=sum(r["records"] for r in rows), **total.result(),
+                         altered=sum(r["altered"] for r in rows)),
               groups=protocol_lib.group_totals(rows))
 
 

@@ -69,7 +69,35 @@ WIDE_FONT_PACKAGES = (
 # with 18 files do not outweigh those with 2 (the renderer draws files uniformly).
 WIDE_STYLES = ("Regular", "Italic", "Bold", "BoldItalic", "Medium", "Light")
 
-POOLS = ("standard", "extended", "wide")
+# The 'scene' pool adds the display faces of signs, shop fronts and posters to the 'wide' pool:
+# heavy, condensed, rounded, slab, script and techno families (Google Fonts packaged by
+# fontpkg, the `fonts` extra). Left out: faces whose default figures are old-style (Playfair
+# Display, Pacifico, Caveat, Syne, Yanone Kaffeesatz: a '0' like an 'o'), and all-capitals faces
+# (Bebas Neue, Bungee, Luckiest Guy: their lower-case letters are capitals, which would teach
+# 'a' for 'A'); tests check both by glyph heights.
+SCENE_FONT_PACKAGES = (
+    # heavy and condensed display sans
+    "fontpkg_anton", "fontpkg_archivo_black", "fontpkg_oswald", "fontpkg_barlow_condensed",
+    "fontpkg_saira_condensed", "fontpkg_alumni_sans", "fontpkg_smooch_sans", "fontpkg_teko",
+    "fontpkg_league_spartan", "fontpkg_montserrat", "fontpkg_poppins", "fontpkg_kanit",
+    "fontpkg_josefin_sans", "fontpkg_hammersmith_one", "fontpkg_viga", "fontpkg_russo_one",
+    "fontpkg_changa_one", "fontpkg_lilita_one", "fontpkg_titan_one", "fontpkg_righteous",
+    # rounded and friendly
+    "fontpkg_fredoka", "fontpkg_comfortaa", "fontpkg_dosis", "fontpkg_nunito", "fontpkg_mulish",
+    "fontpkg_quicksand", "fontpkg_baloo_2", "fontpkg_rowdies",
+    # display serif and slab
+    "fontpkg_abril_fatface", "fontpkg_alfa_slab_one", "fontpkg_dm_serif_display",
+    "fontpkg_bodoni_moda", "fontpkg_merriweather", "fontpkg_sanchez", "fontpkg_marcellus",
+    "fontpkg_frank_ruhl_libre",
+    # script, handwriting and brush
+    "fontpkg_lobster", "fontpkg_oleo_script", "fontpkg_dancing_script", "fontpkg_satisfy",
+    "fontpkg_kalam", "fontpkg_permanent_marker", "fontpkg_acme",
+    # techno and stencil-like
+    "fontpkg_exo_2", "fontpkg_chakra_petch", "fontpkg_share_tech", "fontpkg_orbitron",
+    "fontpkg_black_ops_one",
+)
+
+POOLS = ("standard", "extended", "wide", "scene")
 
 FONT_SUFFIXES = (".ttf", ".otf")
 
@@ -107,7 +135,7 @@ def _matplotlib_fonts(pool: str = "standard") -> list[pathlib.Path]:
   directory = package / "mpl-data" / "fonts" / "ttf"
   if not directory.is_dir():
     return []
-  extra = EXTENDED_MATPLOTLIB_FONTS if pool in ("extended", "wide") else ()
+  extra = EXTENDED_MATPLOTLIB_FONTS if pool in ("extended", "wide", "scene") else ()
   return [
       path
       for path in directory.iterdir()
@@ -147,9 +175,10 @@ def _package_fonts(name: str, styles: Sequence[str] | None = None) -> list[pathl
   return list(by_style.values())
 
 
-def missing_wide_packages() -> list[str]:
-  """The packages of WIDE_FONT_PACKAGES that are not installed (pip names)."""
-  return [name.replace("_", "-") for name in WIDE_FONT_PACKAGES if _package_dir(name) is None]
+def missing_wide_packages(pool: str = "wide") -> list[str]:
+  """The font packages of a pool ('wide' or 'scene') that are not installed (pip names)."""
+  names = WIDE_FONT_PACKAGES + (SCENE_FONT_PACKAGES if pool == "scene" else ())
+  return [name.replace("_", "-") for name in names if _package_dir(name) is None]
 
 
 def fonts_in_directory(directory: str | pathlib.Path) -> list[pathlib.Path]:
@@ -178,14 +207,14 @@ def _discover(extra_dirs: tuple[str, ...], pool: str) -> tuple[pathlib.Path, ...
   fonts = _matplotlib_fonts(pool)
   for name in FONT_PACKAGES:
     fonts.extend(_package_fonts(name))
-  if pool == "wide":
-    missing = missing_wide_packages()
+  if pool in ("wide", "scene"):
+    missing = missing_wide_packages(pool)
     if missing:
       raise ModuleNotFoundError(
-          f"the 'wide' font pool needs {len(missing)} font packages that are not installed "
+          f"the {pool!r} font pool needs {len(missing)} font packages that are not installed "
           f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}); install them "
           "with: pip install 'crnn-jax[fonts]'")
-    for name in WIDE_FONT_PACKAGES:
+    for name in WIDE_FONT_PACKAGES + (SCENE_FONT_PACKAGES if pool == "scene" else ()):
       fonts.extend(_package_fonts(name, WIDE_STYLES))
   for directory in extra_dirs:
     fonts.extend(fonts_in_directory(directory))
@@ -200,7 +229,8 @@ def discover_fonts(extra_dirs: Sequence[str | pathlib.Path] = (),
     extra_dirs: directories searched recursively for .ttf/.otf files. Empty strings are
       ignored (the config's "no extra fonts").
     pool: 'standard' (DejaVu and the FONT_PACKAGES), 'extended' (also matplotlib's STIX and
-      Computer Modern text faces) or 'wide' (also the WIDE_FONT_PACKAGES).
+      Computer Modern text faces), 'wide' (also the WIDE_FONT_PACKAGES) or 'scene' (also the
+      display faces of SCENE_FONT_PACKAGES).
 
   Returns:
     Absolute font paths in sorted (deterministic) order, without duplicates.
@@ -208,7 +238,7 @@ def discover_fonts(extra_dirs: Sequence[str | pathlib.Path] = (),
   Raises:
     FileNotFoundError: an extra directory does not exist.
     ValueError: an extra directory holds no font file, or an unknown pool.
-    ModuleNotFoundError: the 'wide' pool's packages are not installed.
+    ModuleNotFoundError: the 'wide' or 'scene' pool's packages are not installed.
   """
   if pool not in POOLS:
     raise ValueError(f"font pool must be one of {POOLS}, got {pool!r}")

@@ -94,7 +94,7 @@ class EncodeExample:
 
 
 # Optional per-sample keys and their dtypes (see the module docstring).
-_EXTRA_KEYS = {"skipped": np.int32, "skip_reason": np.int32, "key": object}
+_EXTRA_KEYS = {"skipped": np.int32, "skip_reason": np.int32, "altered": np.int32, "key": object}
 
 
 class Collate:
@@ -370,8 +370,9 @@ class EvalExample:
                with_key: bool = False):
     """Args:
       data_config: `config.data` (resizing).
-      label_check: maps a label to the text compared with predictions, or raises BadRecord
-        when the record must not count.
+      label_check: maps a label to the text compared with predictions, or to (that text,
+        whether the check altered it: the example then has `altered`, 0 or 1), or raises
+        BadRecord when the record must not count.
       with_key: add the record key (host only).
     """
     self.height = data_config.height
@@ -385,7 +386,8 @@ class EvalExample:
     width = self.fixed_width or preprocess.MIN_WIDTH
     example = dict(image=np.zeros((self.height, width), np.float32), width=np.int32(width),
                    label=np.zeros((self.label_length,), np.int32), label_length=np.int32(0),
-                   mask=False, dropped=np.int32(0), text="", skip_reason=np.int32(reason))
+                   mask=False, dropped=np.int32(0), text="", skip_reason=np.int32(reason),
+                   altered=np.int32(0))
     if self.with_key:
       example["key"] = key
     return example
@@ -396,15 +398,19 @@ class EvalExample:
     key = str(record.get("key", "?"))
     try:
       image, text = records.parse_record(record)
+      altered = 0
       if self.label_check is not None:
         text = self.label_check(text)
+        if isinstance(text, tuple):
+          text, altered = text
     except records.BadRecord as e:
       return self.blank(records.REASON_INDEX[e.reason], key)
     image = preprocess.resize(image, height=self.height, fixed_width=self.fixed_width,
                               max_width=self.max_width)
     example = dict(image=preprocess.normalize(image), width=np.int32(image.shape[1]),
                    label=np.zeros((self.label_length,), np.int32), label_length=np.int32(0),
-                   mask=True, dropped=np.int32(0), text=text, skip_reason=np.int32(-1))
+                   mask=True, dropped=np.int32(0), text=text, skip_reason=np.int32(-1),
+                   altered=np.int32(altered))
     if self.with_key:
       example["key"] = key
     return example

@@ -4,13 +4,16 @@ The default protocol is the one of deep-text-recognition-benchmark (Baek et al.,
 PARSeq (Bautista and Atienza, 2022):
 
   * case-insensitive: labels and predictions are lower-cased;
-  * the 36-character alphanumeric set: a record whose (lower-cased) label has another character,
-    or is longer than 25 characters, does not count; characters outside the set are removed
-    from predictions.
+  * the 36-character alphanumeric set: characters outside it are removed from labels and
+    predictions alike (`"CHANGE!!"` is compared as `change`; such labels are counted as
+    *altered* in the results); a label left empty, or longer than 25 characters, does not
+    count.
 
 `Protocol(case_sensitive=True)` uses the 62 alphanumeric characters and compares case;
-`Protocol(filter_labels=False)` keeps every label and compares the texts unchanged (but for
-NFC normalization and, unless case-sensitive, lower-casing).
+`Protocol(strip_labels=False)` skips labels with other characters instead of stripping them
+(crnn-jax's protocol before 2026-12); `Protocol(filter_labels=False)` keeps every label and
+compares the texts unchanged (but for NFC normalization and, unless case-sensitive,
+lower-casing).
 
 Scores per dataset: word accuracy, 1 - normalized edit distance (ICDAR 2019: the edit
 distance over the longer string's length, averaged), mean confidence (the probability of
@@ -83,6 +86,7 @@ class Protocol:
   case_sensitive: bool = False
   filter_labels: bool = True
   max_label_length: int = MAX_LABEL_LENGTH
+  strip_labels: bool = True  # Remove characters outside the charset (False: skip the label).
 
   @property
   def charset(self) -> str | None:
@@ -94,7 +98,8 @@ class Protocol:
   @property
   def name(self) -> str:
     if self.filter_labels:
-      return "case-sensitive" if self.case_sensitive else "standard"
+      name = "case-sensitive" if self.case_sensitive else "standard"
+      return name if self.strip_labels else name + "-skip"
     return "unfiltered" if self.case_sensitive else "unfiltered-ignore-case"
 
   def _normalize(self, text: str) -> str:
@@ -105,14 +110,31 @@ class Protocol:
     """The label compared with predictions.
 
     Raises:
-      records.BadRecord: (unknown_chars / label_too_long) the record does not count.
+      records.BadRecord: (empty_label / unknown_chars / label_too_long) the record does not
+        count.
+    """
+    return self.label_and_altered(text)[0]
+
+  def label_and_altered(self, text: str) -> tuple[str, bool]:
+    """The label compared with predictions, and whether stripping changed it.
+
+    Raises:
+      records.BadRecord: as `label`.
     """
     text = self._normalize(text)
     charset = self.charset
-    if charset is not None:
-      records.check_text(text, allowed=charset.__contains__,
-                         max_length=self.max_label_length)
-    return text
+    if charset is None:
+      return text, False
+    altered = False
+    if self.strip_labels:
+      stripped = "".join(c for c in text if c in charset)
+      altered = stripped != text
+      if not stripped:
+        raise records.BadRecord(records.EMPTY_LABEL,
+                                f"label {text!r} has no character of the protocol's set")
+      text = stripped
+    records.check_text(text, allowed=charset.__contains__, max_length=self.max_label_length)
+    return text, altered
 
   def prediction(self, text: str) -> str:
     """A prediction as compared with labels (characters outside the charset removed)."""
@@ -122,7 +144,8 @@ class Protocol:
 
   def to_dict(self) -> dict[str, Any]:
     return dict(name=self.name, case_sensitive=self.case_sensitive,
-                filter_labels=self.filter_labels, charset=self.charset,
+                filter_labels=self.filter_labels, strip_labels=self.strip_labels,
+                charset=self.charset,
                 max_label_length=self.max_label_length if self.filter_labels else None)
 
 
@@ -194,12 +217,14 @@ def markdown_table(results: Mapping[str, Any]) -> str:
   lines = [
       f"Protocol: {results['protocol']['name']}",
       "",
-      "| Dataset | Records | Counted | Word accuracy (%) | 1-NED (%) | Mean confidence | Skipped |",
-      "|---|---:|---:|---:|---:|---:|---|",
+      "| Dataset | Records | Counted | Labels altered | Word accuracy (%) | 1-NED (%) | "
+      "Mean confidence | Skipped |",
+      "|---|---:|---:|---:|---:|---:|---:|---|",
   ]
 
   def row(name, records_, entry, skipped=""):
-    lines.append(f"| {name} | {records_} | {entry['count']} | "
+    altered = entry.get("altered", "")
+    lines.append(f"| {name} | {records_} | {entry['count']} | {altered} | "
                  f"{_percent(entry['word_accuracy'])} | {_percent(entry['one_minus_ned'])} | "
                  f"{entry['mean_confidence']:.3f} | {skipped} |")
 
@@ -215,6 +240,9 @@ def markdown_table(results: Mapping[str, Any]) -> str:
     row(name, records_, entry, skipped)
   total = results["total"]
   row("**Total**", str(total["records"]), total)
+  lines_after = [] if "altered" not in total else [
+      "", "Labels altered: counted labels from which the protocol removed characters outside "
+      "its set (punctuation, spaces, accents; both label and prediction are stripped)."]
   for group, entry in results.get("groups", {}).items():
     row(f"{group} ({', '.join(entry['members'])})", "", entry)
-  return "\n".join(lines) + "\n"
+  return "\n".join(lines + lines_after) + "\n"

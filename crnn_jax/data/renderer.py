@@ -61,7 +61,7 @@ _MAX_BLUR_GAIN = 2.5  # Largest contrast restoration after blurring thin strokes
 _BACKGROUND_AMPLITUDE = (10.0, 50.0)  # Peak-to-peak gray variation of non-flat backgrounds.
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=65536)
 def _load_font(path: str, size: int) -> ImageFont.FreeTypeFont:
   return ImageFont.truetype(path, size)
 
@@ -71,13 +71,13 @@ def load_font(path: str | pathlib.Path, size: int) -> ImageFont.FreeTypeFont:
   return _load_font(str(path), int(size))
 
 
-@functools.lru_cache(maxsize=4096)
-def _cap_top(path: str, size: int) -> int:
+@functools.lru_cache(maxsize=65536)
+def cap_top(path: str, size: int) -> int:
   """Top of the capital 'X' relative to the baseline (negative: above it)."""
   return _load_font(path, size).getbbox("X", anchor="ls")[1]
 
 
-def _spacing_jitter_ok(text: str) -> bool:
+def spacing_jitter_ok(text: str) -> bool:
   """Whether characters can be drawn one by one without breaking shaping.
 
   Scripts that join or reorder letters (Hebrew, Arabic, Indic, Thai, ...; U+0590 to U+2E7F)
@@ -86,7 +86,7 @@ def _spacing_jitter_ok(text: str) -> bool:
   return all(ord(c) < 0x0590 or ord(c) >= 0x2E80 for c in text)
 
 
-def _layout(font, text: str, gaps: np.ndarray | None):
+def layout(font, text: str, gaps: np.ndarray | None):
   """Character x positions (None: draw the whole string) and the ink box, baseline at y=0.
 
   Returns:
@@ -111,7 +111,7 @@ def _layout(font, text: str, gaps: np.ndarray | None):
   return xs, (left, top, right, bottom)
 
 
-def _draw_text(draw: ImageDraw.ImageDraw, origin, text: str, xs, font) -> None:
+def draw_text(draw: ImageDraw.ImageDraw, origin, text: str, xs, font) -> None:
   ox, oy = origin
   if xs is None:
     draw.text((ox, oy), text, fill=255, font=font, anchor="ls")
@@ -165,13 +165,13 @@ def _render_plain(text: str, path: str, size: int) -> np.ndarray:
   """'none': black on white, the line box plus a margin of 8% of the size on each side."""
   font = _load_font(path, size)
   margin = max(2, round(0.08 * size))
-  xs, (left, top, right, bottom) = _layout(font, text, None)
-  top, bottom = min(top, _cap_top(path, size)), max(bottom, 0)
+  xs, (left, top, right, bottom) = layout(font, text, None)
+  top, bottom = min(top, cap_top(path, size)), max(bottom, 0)
   right = max(right, left + 1)
   width = math.ceil(right - left) + 2 * margin
   height = math.ceil(bottom - top) + 2 * margin
   mask = Image.new("L", (width, height), 0)
-  _draw_text(ImageDraw.Draw(mask), (margin - left, margin - top), text, xs, font)
+  draw_text(ImageDraw.Draw(mask), (margin - left, margin - top), text, xs, font)
   return 255 - np.asarray(mask, dtype=np.uint8)
 
 
@@ -214,11 +214,11 @@ def render_text(
 
   # Layout: character spacing jitter and underline change the box to draw.
   gaps = None
-  if strong and len(text) > 1 and rng.random() < _SPACING_PROB and _spacing_jitter_ok(text):
+  if strong and len(text) > 1 and rng.random() < _SPACING_PROB and spacing_jitter_ok(text):
     tracking = rng.uniform(*_TRACKING_RANGE)
     gaps = (tracking + rng.uniform(-_GAP_JITTER, _GAP_JITTER, size=len(text) - 1)) * size
-  xs, (left, top, right, bottom) = _layout(font, text, gaps)
-  top, bottom = min(top, _cap_top(path, size)), max(bottom, 0)
+  xs, (left, top, right, bottom) = layout(font, text, gaps)
+  top, bottom = min(top, cap_top(path, size)), max(bottom, 0)
   right = max(right, left + 1)
   underline = None
   if strong and rng.random() < _UNDERLINE_PROB:
@@ -244,7 +244,7 @@ def render_text(
     source = Image.new("L", (box_w + ml + mr, box_h + mt + mb), 0)
     origin = (ml - left, mt - top)
   draw = ImageDraw.Draw(source)
-  _draw_text(draw, origin, text, xs, font)
+  draw_text(draw, origin, text, xs, font)
   if underline is not None:
     y, thickness = underline
     draw.rectangle(

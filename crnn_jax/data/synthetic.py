@@ -1,8 +1,9 @@
 """Synthetic text-line images on demand, as a grain random-access data source.
 
 Each record is a dictionary word (in lower, upper or capitalized case), a string of digits or a
-random string of charset characters, drawn in a random font that covers the charset, with random augmentation
-(see `renderer`). Record i of a source with seed s is a pure function of (s, i): its random
+random string of charset characters, drawn in a random font that covers the charset, with random
+augmentation (see `renderer`; the 'scene' level draws colour photographs of words, see `scene`).
+Record i of a source with seed s is a pure function of (s, i): its random
 generator is seeded with `SeedSequence([s, i])`, so records are identical in any order, in any
 worker process and across runs on the same installation (same fonts, Pillow and FreeType).
 """
@@ -10,8 +11,10 @@ worker process and across runs on the same installation (same fonts, Pillow and 
 from __future__ import annotations
 
 import functools
+import math
 import operator
 import pathlib
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,6 +24,15 @@ from crnn_jax.data import words as words_lib
 from crnn_jax.data.charset import Charset
 
 DIGITS = "0123456789"
+VOCABULARIES = ("web2", "wordfreq")
+AUGMENT_LEVELS = renderer.AUGMENT_LEVELS + ("scene",)
+# Punctuation drawn around or inside words and numbers by `punctuation_fraction` (only the
+# characters the charset lacks: they are drawn, not labelled, so the model learns to pass over
+# them as the standard protocol strips them from labels).
+WORD_PREFIXES = "\"'(#-*"
+WORD_SUFFIXES = ".,!?:;\"')-%*"
+NUMBER_SEPARATORS = ".,/-:"
+NUMBER_PREFIXES = "$#(+-"
 
 
 def _case_forms(word: str) -> tuple[str, str, str]:
@@ -60,6 +72,40 @@ def _word_pool(chars: str, fold_case: bool, min_length: int, max_length: int) ->
   return tuple(pool)
 
 
+class _FrequencyPool(NamedTuple):
+  words: tuple[str, ...]
+  everything: tuple[np.ndarray, np.ndarray]  # (word indices, cumulative sqrt-frequency weights)
+  by_length: dict[int, tuple[np.ndarray, np.ndarray]]
+  lengths: tuple[int, ...]
+
+
+@functools.lru_cache(maxsize=16)
+def _frequency_pool(chars: str, fold_case: bool, min_length: int,
+                    max_length: int) -> _FrequencyPool:
+  """The 'wordfreq' vocabulary's drawable words, with sampling tables overall and by length."""
+  charset = Charset(chars, fold_case=fold_case)
+  allowed = _word_chars(charset)
+  upper = _has_upper(charset)
+  vocabulary, frequencies = words_lib.frequent_words()
+  kept, weights = [], []
+  for word, frequency in zip(vocabulary, frequencies):
+    if not min_length <= len(word) <= max_length:
+      continue
+    forms = _case_forms(word) if upper else (word,)
+    if any(allowed.issuperset(form) for form in forms):
+      kept.append(word)
+      weights.append(math.sqrt(max(frequency, 1e-12)))
+  weights_array = np.asarray(weights, np.float64)
+  indices = np.arange(len(kept))
+  by_length = {}
+  lengths = np.array([len(w) for w in kept])
+  for length in sorted(set(lengths.tolist())):
+    members = indices[lengths == length]
+    by_length[length] = (members, np.cumsum(weights_array[members]))
+  return _FrequencyPool(tuple(kept), (indices, np.cumsum(weights_array)), by_length,
+                        tuple(sorted(by_length)))
+
+
 class SyntheticTextSource:
   """Random-access source of rendered text lines (grain's `RandomAccessDataSource` protocol).
 
@@ -84,6 +130,12 @@ class SyntheticTextSource:
       font_size: int = 40,
       fonts_dir: str = "",
       font_pool: str = "standard",
+      vocabulary: str = "web2",
+      length_balance: float = 0.0,
+      punctuation_fraction: float = 0.0,
+      strong_fraction: float = 0.0,
+      backgrounds_dir: str = "",
+      builtin_backgrounds: bool = True,
   ):
     """Creates the source and selects the fonts that cover the charset.
 
@@ -100,10 +152,23 @@ class SyntheticTextSource:
       lower_fraction: probability that a word is lower case.
       upper_fraction: probability that a word is upper case; the rest are capitalized. Words
         stay lower case when the charset has no upper-case letter.
-      augment: 'none', 'light' or 'strong' (see `renderer.render_text`).
+      augment: 'none', 'light', 'strong' (see `renderer.render_text`) or 'scene' (see
+        `scene.render_scene`; needs `pip install 'crnn-jax[scene]'`).
       font_size: the nominal font size in pixels.
       fonts_dir: an optional directory of extra .ttf/.otf fonts.
-      font_pool: 'standard', 'extended' or 'wide' (see `fonts.discover_fonts`).
+      font_pool: 'standard', 'extended', 'wide' or 'scene' (see `fonts.discover_fonts`).
+      vocabulary: 'web2' (Webster's list, words drawn uniformly) or 'wordfreq' (the 100,000
+        most frequent English words, drawn half uniformly and half in proportion to the square
+        root of their frequency).
+      length_balance: share of words drawn by first choosing a length uniformly among those the
+        vocabulary has, then a word of that length (SynthTIGER's length balancing: long words
+        are rare in text but common on signs and in benchmarks).
+      punctuation_fraction: share of records drawn with punctuation the charset lacks around
+        or inside them (see WORD_PREFIXES, ...); it is in the image, not in the label.
+      strong_fraction: with augment='scene', the share of records drawn at the 'strong' level
+        (clean grayscale print) instead.
+      backgrounds_dir: an optional directory of background images for the 'scene' level.
+      builtin_backgrounds: use the images of Debian and PyPI packages (`backgrounds`).
 
     Raises:
       ValueError: invalid arguments, or no font covers the charset.
@@ -130,8 +195,15 @@ class SyntheticTextSource:
       raise ValueError(
           f"lower_fraction + upper_fraction must be <= 1, got {lower_fraction} + {upper_fraction}"
       )
-    if augment not in renderer.AUGMENT_LEVELS:
-      raise ValueError(f"augment must be one of {renderer.AUGMENT_LEVELS}, got {augment!r}")
+    if augment not in AUGMENT_LEVELS:
+      raise ValueError(f"augment must be one of {AUGMENT_LEVELS}, got {augment!r}")
+    if vocabulary not in VOCABULARIES:
+      raise ValueError(f"vocabulary must be one of {VOCABULARIES}, got {vocabulary!r}")
+    for name, value in (("length_balance", length_balance),
+                        ("punctuation_fraction", punctuation_fraction),
+                        ("strong_fraction", strong_fraction)):
+      if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
     if font_size < 8:
       raise ValueError(f"font_size must be at least 8 pixels, got {font_size}")
 
@@ -148,7 +220,27 @@ class SyntheticTextSource:
     self.font_size = int(font_size)
     self.fonts_dir = str(fonts_dir or "")
     self.font_pool = font_pool
+    self.vocabulary = vocabulary
+    self.length_balance = float(length_balance)
+    self.punctuation_fraction = float(punctuation_fraction)
+    self.strong_fraction = float(strong_fraction)
+    self.backgrounds_dir = str(backgrounds_dir or "")
+    self.builtin_backgrounds = bool(builtin_backgrounds)
     self.fonts = tuple(str(path) for path in self._select_fonts())
+    self.backgrounds: tuple[str, ...] = ()
+    if augment == "scene":
+      try:
+        from crnn_jax.data import scene  # pylint: disable=import-outside-toplevel
+      except ModuleNotFoundError as e:
+        raise ModuleNotFoundError(
+            f"augment='scene' needs {e.name}: pip install 'crnn-jax[scene]'") from e
+      from crnn_jax.data import backgrounds  # pylint: disable=import-outside-toplevel
+      self._scene = scene
+      self.backgrounds = tuple(backgrounds.discover_backgrounds(
+          [self.backgrounds_dir] if self.backgrounds_dir else [], self.builtin_backgrounds))
+    self._punctuation = "".join(sorted(set(
+        WORD_PREFIXES + WORD_SUFFIXES + NUMBER_SEPARATORS + NUMBER_PREFIXES)
+        - set(charset.chars)))
     self._has_upper = _has_upper(charset)
     self._word_chars = _word_chars(charset)
     # Random strings never start or end with white space (it would be invisible).
@@ -175,6 +267,12 @@ class SyntheticTextSource:
         font_size=synthetic.font_size,
         fonts_dir=synthetic.get("fonts_dir", ""),
         font_pool=synthetic.get("font_pool", "standard"),
+        vocabulary=synthetic.get("vocabulary", "web2"),
+        length_balance=synthetic.get("length_balance", 0.0),
+        punctuation_fraction=synthetic.get("punctuation_fraction", 0.0),
+        strong_fraction=synthetic.get("strong_fraction", 0.0),
+        backgrounds_dir=synthetic.get("backgrounds_dir", ""),
+        builtin_backgrounds=synthetic.get("builtin_backgrounds", True),
     )
 
   def _select_fonts(self) -> list[pathlib.Path]:
@@ -199,13 +297,58 @@ class SyntheticTextSource:
   @property
   def words(self) -> tuple[str, ...]:
     """The dictionary words (lower case) that this source can draw."""
+    if self.vocabulary == "wordfreq":
+      return _frequency_pool(self.charset.chars, self.charset.fold_case, self.min_length,
+                             self.max_length).words
     return _word_pool(self.charset.chars, self.charset.fold_case, self.min_length, self.max_length)
+
+  def _frequent_word(self, rng: np.random.Generator) -> str:
+    """A word of the 'wordfreq' vocabulary (see `length_balance`), before case forms."""
+    pool = _frequency_pool(self.charset.chars, self.charset.fold_case, self.min_length,
+                           self.max_length)
+    if rng.random() < self.length_balance:
+      lengths = pool.lengths
+      members = pool.by_length[lengths[int(rng.integers(len(lengths)))]]
+    else:
+      members = pool.everything
+    indices, cumulative = members
+    if rng.random() < 0.5:
+      k = int(rng.integers(len(indices)))
+    else:
+      k = min(int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right")),
+              len(indices) - 1)
+    return pool.words[indices[k]]
+
+  def _punctuate(self, rng: np.random.Generator, text: str, digits: bool, font: str) -> str:
+    """`text` with punctuation the charset lacks added (drawn only; see WORD_PREFIXES)."""
+    covered = fonts_lib.font_codepoints(font)
+    marks = [c for c in self._punctuation if ord(c) in covered]
+    if not marks:
+      return text
+    def pick(options: str) -> str:
+      usable = [c for c in options if c in marks]
+      return usable[int(rng.integers(len(usable)))] if usable else ""
+    if digits and len(text) > 1 and rng.random() < 0.6:  # 12.99, 12/04, 10:30, 2024-12.
+      cut = int(rng.integers(1, len(text)))
+      text = text[:cut] + pick(NUMBER_SEPARATORS) + text[cut:]
+      if rng.random() < 0.3:
+        text = pick(NUMBER_PREFIXES) + text
+      return text
+    u = rng.random()
+    if u < 0.3:
+      return pick(WORD_PREFIXES) + text
+    if u < 0.85:
+      return text + pick(WORD_SUFFIXES)
+    return pick(WORD_PREFIXES) + text + pick(WORD_SUFFIXES)
 
   def __len__(self) -> int:
     return self.num_records
 
   def _word(self, rng: np.random.Generator, words: tuple[str, ...]) -> str:
-    word = words[rng.integers(len(words))]
+    if self.vocabulary == "wordfreq":
+      word = self._frequent_word(rng)
+    else:
+      word = words[rng.integers(len(words))]
     u = rng.random()
     if not self._has_upper:
       return word
@@ -237,7 +380,8 @@ class SyntheticTextSource:
       index: in [0, len) (negative indices count from the end).
 
     Returns:
-      {'image': uint8 [H, W] grayscale image, 'text': the rendered string}.
+      {'image': uint8 [H, W] grayscale image ([H, W, 3] RGB at the 'scene' level), 'text': the
+      label: the rendered string without the punctuation `punctuation_fraction` adds}.
 
     Raises:
       IndexError: the index is out of range.
@@ -250,22 +394,32 @@ class SyntheticTextSource:
     rng = np.random.default_rng(np.random.SeedSequence([self.seed, index]))
     words = self.words
     kind = rng.random()
+    digits = False
     if kind < self.word_fraction and words:
       text = self._word(rng, words)
     elif self.word_fraction <= kind < self.word_fraction + self.digit_fraction and self._has_digits:
       text = self._random_string(rng, DIGITS)
+      digits = True
     else:
       text = self._random_string(rng)
     font = self.fonts[rng.integers(len(self.fonts))]
-    image = renderer.render_text(
-        text, font, rng, font_size=self.font_size, augment=self.augment
-    )
+    drawn = text
+    if self.punctuation_fraction and rng.random() < self.punctuation_fraction:
+      drawn = self._punctuate(rng, text, digits, font)
+    if self.augment == "scene" and rng.random() >= self.strong_fraction:
+      image = self._scene.render_scene(drawn, font, rng, font_size=self.font_size,
+                                       backgrounds=self.backgrounds)
+    else:
+      image = renderer.render_text(drawn, font, rng, font_size=self.font_size,
+                                   augment="strong" if self.augment == "scene" else self.augment)
     return {"image": image, "text": text}
 
   def __repr__(self) -> str:
     return (
         f"SyntheticTextSource(charset={self.charset!r}, seed={self.seed}, "
         f"num_records={self.num_records}, lengths=[{self.min_length}, {self.max_length}], "
-        f"word_fraction={self.word_fraction}, digit_fraction={self.digit_fraction}, augment={self.augment!r}, "
-        f"font_size={self.font_size}, fonts={len(self.fonts)})"
+        f"word_fraction={self.word_fraction}, digit_fraction={self.digit_fraction}, "
+        f"augment={self.augment!r}, "
+        f"font_size={self.font_size}, fonts={len(self.fonts)}, vocabulary={self.vocabulary!r}, "
+        f"backgrounds={len(self.backgrounds)})"
     )

@@ -12,8 +12,8 @@ from crnn_jax.data import lmdb_io
 from crnn_jax.data import protocol
 from tests.data.conftest import encode, image_array
 
-# (label, image bytes or None for a good image). Under the standard protocol 'it's' and the
-# 30-character label do not count, and the corrupt image is skipped.
+# (label, image bytes or None for a good image). Under the standard protocol 'it's' counts as
+# 'its' (altered), the 30-character label does not count, and the corrupt image is skipped.
 IIIT = [("Hello", None), ("it's", None), ("WORLD", None), ("x" * 30, None), ("bad", b"junk"),
         ("42nd", None), ("Abc", None)]
 SVT = [("SHOP", None), ("Cafe", None), ("pub", None)]
@@ -45,29 +45,32 @@ def test_standard_protocol_counts_filters_and_scores(evaluation_dir):
   iiit, svt = results["datasets"]
   assert (iiit["name"], iiit["benchmark"], iiit["expected_records"]) == (
       "IIIT5k_3000", "IIIT5k_3000", 3000)
-  assert iiit["records"] == 7 and iiit["count"] == 4
+  assert iiit["records"] == 7 and iiit["count"] == 5 and iiit["altered"] == 1
   assert {r: v["count"] for r, v in iiit["skipped"].items()} == {
-      "unknown_chars": 1, "label_too_long": 1, "undecodable_image": 1}
+      "label_too_long": 1, "undecodable_image": 1}
   assert iiit["skipped"]["undecodable_image"]["first"] == [{"key": "IIIT5k_3000/000000005"}]
   assert iiit["word_accuracy"] == 1.0 and iiit["one_minus_ned"] == 1.0
   assert iiit["mean_confidence"] == pytest.approx(0.75)
-  assert svt["count"] == 3 and svt["benchmark"] == "SVT"
-  assert results["total"]["count"] == 7 and results["total"]["records"] == 10
+  assert svt["count"] == 3 and svt["benchmark"] == "SVT" and svt["altered"] == 0
+  assert results["total"]["count"] == 8 and results["total"]["records"] == 10
+  assert results["total"]["altered"] == 1
   assert results["groups"] == {}  # Not all members of any group were evaluated.
   table = protocol.markdown_table(results)
-  assert "| IIIT5k_3000 | 7 (standard: 3000) | 4 | 100.00 | 100.00 | 0.750 |" in table
+  assert "| IIIT5k_3000 | 7 (standard: 3000) | 5 | 1 | 100.00 | 100.00 | 0.750 |" in table
+  skipping = _evaluate(evaluation_dir, protocol.Protocol(strip_labels=False))["datasets"][0]
+  assert skipping["count"] == 4 and skipping["skipped"]["unknown_chars"]["count"] == 1
 
 
 def test_case_sensitive_and_unfiltered_protocols(evaluation_dir):
   results = _evaluate(evaluation_dir, protocol.CASE_SENSITIVE)
   iiit, svt = results["datasets"]
-  # Counted: Hello, WORLD, 42nd, Abc: only WORLD reads back right upper-cased.
-  assert iiit["count"] == 4 and iiit["word_accuracy"] == 0.25
-  # 'Hello' vs 'HELLO': 4 substitutions of 5; '42nd' vs '42ND': 2 of 4; 'Abc': 2 of 3.
-  assert iiit["one_minus_ned"] == pytest.approx(1 - (4 / 5 + 0 + 2 / 4 + 2 / 3) / 4)
+  # Counted: Hello, its, WORLD, 42nd, Abc: only WORLD reads back right upper-cased.
+  assert iiit["count"] == 5 and iiit["word_accuracy"] == 0.2
+  # 'Hello' vs 'HELLO': 4 of 5; 'its' vs 'ITS': 3 of 3; '42nd' vs '42ND': 2 of 4; 'Abc': 2 of 3.
+  assert iiit["one_minus_ned"] == pytest.approx(1 - (4 / 5 + 1 + 0 + 2 / 4 + 2 / 3) / 5)
   assert svt["word_accuracy"] == pytest.approx(1 / 3)
   total = results["total"]
-  assert total["count"] == 7 and total["word_accuracy"] == pytest.approx(2 / 7)
+  assert total["count"] == 8 and total["word_accuracy"] == pytest.approx(2 / 8)
   unfiltered = _evaluate(evaluation_dir, protocol.UNFILTERED)["datasets"][0]
   assert unfiltered["count"] == 6 and set(unfiltered["skipped"]) == {"undecodable_image"}
 
@@ -132,14 +135,15 @@ def test_eval_command_writes_json_and_markdown(workdir, evaluation_dir, tmp_path
   printed = capsys.readouterr().out
   results = json.loads(output.read_text())
   assert results["step"] == 0 and results["protocol"]["name"] == "standard"
-  assert [(d["name"], d["count"]) for d in results["datasets"]] == [("IIIT5k_3000", 4),
+  assert [(d["name"], d["count"]) for d in results["datasets"]] == [("IIIT5k_3000", 5),
                                                                     ("SVT", 3)]
   for entry in results["datasets"] + [results["total"]]:
     assert 0.0 <= entry["word_accuracy"] <= entry["one_minus_ned"] <= 1.0
     assert 0.0 <= entry["mean_confidence"] <= 1.0
   markdown = output.with_suffix(".md").read_text()
   assert markdown in printed
-  assert "| SVT | 3 (standard: 647) | 3 |" in markdown and "| **Total** | 10 | 7 |" in markdown
+  assert "| SVT | 3 (standard: 647) | 3 | 0 |" in markdown
+  assert "| **Total** | 10 | 8 | 1 |" in markdown
   rc = cli.main(["eval", "--checkpoint", str(workdir), "--data", str(tmp_path / "missing")])
   assert rc == 2 and "does not exist" in capsys.readouterr().err
 
@@ -155,7 +159,7 @@ def test_eval_data_with_beam_and_lexicon_decoders(workdir, evaluation_dir, tmp_p
   results = json.loads(output.read_text())
   assert sorted(results["decoders"]) == ["beam3", "lexicon"]
   by_name = {d["name"]: d for d in results["decoders"]["lexicon"]["datasets"]}
-  assert by_name["IIIT5k_3000"]["word_accuracy"] == pytest.approx(1 / 4)  # 'Hello' only.
+  assert by_name["IIIT5k_3000"]["word_accuracy"] == pytest.approx(1 / 5)  # 'Hello' only.
   assert by_name["SVT"]["word_accuracy"] == 0.0
-  assert results["decoders"]["beam3"]["total"]["count"] == results["total"]["count"] == 7
+  assert results["decoders"]["beam3"]["total"]["count"] == results["total"]["count"] == 8
   assert "### decoder lexicon" in capsys.readouterr().out

@@ -157,20 +157,47 @@ def test_wide_pool_adds_the_fontpkg_families():
   assert fonts.fonts_covering(added, ALNUM_62) == added
 
 
-def test_wide_pool_draws_lining_figures():
+@pytest.mark.parametrize("pool", ["wide", "scene"])
+def test_wide_pools_draw_lining_figures(pool):
   # Old-style figures (a '0' as low as an 'o') would teach the model that an 'o' may be a '0'.
-  for path in fonts.discover_fonts(pool="wide"):
+  for path in fonts.discover_fonts(pool=pool):
     font = ImageFont.truetype(str(path), 100)
     cap, zero, one = (font.getbbox(c)[3] - font.getbbox(c)[1] for c in "H01")
     assert zero >= 0.85 * cap and one >= 0.85 * cap, path.name
 
 
-def test_wide_pool_is_unrelated_to_the_held_out_fonts():
+def test_scene_pool_adds_display_faces_with_real_lower_case():
+  wide = fonts.discover_fonts(pool="wide")
+  scene = fonts.discover_fonts(pool="scene")
+  added = sorted(set(scene) - set(wide))
+  assert set(wide) <= set(scene)
+  assert {p.parent.parent.name for p in added} == set(fonts.SCENE_FONT_PACKAGES)
+  families = {fonts.typeface_family(p) for p in added}
+  assert {"Anton", "Lobster", "Oswald", "Abril Fatface", "Orbitron"} <= families
+  assert fonts.fonts_covering(added, ALNUM_62) == added
+  # All-capitals faces draw 'x' as tall as 'X': they would teach 'A' for a lower-case 'a'.
+  for path in added:
+    font = ImageFont.truetype(str(path), 100)
+    x_height, cap = (-font.getbbox(c, anchor="ls")[1] for c in "xX")
+    assert x_height <= 0.85 * cap, path.name
+
+
+def test_scene_pool_without_its_packages_is_a_clear_error(without_font_package):
+  without_font_package("fontpkg_anton")
+  assert fonts.missing_wide_packages("scene") == ["fontpkg-anton"]
+  assert fonts.missing_wide_packages("wide") == []
+  with pytest.raises(ModuleNotFoundError, match=r"'scene' font pool.*fontpkg-anton"):
+    fonts.discover_fonts(pool="scene")
+  assert fonts.discover_fonts(pool="wide")
+
+
+@pytest.mark.parametrize("pool", ["wide", "scene"])
+def test_wide_pools_are_unrelated_to_the_held_out_fonts(pool):
   # testdata/heldout_en is drawn in Liberation (built from Arimo, Tinos and Cousine) and GNU
   # FreeFont (built from URW's Nimbus fonts): no face of the pool may descend from them.
   suspects = ("liberation", "arimo", "tinos", "cousine", "ascender", "urw", "nimbus", "freefont",
               "free software foundation")
-  for path in fonts.discover_fonts(pool="wide"):
+  for path in fonts.discover_fonts(pool=pool):
     font = TTFont(str(path), lazy=True)
     try:
       names = " ".join(

@@ -16,17 +16,30 @@ def test_standard_protocol_is_case_insensitive_alphanumeric_up_to_25():
   p = protocol.STANDARD
   assert p.name == "standard" and p.charset == protocol.ALPHANUMERIC_36
   assert p.label("Hello") == "hello" and p.label("A" * 25) == "a" * 25
+  # As deep-text-recognition-benchmark and PARSeq: other characters are stripped, not skipped.
+  assert p.label_and_altered("don't") == ("dont", True)
+  assert p.label_and_altered("Two Words") == ("twowords", True)
+  assert p.label_and_altered("Abc") == ("abc", False)  # Lower-casing is not an alteration.
+  assert p.label("703/04") == "70304" and p.label("caf\u00e9") == "caf"
+  assert _reason(p, "!!") == "empty_label"
+  assert _reason(p, "A" * 26) == "label_too_long"
+  assert p.label("A" * 25 + "!!") == "a" * 25  # The length counts after stripping.
+  assert p.prediction("HeLLo!") == "hello" and p.prediction("a-b c") == "abc"
+
+
+def test_skip_protocol_keeps_the_old_rule():
+  p = protocol.Protocol(strip_labels=False)
+  assert p.name == "standard-skip" and p.to_dict()["strip_labels"] is False
   assert _reason(p, "don't") == "unknown_chars"
   assert _reason(p, "two words") == "unknown_chars"
-  assert _reason(p, "A" * 26) == "label_too_long"
-  assert p.prediction("HeLLo!") == "hello" and p.prediction("a-b c") == "abc"
+  assert p.label_and_altered("Hello") == ("hello", False)
 
 
 def test_case_sensitive_and_unfiltered_protocols():
   cs = protocol.CASE_SENSITIVE
   assert cs.name == "case-sensitive" and len(cs.charset) == 62
   assert cs.label("Hello") == "Hello" and cs.prediction("Hel-lo") == "Hello"
-  assert _reason(cs, "Hello!") == "unknown_chars"
+  assert cs.label_and_altered("Hello!") == ("Hello", True)
   raw = protocol.UNFILTERED
   assert raw.name == "unfiltered" and raw.charset is None
   assert raw.label("Don't stop!" * 5) == "Don't stop!" * 5
@@ -87,13 +100,14 @@ def test_benchmark_sizes_and_group_totals():
 
 def test_markdown_table():
   row = dict(name="IIIT5k_3000", benchmark="IIIT5k_3000", expected_records=3000, records=12,
-             count=10, word_accuracy=0.5, one_minus_ned=0.75, mean_confidence=0.625,
-             skipped={"unknown_chars": {"count": 2, "first": []}})
+             count=10, altered=3, word_accuracy=0.5, one_minus_ned=0.75, mean_confidence=0.625,
+             skipped={"empty_label": {"count": 2, "first": []}})
   results = dict(protocol=protocol.STANDARD.to_dict(), datasets=[row],
-                 total=dict(records=12, count=10, word_accuracy=0.5, one_minus_ned=0.75,
-                            mean_confidence=0.625), groups={})
+                 total=dict(records=12, count=10, altered=3, word_accuracy=0.5,
+                            one_minus_ned=0.75, mean_confidence=0.625), groups={})
   table = protocol.markdown_table(results)
   assert "Protocol: standard" in table
-  assert ("| IIIT5k_3000 | 12 (standard: 3000) | 10 | 50.00 | 75.00 | 0.625 | "
-          "unknown_chars 2 |") in table
-  assert "| **Total** | 12 | 10 | 50.00 | 75.00 | 0.625 |  |" in table
+  assert ("| IIIT5k_3000 | 12 (standard: 3000) | 10 | 3 | 50.00 | 75.00 | 0.625 | "
+          "empty_label 2 |") in table
+  assert "| **Total** | 12 | 10 | 3 | 50.00 | 75.00 | 0.625 |  |" in table
+  assert "Labels altered: counted labels from which the protocol removed" in table

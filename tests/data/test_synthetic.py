@@ -219,3 +219,88 @@ def test_font_pool_from_config():
   assert set(standard.fonts) < set(extended.fonts)
   assert {pathlib.Path(f).name for f in set(extended.fonts) - set(standard.fonts)} == set(
       fonts.EXTENDED_MATPLOTLIB_FONTS)
+
+
+# --- The scene level, the wordfreq vocabulary and drawn-only punctuation. ----------------------
+
+
+@pytest.fixture(scope="module")
+def scene_source():
+  return _source(augment="scene", vocabulary="wordfreq", strong_fraction=0.3,
+                 punctuation_fraction=0.5, builtin_backgrounds=False, num_records=200)
+
+
+def test_scene_records_are_colour_or_strong_gray(scene_source):
+  colour = gray = 0
+  for i in range(40):
+    image = scene_source[i]["image"]
+    assert image.dtype == np.uint8 and image.ndim in (2, 3)
+    colour += image.ndim == 3
+    gray += image.ndim == 2
+  assert 15 <= colour <= 38 and gray >= 2  # strong_fraction 0.3 of 40.
+  _assert_same(scene_source[7], _source(
+      augment="scene", vocabulary="wordfreq", strong_fraction=0.3, punctuation_fraction=0.5,
+      builtin_backgrounds=False, num_records=200)[7])
+
+
+def test_scene_labels_are_encodable_and_punctuation_is_drawn_not_labelled(scene_source,
+                                                                           monkeypatch):
+  from crnn_jax.data import scene  # pylint: disable=import-outside-toplevel
+  drawn = []
+  real = scene.render_scene
+  monkeypatch.setattr(scene, "render_scene",
+                      lambda text, *a, **k: drawn.append(text) or real(text, *a, **k))
+  charset = scene_source.charset
+  labels = []
+  for i in range(60):
+    labels.append(scene_source[i]["text"])
+  assert all(charset.can_encode(t) and t for t in labels)
+  assert drawn  # Some scene records; their drawn text is the label plus punctuation.
+  punctuated = [d for d in drawn if any(c not in charset.chars for c in d)]
+  assert len(punctuated) >= 5
+  stripped = {"".join(c for c in d if c in charset.chars) for d in drawn}
+  assert stripped <= set(labels)
+
+
+def test_wordfreq_vocabulary_prefers_frequent_words():
+  source = _source(vocabulary="wordfreq", word_fraction=1.0, lower_fraction=1.0,
+                   upper_fraction=0, augment="none", num_records=400)
+  draw = source._word  # pylint: disable=protected-access
+  words = [draw(np.random.default_rng(i), source.words) for i in range(400)]
+  from crnn_jax.data import words as words_lib  # pylint: disable=import-outside-toplevel
+  common = set(words_lib.frequent_words()[0][:1000])
+  # Uniform draws would take 1% from the 1,000 most frequent words; the sqrt(frequency) half
+  # takes about 10% of its draws from them.
+  assert sum(w in common for w in words) >= 12
+  assert len(set(words)) > 250  # The other half are uniform over 100,000 words.
+  assert set(words) <= set(source.words)
+
+
+def test_length_balance_evens_out_word_lengths():
+  kwargs = dict(vocabulary="wordfreq", word_fraction=1.0, augment="none", max_length=14)
+  plain, balanced = _source(**kwargs), _source(length_balance=1.0, **kwargs)
+  def long_share(source):
+    draw = source._word  # pylint: disable=protected-access
+    words = [draw(np.random.default_rng(i), source.words) for i in range(300)]
+    return np.mean([len(w) >= 11 for w in words])
+  assert long_share(balanced) > long_share(plain) + 0.15
+
+
+def test_scene_arguments_are_checked():
+  with pytest.raises(ValueError, match="vocabulary"):
+    _source(vocabulary="oxford")
+  with pytest.raises(ValueError, match="strong_fraction"):
+    _source(augment="scene", strong_fraction=1.5)
+  with pytest.raises(ValueError, match="punctuation_fraction"):
+    _source(punctuation_fraction=-0.1)
+
+
+def test_scene_config_builds_its_source():
+  from configs import synth_en_scene  # pylint: disable=import-outside-toplevel
+  config = synth_en_scene.get_config()
+  charset = Charset.from_config(config.text)
+  source = SyntheticTextSource.from_config(config.data, charset, seed=1, num_records=8)
+  assert source.augment == "scene" and source.vocabulary == "wordfreq"
+  assert source.font_pool == "scene" and source.strong_fraction == 0.25
+  assert len(source.fonts) > 300
+  assert all(charset.can_encode(source[i]["text"]) for i in range(8))

@@ -1,0 +1,143 @@
+"""Tests of the 'scene' renderer: colour word crops over photographs and textures."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from crnn_jax.data import fonts
+from crnn_jax.data import preprocess
+from crnn_jax.data import scene
+
+
+@pytest.fixture(scope="module")
+def font_paths():
+  return [str(p) for p in fonts.discover_fonts()[:12]]
+
+
+@pytest.fixture(scope="module")
+def photo_dir(tmp_path_factory):
+  """Two 'photographs': smooth colour fields with a known mean colour."""
+  root = tmp_path_factory.mktemp("photos")
+  ys, xs = np.mgrid[0:200, 0:300]
+  red = np.stack([200 + 40 * np.sin(xs / 9.0), 30 + 0 * xs, 40 + 20 * np.cos(ys / 7.0)], -1)
+  Image.fromarray(red.clip(0, 255).astype(np.uint8)).save(root / "red.jpg")
+  green = np.zeros((120, 160, 3), np.uint8)
+  green[..., 1] = 180
+  Image.fromarray(green).save(root / "green.png")
+  return root
+
+
+def _render(text, font, seed, **kwargs):
+  return scene.render_scene(text, font, np.random.default_rng(seed), **kwargs)
+
+
+def test_images_are_rgb_at_varied_heights(font_paths):
+  heights = set()
+  for seed in range(40):
+    image = _render("Market", font_paths[seed % len(font_paths)], seed)
+    assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+    assert 12 <= image.shape[0] <= 64 and image.shape[1] >= 2
+    heights.add(image.shape[0])
+  assert len(heights) > 10  # Low resolution: heights from 12 to 64 pixels.
+
+
+def test_same_seed_same_image_different_seed_different(font_paths):
+  a = _render("HOTEL", font_paths[0], 7)
+  np.testing.assert_array_equal(a, _render("HOTEL", font_paths[0], 7))
+  assert not np.array_equal(a, _render("HOTEL", font_paths[0], 8)[:a.shape[0], :a.shape[1]])
+
+
+def test_colour_and_both_polarities(font_paths):
+  """Images are coloured, and text is darker than its background in some, lighter in others."""
+  coloured = darker = lighter = 0
+  params = scene.SceneParams(blur_prob=0, motion_blur_prob=0, defocus_prob=0, jpeg_prob=0,
+                             noise_sigma=(0, 0), low_resolution_prob=0, perspective_prob=0,
+                             curve_prob=0, neighbour_prob=0, border_prob=0, shadow_prob=0,
+                             extrude_prob=0, lighting_prob=0, margin_y=(0.2, 0.3))
+  for seed in range(60):
+    image = _render("WORD", font_paths[seed % len(font_paths)], seed, params=params)
+    spread = image.astype(int).max(axis=2) - image.astype(int).min(axis=2)
+    coloured += spread.mean() > 20
+    gray = preprocess.to_grayscale(image).astype(float)
+    edge = np.concatenate([gray[0], gray[-1]]).mean()  # Top and bottom rows: background.
+    middle = gray[gray.shape[0] // 2]
+    darker += middle.min() < edge - 30
+    lighter += middle.max() > edge + 30
+  assert coloured >= 15 and darker >= 10 and lighter >= 10, (coloured, darker, lighter)
+
+
+def test_photographs_are_used_as_backgrounds(font_paths, photo_dir):
+  from crnn_jax.data import backgrounds  # pylint: disable=import-outside-toplevel
+  images = backgrounds.discover_backgrounds([photo_dir], builtin=False)
+  assert [p.rsplit("/", 1)[-1] for p in images] == ["green.png", "red.jpg"]
+  params = scene.SceneParams(photo_prob=1.0, photo_fade_prob=0.0, lighting_prob=0,
+                             jpeg_prob=0, noise_sigma=(0, 0))
+  reds = greens = 0
+  for seed in range(30):
+    image = _render("a", font_paths[0], seed, backgrounds=images, params=params)
+    corner = image[:2, :2].reshape(-1, 3).astype(int).mean(0)  # Mostly background.
+    reds += corner[0] > 120 and corner[1] < 100
+    greens += corner[1] > 120 and corner[0] < 100
+  assert reds >= 5 and greens >= 5, (reds, greens)
+
+
+def test_text_colour_meets_the_contrast_asked():
+  rng = np.random.default_rng(0)
+  params = scene.SceneParams(low_contrast_prob=0.0, contrast=(80.0, 90.0))
+  for background in (0.0, 60.0, 128.0, 200.0, 255.0):
+    for _ in range(20):
+      colour = scene.text_colour(rng, background, params)
+      assert colour.shape == (3,) and (0 <= colour).all() and (colour <= 255).all()
+      assert abs(float(scene.luma(colour)) - background) >= 79, (background, colour)
+
+
+def test_colour_with_luma_hits_the_target():
+  rng = np.random.default_rng(1)
+  for target in list(np.linspace(0, 255, 18)) * 5:
+    colour = scene.colour_with_luma(rng, target)
+    assert abs(float(scene.luma(colour)) - target) < 0.5
+
+
+def test_measured_contrast():
+  image = np.full((10, 20, 3), 200.0, np.float32)
+  text = np.zeros((10, 20), np.float32)
+  text[3:7, 5:15] = 1.0
+  image[text > 0] = 50.0
+  box = np.ones((10, 20), np.float32)
+  assert scene.measured_contrast(image, text, box) == pytest.approx(150.0)
+  assert scene.measured_contrast(image, np.zeros_like(text), box) == 255.0
+
+
+def test_invisible_words_are_redrawn_at_full_contrast(font_paths):
+  # Contrast 0 everywhere: without the guard every word would vanish into its background.
+  params = scene.SceneParams(low_contrast_prob=1.0, low_contrast=(0.0, 0.0), photo_prob=0.0,
+                             flat_prob=1.0, border_prob=0, shadow_prob=0, extrude_prob=0,
+                             lighting_prob=0, blur_prob=0, motion_blur_prob=0, defocus_prob=0,
+                             jpeg_prob=0, noise_sigma=(0, 0), neighbour_prob=0)
+  for seed in range(10):
+    gray = preprocess.to_grayscale(_render("HELLO", font_paths[seed], seed, params=params))
+    assert int(gray.max()) - int(gray.min()) >= 60, seed
+
+
+def test_word_box_keeps_the_case_height_cue(font_paths):
+  """'o' and 'O' give images of the same height-to-ink ratio class: the box spans the capitals."""
+  params = scene.SceneParams(perspective_prob=0, curve_prob=0, margin_y=(0.0, 0.0),
+                             margin_x=(0.0, 0.0), low_resolution_prob=0,
+                             output_height=(48, 48), neighbour_prob=0, weight_prob=0,
+                             blur_prob=0, motion_blur_prob=0, defocus_prob=0, jpeg_prob=0,
+                             noise_sigma=(0, 0), lighting_prob=0, border_prob=0,
+                             shadow_prob=0, extrude_prob=0, photo_prob=0, flat_prob=1.0,
+                             size_range=(1.0, 1.0))
+  font = fonts.discover_fonts()[0]
+  small, capital = (_render(t, str(font), 3, params=params) for t in "oO")
+  def ink_rows(image):
+    gray = preprocess.to_grayscale(image).astype(int)
+    background = np.median(gray[:, 0])
+    return int((np.abs(gray - background) > 40).any(axis=1).sum())
+  assert ink_rows(capital) >= 0.8 * 48
+  assert ink_rows(small) <= 0.8 * ink_rows(capital)
+
+
+def test_empty_text_is_an_error(font_paths):
+  with pytest.raises(ValueError, match="empty"):
+    _render("", font_paths[0], 0)
