@@ -71,9 +71,27 @@ def register(subparsers) -> None:
                      help="characters rendered")
   synth.add_argument("--min-length", type=int, default=1)
   synth.add_argument("--max-length", type=int, default=16)
-  synth.add_argument("--augment", default="strong", choices=("none", "light", "strong"))
+  synth.add_argument("--from-config", default="", metavar="CONFIG",
+                     help="take every renderer setting below from a training config's "
+                     "data.synthetic and text.charset (e.g. configs/synth_en_scene.py); "
+                     "--num-records and --seed still apply")
+  synth.add_argument("--augment", default="strong",
+                     choices=("none", "light", "strong", "scene"),
+                     help="renderer level; 'scene': colour photograph-like crops, stored as "
+                     "grayscale PNGs converted as model inputs are (default: %(default)s)")
   synth.add_argument("--font-size", type=int, default=40)
   synth.add_argument("--fonts-dir", default="")
+  synth.add_argument("--font-pool", default="standard",
+                     choices=("standard", "extended", "wide", "scene"))
+  synth.add_argument("--word-fraction", type=float, default=0.7)
+  synth.add_argument("--digit-fraction", type=float, default=0.0)
+  synth.add_argument("--vocabulary", default="web2", choices=("web2", "wordfreq"))
+  synth.add_argument("--length-balance", type=float, default=0.0)
+  synth.add_argument("--punctuation-fraction", type=float, default=0.0)
+  synth.add_argument("--strong-fraction", type=float, default=0.0,
+                     help="'scene': share of records drawn at the 'strong' level")
+  synth.add_argument("--backgrounds-dir", default="",
+                     help="'scene': extra directory of background images")
   build.set_defaults(func=_build)
 
   to_lmdb = sub.add_parser("to-lmdb", help="write a dataset as a standard LMDB database")
@@ -130,6 +148,30 @@ def _write_report(path: str | None, payload: dict) -> None:
     pathlib.Path(path).write_text(json.dumps(payload, indent=2) + "\n")
 
 
+_SYNTHETIC_FIELDS = ("min_length", "max_length", "word_fraction", "digit_fraction",
+                     "lower_fraction", "upper_fraction", "augment", "font_size", "fonts_dir",
+                     "font_pool", "vocabulary", "length_balance", "punctuation_fraction",
+                     "strong_fraction", "backgrounds_dir")
+
+
+def _synthetic_options(args) -> dict:
+  """The renderer settings of `data build synthetic`: from --from-config, else the flags."""
+  if args.from_config:
+    from crnn_jax import config_file  # pylint: disable=g-import-not-at-top
+    config = config_file.load(args.from_config)
+    synthetic = config.data.synthetic
+    options = {name: synthetic[name] for name in _SYNTHETIC_FIELDS if name in synthetic}
+    options["alphabet"] = config.text.charset
+    return options
+  return dict(alphabet=args.alphabet, min_length=args.min_length, max_length=args.max_length,
+              augment=args.augment, font_size=args.font_size, fonts_dir=args.fonts_dir,
+              font_pool=args.font_pool, word_fraction=args.word_fraction,
+              digit_fraction=args.digit_fraction, vocabulary=args.vocabulary,
+              length_balance=args.length_balance,
+              punctuation_fraction=args.punctuation_fraction,
+              strong_fraction=args.strong_fraction, backgrounds_dir=args.backgrounds_dir)
+
+
 def _build(args) -> int:
   import absl.logging  # pylint: disable=g-import-not-at-top
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
@@ -144,9 +186,8 @@ def _build(args) -> int:
                  max_label_length=args.max_label_length, height=args.height,
                  num_workers=args.num_workers)
   if args.kind == "synthetic":
-    options.update(num_records=args.num_records, seed=args.seed, alphabet=args.alphabet,
-                   min_length=args.min_length, max_length=args.max_length,
-                   augment=args.augment, font_size=args.font_size, fonts_dir=args.fonts_dir)
+    options.update(num_records=args.num_records, seed=args.seed,
+                   **_synthetic_options(args))
   verbosity = absl.logging.get_verbosity()
   absl.logging.set_verbosity(absl.logging.ERROR)  # TFDS's per-build chatter.
   try:

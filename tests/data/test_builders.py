@@ -111,6 +111,20 @@ def test_synthetic_builder_stores_the_rendered_records(tmp_path):
   assert opened.kind == "arrayrecord" and opened.name == "synthetic_11" and len(opened) == 5
 
 
+def test_synthetic_builder_stores_scene_records_as_model_grayscale(tmp_path):
+  from crnn_jax.data import preprocess  # pylint: disable=import-outside-toplevel
+  options = dict(augment="scene", max_length=6, vocabulary="wordfreq",
+                 punctuation_fraction=0.5, strong_fraction=0.0, font_pool="standard")
+  result = builders.build("synthetic", tmp_path / "tfds", num_records=4, seed=5,
+                          alphabet="abcdefgh", **options)
+  assert result.report.written == 4
+  source = SyntheticTextSource(charset=Charset("abcdefgh"), seed=5, num_records=4, **options)
+  for i, (_, text, image) in enumerate(_read_built(result.directory)):
+    colour = source[i]["image"]
+    assert colour.ndim == 3 and text == source[i]["text"]
+    np.testing.assert_array_equal(image, preprocess.to_grayscale(colour))
+
+
 def test_builders_fail_clearly_on_missing_or_useless_input(tmp_path, bad_lmdb):
   with pytest.raises(FileNotFoundError, match="does not exist"):
     builders.build("lmdb", tmp_path / "tfds", paths=[tmp_path / "nope"])

@@ -8,6 +8,8 @@ import numpy as np
 from crnn_jax import cli
 from crnn_jax.data import lmdb_io
 from crnn_jax.data import records
+from crnn_jax.data import sources
+from crnn_jax.data.charset import Charset
 
 
 def _lmdb_contents(path):
@@ -79,3 +81,22 @@ def test_to_lmdb_from_a_built_dataset_round_trips(tmp_path, bad_lmdb, capsys):
                  "--charset", "#"])
   assert rc == 2 and "no usable record" in capsys.readouterr().err
   assert not (tmp_path / "none").exists()
+
+
+def test_build_synthetic_from_a_training_config(tmp_path, capsys):
+  rc = cli.main(["data", "build", "synthetic", "--from-config", "configs/synth_en_scene.py",
+                 "--num-records", "3", "--seed", "9", "--output", str(tmp_path / "tfds")])
+  assert rc == 0
+  assert "written: 3" in capsys.readouterr().out
+  built = sources.open_dataset(tmp_path / "tfds")
+  assert len(built) == 3
+  from crnn_jax import config_file  # pylint: disable=import-outside-toplevel
+  from crnn_jax.data.synthetic import SyntheticTextSource  # pylint: disable=import-outside-toplevel
+  config = config_file.load("configs/synth_en_scene.py")
+  expected = SyntheticTextSource.from_config(
+      config.data, Charset.from_config(config.text), seed=9, num_records=3)
+  assert [built[i]["label"].decode() if isinstance(built[i]["label"], bytes)
+          else built[i]["label"] for i in range(3)] == [expected[i]["text"] for i in range(3)]
+  rc = cli.main(["data", "build", "synthetic", "--from-config", str(tmp_path / "none.py"),
+                 "--output", str(tmp_path / "x")])
+  assert rc != 0 and "does not exist" in capsys.readouterr().err

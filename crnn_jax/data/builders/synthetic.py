@@ -1,4 +1,9 @@
-"""`crnn_synthetic`: N images pre-rendered by the built-in renderer, as a fixed shareable set."""
+"""`crnn_synthetic`: N images pre-rendered by the built-in renderer, as a fixed shareable set.
+
+Colour images of the 'scene' level are stored as grayscale PNGs, converted exactly as the
+model's inputs are (`preprocess.to_grayscale`), so training on the built set sees the same
+pixels as training on the fly.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +32,13 @@ class SyntheticConfig(base.TextLineConfig):
   augment: str = "strong"
   font_size: int = 40
   fonts_dir: str = ""
+  digit_fraction: float = 0.0
+  font_pool: str = "standard"
+  vocabulary: str = "web2"
+  length_balance: float = 0.0
+  punctuation_fraction: float = 0.0
+  strong_fraction: float = 0.0
+  backgrounds_dir: str = ""
 
 
 class CrnnSynthetic(base.TextLineBuilder):
@@ -50,5 +62,8 @@ class CrnnSynthetic(base.TextLineBuilder):
         charset=Charset(c.alphabet), seed=c.seed, num_records=c.num_records,
         min_length=c.min_length, max_length=c.max_length, word_fraction=c.word_fraction,
         lower_fraction=c.lower_fraction, upper_fraction=c.upper_fraction, augment=c.augment,
-        font_size=c.font_size, fonts_dir=c.fonts_dir)
+        font_size=c.font_size, fonts_dir=c.fonts_dir, digit_fraction=c.digit_fraction,
+        font_pool=c.font_pool, vocabulary=c.vocabulary, length_balance=c.length_balance,
+        punctuation_fraction=c.punctuation_fraction, strong_fraction=c.strong_fraction,
+        backgrounds_dir=c.backgrounds_dir)
     return sources.SyntheticRecords(source)
