@@ -40,7 +40,7 @@ def get_config():
   synthetic.digit_fraction = 0.12
   synthetic.lower_fraction = 0.3
   synthetic.upper_fraction = 0.4
-  config.num_train_steps = 2400
+  config.num_train_steps = 1800
   config.optimizer.learning_rate = 5e-4
   config.optimizer.warmup_steps = 100
   config.eval_every_steps = 600

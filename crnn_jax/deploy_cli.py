@@ -2,6 +2,7 @@
 
   crnn-jax export --checkpoint WORKDIR --format onnx|stablehlo --output FILE
   crnn-jax export --checkpoint WORKDIR --format weights --output DIR [--dtype float32]
+  crnn-jax export --weights NAME_OR_DIR --format onnx|stablehlo|weights --output FILE
   crnn-jax import-torch crnn.pth --output WORKDIR
   crnn-jax predict ... [--decoder greedy|beam|lexicon] [--visualize OUT_DIR]
   crnn-jax eval ... [--decoder greedy,beam,lexicon] [--beam-width 10] [--lexicon FILE]
@@ -22,9 +23,12 @@ from crnn_jax.decoding import select
 
 def register(subparsers) -> None:
   """Adds the `export` and `import-torch` subcommands."""
-  ex = subparsers.add_parser("export", help="export a checkpoint to ONNX, StableHLO or a "
-                             "weights directory (crnn-jax predict --weights DIR)")
-  ex.add_argument("--checkpoint", required=True, help="training workdir")
+  ex = subparsers.add_parser("export", help="export a checkpoint or shipped model to ONNX, "
+                             "StableHLO or a weights directory (crnn-jax predict --weights DIR)")
+  model = ex.add_mutually_exclusive_group(required=True)
+  model.add_argument("--checkpoint", help="training workdir")
+  model.add_argument("--weights", metavar="NAME_OR_DIR",
+                     help="a shipped model (e.g. synth_en) or a weights directory")
   ex.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
   ex.add_argument("--format", required=True, choices=("onnx", "stablehlo", "weights"))
   ex.add_argument("--output", required=True, help="file to write (weights: a directory)")
@@ -45,14 +49,22 @@ def register(subparsers) -> None:
 def _export(args) -> int:
   if args.format == "weights":
     from crnn_jax import pretrained  # pylint: disable=g-import-not-at-top
-    out = pretrained.export_checkpoint(args.checkpoint, args.output, args.step, args.dtype)
+    if args.checkpoint:
+      out = pretrained.export_checkpoint(args.checkpoint, args.output, args.step, args.dtype)
+    else:
+      config, variables = pretrained.load(args.weights)
+      out = pretrained.save(args.output, config, variables, dtype=args.dtype,
+                            info={"weights": str(args.weights)})
     size = (out / pretrained.VARIABLES_FILE).stat().st_size
     print(f"wrote {out} ({size / 1e6:.2f} MB of {args.dtype} weights; try: crnn-jax predict "
           f"--weights {out} IMAGE)", file=sys.stderr)
     return 0
   from crnn_jax import export  # pylint: disable=g-import-not-at-top
-  path = export.export_checkpoint(args.checkpoint, args.format, args.output, args.step,
-                                  args.opset)
+  if args.checkpoint:
+    path = export.export_checkpoint(args.checkpoint, args.format, args.output, args.step,
+                                    args.opset)
+  else:
+    path = export.export_weights(args.weights, args.format, args.output, args.opset)
   print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)", file=sys.stderr)
   return 0
 

@@ -293,14 +293,35 @@ def export_checkpoint(workdir, fmt: str, output, step: int | None = None,
     The written path.
   """
   from crnn_jax import checkpointing, train_lib  # pylint: disable=g-import-not-at-top
-  from crnn_jax.data.charset import Charset  # pylint: disable=g-import-not-at-top
 
   if fmt not in FORMATS:
     raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
   config = train_lib.load_config(workdir)
+  _, variables = checkpointing.restore_variables(workdir, step)
+  return export_variables(config, variables, fmt, output, opset)
+
+
+def export_weights(name_or_dir, fmt: str, output, opset: int = 21) -> pathlib.Path:
+  """Exports a shipped model (`pretrained.available()`) or a weights directory to `output`.
+
+  Arguments and result as `export_checkpoint`; the weights are exported in float32.
+  """
+  from crnn_jax import pretrained  # pylint: disable=g-import-not-at-top
+
+  if fmt not in FORMATS:
+    raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+  config, variables = pretrained.load(name_or_dir)
+  return export_variables(config, variables, fmt, output, opset)
+
+
+def export_variables(config, variables, fmt: str, output, opset: int = 21) -> pathlib.Path:
+  """Exports a model given by its training config and variables (see `export_checkpoint`)."""
+  from crnn_jax.data.charset import Charset  # pylint: disable=g-import-not-at-top
+
+  if fmt not in FORMATS:
+    raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
   charset = Charset.from_config(config.text)
   model = crnn.from_config(config.model, charset.num_classes)
-  _, variables = checkpointing.restore_variables(workdir, step)
   height = int(config.data.height)
   output = pathlib.Path(output)
   if output.parent:

@@ -130,3 +130,31 @@ def test_stablehlo_export_loads_without_crnn_jax(workdir, tmp_path):
   for i in range(len(CASES)):
     ref = _reference(workdir, arrays[f"images{i}"], arrays[f"widths{i}"])
     _assert_close(outputs[f"logits{i}"], outputs[f"lengths{i}"], *ref)
+
+
+def test_export_from_weights_directory_and_shipped_model(workdir, tmp_path, capsys):
+  """`export --weights` (issue: the shipped model could not be exported)."""
+  ort = pytest.importorskip("onnxruntime")
+  pytest.importorskip("jax2onnx")
+  weights = tmp_path / "weights"
+  assert cli.main(["export", "--checkpoint", str(workdir), "--format", "weights", "--dtype",
+                   "float32", "--output", str(weights)]) == 0
+  path = tmp_path / "from_weights.onnx"
+  assert cli.main(["export", "--weights", str(weights), "--format", "onnx", "--output",
+                   str(path)]) == 0
+  options = ort.SessionOptions()
+  options.log_severity_level = 3
+  session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+  images, widths = _inputs(*CASES[1], seed=30)
+  logits, lengths = session.run(None, {"images": images, "widths": widths})
+  _assert_close(logits, lengths, *_reference(workdir, images, widths))
+  # The shipped model, by name.
+  shipped = tmp_path / "shipped.stablehlo"
+  assert cli.main(["export", "--weights", "synth_en", "--format", "stablehlo", "--output",
+                   str(shipped)]) == 0
+  meta = json.loads((tmp_path / "shipped.stablehlo.json").read_text())
+  assert len(json.loads(meta["crnn_jax.charset"])) == 62
+  capsys.readouterr()
+  with pytest.raises(SystemExit):  # --checkpoint and --weights exclude each other.
+    cli.main(["export", "--checkpoint", str(workdir), "--weights", "synth_en", "--format",
+              "onnx", "--output", str(path)])
