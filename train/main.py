@@ -1,4 +1,4 @@
-"""Trains a CRNN: `python -m train.main --config configs/quickstart.py --workdir runs/quick`.
+r"""Trains a CRNN: `python -m train.main --config configs/quickstart.py --workdir runs/quick`.
 
 Any config field can be overridden, e.g. `--config.num_train_steps=100`.
 
@@ -19,6 +19,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from crnn_jax import config_file
 from crnn_jax import train_lib
 
 FLAGS = flags.FLAGS
@@ -39,5 +40,19 @@ def main(argv):
     sys.exit(train_lib.PREEMPTED_EXIT_CODE)
 
 
-if __name__ == "__main__":
+def run() -> None:
+  """`app.run(main)`, with `--help` exiting 0 and a misspelt `--config.x` field in one line."""
+  argv = sys.argv[1:]
+  if any(arg in ("--help", "-h", "-?") for arg in argv):
+    print(__doc__.strip() + "\n\n" + FLAGS.main_module_help())
+    sys.exit(0)
+  errors = config_file.check_command_line(argv)
+  if errors:
+    for line in errors:
+      print(f"error: {line}", file=sys.stderr)
+    sys.exit(2)
   app.run(main)
+
+
+if __name__ == "__main__":
+  run()
