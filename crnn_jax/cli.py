@@ -84,15 +84,22 @@ def _predict(args) -> int:
   if not paths:
     print("no input images found", file=sys.stderr)
     return 1
-  arrays, good, failed = [], [], 0
+  arrays, sizes, good, failed = [], [], [], 0
   for path in paths:
     try:
-      arrays.append(recognizer.preprocess(path))
-      good.append(path)
+      array, size = recognizer.prepare(path)
     except ValueError as e:
       print(f"error: {e}", file=sys.stderr)
       failed += 1
-  predictions = recognizer.recognize_preprocessed(arrays, batch_size=args.batch_size)
+      continue
+    arrays.append(array)
+    sizes.append(size)
+    good.append(path)
+  predictions = recognizer.recognize_preprocessed(arrays, batch_size=args.batch_size,
+                                                  input_sizes=sizes)
+  too_wide = recognizer.warn_too_wide(predictions)
+  if too_wide:
+    print(f"warning: {too_wide}", file=sys.stderr)
   lines = [f"{path}\t{p.text}\t{p.confidence:.4f}" for path, p in zip(good, predictions)]
   if args.visualize:
     count = deploy_cli.write_visualizations(args.visualize, good, arrays, predictions)

@@ -30,6 +30,7 @@ import dataclasses
 import os
 import pathlib
 from typing import Any, Iterable, Sequence
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -80,6 +81,9 @@ class Prediction:
       `a-----v--a-i-l-a-bb-l-ee--` (the best path for greedy decoding).
     input_width: width of the input image in pixels (0 if unknown).
     model_width: width of the resized image the model read.
+    aspect_ratio: the input's width / height (0 if unknown).
+    too_wide: the input is far wider than anything the model was trained on
+      (`Recognizer.max_aspect_ratio`): it was squeezed and may read poorly or empty.
   """
 
   text: str
@@ -88,6 +92,8 @@ class Prediction:
   path: str = ""
   input_width: int = 0
   model_width: int = 0
+  aspect_ratio: float = 0.0
+  too_wide: bool = False
 
 
 def load_image(path: str | pathlib.Path) -> np.ndarray:
@@ -145,6 +151,15 @@ def enable_compilation_cache(cache_dir: str | pathlib.Path | None = None) -> str
     # A small model's bucket compiles in ~0.3 s; a CLI run compiling several is worth caching.
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
   return str(cache_dir)
+
+
+# A fixed-width model warns for inputs this many times wider (relative to their height) than
+# its input shape: 10:1 for 32 x 128, the longest words the synthetic renderer draws.
+TOO_WIDE_FACTOR = 2.5
+
+
+class TooWideWarning(UserWarning):
+  """Inputs far wider than the model's training images (see `Recognizer.max_aspect_ratio`)."""
 
 
 class Recognizer:
@@ -263,18 +278,47 @@ class Recognizer:
                                          jnp.asarray(widths, jnp.int32))
     return np.asarray(log_probs), np.asarray(lengths)
 
+  @property
+  def max_aspect_ratio(self) -> float:
+    """Widest input (width / height) read without a warning.
+
+    A fixed-width model was trained on images stretched to `fixed_width / height` (4 for
+    32 x 128), from crops of about 0.3 to 10 times as wide as high; an input more than
+    `TOO_WIDE_FACTOR` times its input shape's ratio is squeezed further than training ever
+    did. A keep-ratio model squeezes inputs wider than `max_width / height`.
+    """
+    if self.fixed_width:
+      return TOO_WIDE_FACTOR * self.fixed_width / self.height
+    return self.max_width / self.height
+
   def preprocess(self, image) -> np.ndarray:
     """A path, PIL image or array -> float32 `[32, W]` in [-1, 1]."""
-    return self._preprocess(image)[0]
+    return self.prepare(image)[0]
 
-  def _preprocess(self, image) -> tuple[np.ndarray, int]:
-    """(float32 `[32, W]`, input width) of a path, PIL image or array."""
+  def prepare(self, image) -> tuple[np.ndarray, tuple[int, int]]:
+    """(float32 `[32, W]` in [-1, 1], the input's (height, width)) of a path, PIL image or
+    array.
+
+    Raises:
+      ValueError: naming the file, for a path that cannot be read.
+    """
     if isinstance(image, (str, pathlib.Path)):
       image = load_image(image)
     gray = preprocess.to_grayscale(image)
     resized = preprocess.resize(gray, height=self.height, fixed_width=self.fixed_width,
                                 max_width=self.max_width)
-    return preprocess.normalize(resized), gray.shape[1]
+    return preprocess.normalize(resized), gray.shape
+
+  def warn_too_wide(self, predictions: Sequence[Prediction]) -> str | None:
+    """One warning line for the `too_wide` predictions (None if there are none)."""
+    wide = [p for p in predictions if p.too_wide]
+    if not wide:
+      return None
+    widest = max(p.aspect_ratio for p in wide)
+    return (f"{len(wide)} of {len(predictions)} images are wider than "
+            f"{self.max_aspect_ratio:.0f}:1 (up to {widest:.0f}:1), far beyond what the model "
+            "was trained on: they are squeezed and may read poorly or empty; crop them into "
+            "words or shorter lines")
 
   def recognize(self, images: Sequence[Any], batch_size: int = 64,
                 lexicons: Sequence[Sequence[str] | None] | None = None) -> list[Prediction]:
@@ -290,21 +334,29 @@ class Recognizer:
     Returns:
       One Prediction per image, in input order; spans are in input-image columns.
     """
-    prepared = [self._preprocess(image) for image in images]
-    return self.recognize_preprocessed([a for a, _ in prepared], batch_size,
-                                       input_widths=[w for _, w in prepared], lexicons=lexicons)
+    prepared = [self.prepare(image) for image in images]
+    predictions = self.recognize_preprocessed([a for a, _ in prepared], batch_size,
+                                              input_sizes=[s for _, s in prepared],
+                                              lexicons=lexicons)
+    message = self.warn_too_wide(predictions)
+    if message:
+      warnings.warn(message, TooWideWarning, stacklevel=2)
+    return predictions
 
   def recognize_preprocessed(self, arrays: Sequence[np.ndarray], batch_size: int = 64, *,
                              input_widths: Sequence[int] | None = None,
+                             input_sizes: Sequence[tuple[int, int]] | None = None,
                              lexicons: Sequence[Sequence[str] | None] | None = None,
                              ) -> list[Prediction]:
-    """Like `recognize` for float32 `[32, W]` arrays already preprocessed.
+    """Like `recognize` for float32 `[32, W]` arrays already preprocessed (no warning).
 
     Args:
       arrays: preprocessed images.
       batch_size: images per model call.
       input_widths: the widths of the original images, to map spans back to them (default:
         spans in the columns of `arrays`).
+      input_sizes: the (height, width) of the original images (from `prepare`): spans map
+        back to them and `aspect_ratio` and `too_wide` are set.
       lexicons: per-image lexicons (see `recognize`).
 
     Returns:
@@ -312,6 +364,8 @@ class Recognizer:
     """
     if lexicons is not None and len(lexicons) != len(arrays):
       raise ValueError(f"{len(lexicons)} lexicons for {len(arrays)} images")
+    if input_sizes is not None:
+      input_widths = [int(w) for _, w in input_sizes]
     order = sorted(range(len(arrays)), key=lambda i: arrays[i].shape[1])
     results: list[Prediction | None] = [None] * len(arrays)
     for start in range(0, len(order), batch_size):
@@ -345,6 +399,11 @@ class Recognizer:
         model_width = int(widths[row])
         input_width = int(input_widths[i]) if input_widths is not None else model_width
         results[i] = self._prediction(labels, confidence, path, model_width, input_width)
+    if input_sizes is not None:
+      limit = self.max_aspect_ratio
+      for i, (height, width) in enumerate(input_sizes):
+        ratio = width / max(height, 1)
+        results[i] = dataclasses.replace(results[i], aspect_ratio=ratio, too_wide=ratio > limit)
     return results
 
   def _prediction(self, labels, confidence, path, model_width, input_width) -> Prediction:

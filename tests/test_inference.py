@@ -230,3 +230,25 @@ def test_predict_cli_with_decoder(workdir, tmp_path, capsys):
   assert cli.main(["predict", "--checkpoint", str(workdir), str(path), "--decoder", "lexicon",
                    "--lexicon", str(lexicon)]) == 0
   assert capsys.readouterr().out.split("\t")[1] in ("hello", "world")
+
+
+def test_far_too_wide_inputs_warn_once_with_the_count(recognizer, workdir, tmp_path, capsys):
+  images = deploy_helpers.text_images(3, [100, 5000, 4000])
+  assert recognizer.max_aspect_ratio == recognizer.max_width / 32  # Keep-ratio: 1024 / 32.
+  with pytest.warns(crnn_jax.inference.TooWideWarning, match=r"2 of 3 images .*\(up to 156:1\)"):
+    predictions = recognizer.recognize(images)
+  assert [p.too_wide for p in predictions] == [False, True, True]
+  assert predictions[1].aspect_ratio == pytest.approx(5000 / 32)
+  fixed = crnn_jax.Recognizer(recognizer.model, recognizer.variables, recognizer.charset,
+                              fixed_width=128)
+  assert fixed.max_aspect_ratio == 10.0  # 2.5 x the 128 / 32 input shape.
+  long_word = deploy_helpers.text_images(4, [400])[0]  # 12.5:1
+  with pytest.warns(crnn_jax.inference.TooWideWarning, match="1 of 2 images"):
+    flags = [p.too_wide for p in fixed.recognize([images[0], long_word])]
+  assert flags == [False, True]
+  # predict says it on stderr, once.
+  for i, image in enumerate(images):
+    Image.fromarray(image).save(tmp_path / f"{i}.png")
+  assert cli.main(["predict", "--checkpoint", str(workdir), str(tmp_path)]) == 0
+  err = capsys.readouterr().err
+  assert err.count("warning: 2 of 3 images are wider than 32:1") == 1
