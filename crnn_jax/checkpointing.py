@@ -35,6 +35,31 @@ class _DropMessage(logging.Filter):
     return not record.getMessage().startswith(self.prefix)
 
 
+class QuietOrbaxInfo(logging.Filter):
+  """Drops orbax's INFO and DEBUG records (about 35 per checkpoint save) while absl's
+  verbosity is at its default: `--verbosity=1` (or `-v 1`) shows them again. Orbax's
+  warnings and errors always pass."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    if record.levelno >= logging.WARNING:
+      return True
+    from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
+    if absl_logging.get_verbosity() > absl_logging.INFO:
+      return True
+    path = record.pathname.replace("\\", "/")
+    return "/orbax/" not in path
+
+
+_QUIET_ORBAX = QuietOrbaxInfo()
+
+
+def quiet_orbax_info() -> None:
+  """Installs `QuietOrbaxInfo` on absl's logger (orbax logs through absl.logging); idempotent."""
+  absl_logger = logging.getLogger("absl")
+  if _QUIET_ORBAX not in absl_logger.filters:
+    absl_logger.addFilter(_QUIET_ORBAX)
+
+
 @contextlib.contextmanager
 def _without_read_only_warning():
   """Silences orbax's 'Given directory is read only' warning, which it logs for every read-only

@@ -568,6 +568,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       once the last good state is saved.
   """
   distributed.initialize(config.get("distributed"))
+  checkpointing.quiet_orbax_info()  # Our lines and real warnings only (`--verbosity=1`: all).
   # Installed first: a SIGTERM during start-up (restore, compilation) stops the run after its
   # first step instead of killing it.
   watcher = PreemptionWatcher()

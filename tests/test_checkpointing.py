@@ -38,3 +38,28 @@ def test_restore_variables_reads_a_training_checkpoint_quietly(tmp_path, caplog)
   # checkpoint read-only may make orbax warn.
   warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
   assert not warnings, warnings
+
+
+def test_orbax_info_lines_are_hidden_unless_verbose(tmp_path, caplog):
+  from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
+  checkpointing.quiet_orbax_info()
+  checkpointing.quiet_orbax_info()  # Idempotent.
+  absl_logger = logging.getLogger("absl")
+  try:
+    assert absl_logger.filters.count(checkpointing._QUIET_ORBAX) == 1  # pylint: disable=protected-access
+    with caplog.at_level(logging.DEBUG):
+      _training_checkpoint(tmp_path / "quiet")
+    orbax = [r for r in caplog.records if "/orbax/" in r.pathname.replace("\\", "/")]
+    assert not [r for r in orbax if r.levelno < logging.WARNING]
+    caplog.clear()
+    verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.DEBUG)
+    try:
+      with caplog.at_level(logging.DEBUG):
+        _training_checkpoint(tmp_path / "verbose")
+    finally:
+      absl_logging.set_verbosity(verbosity)
+    orbax = [r for r in caplog.records if "/orbax/" in r.pathname.replace("\\", "/")]
+    assert len([r for r in orbax if r.levelno == logging.INFO]) >= 10
+  finally:
+    absl_logger.removeFilter(checkpointing._QUIET_ORBAX)  # pylint: disable=protected-access
