@@ -68,13 +68,26 @@ BN_EPSILON = 1e-5  # crnn.ConvStack's BatchNorm epsilon.
 _POOLS = {0: (2, 0), 1: (2, 0), 3: (1, 1), 5: (1, 1)}  # As crnn._POOLS: (width stride, pad).
 
 
-def metadata(charset, height: int, fold_case: bool) -> dict[str, str]:
-  """The conventions stored with an exported model (all values are strings)."""
+def metadata(charset, height: int, fold_case: bool, *, resize: str = "keep_ratio",
+             fixed_width: int = 0, max_width: int = 1024) -> dict[str, str]:
+  """The conventions stored with an exported model (all values are strings).
+
+  `crnn_jax.resize` says how images must be resized to `crnn_jax.input_height` rows, as the
+  model was trained: 'fixed' stretches every image to `crnn_jax.fixed_width` columns;
+  'keep_ratio' keeps the aspect ratio (at least `crnn_jax.min_width` and, as `crnn-jax predict`
+  does, at most `crnn_jax.max_width` columns). Feeding a fixed-width model keep-ratio images
+  gives wrong text without any error.
+  """
+  if resize not in ("fixed", "keep_ratio"):
+    raise ValueError(f"resize must be 'fixed' or 'keep_ratio', got {resize!r}")
   return {
       "crnn_jax.charset": json.dumps(charset.chars, ensure_ascii=False),
       "crnn_jax.blank_index": "0",
       "crnn_jax.fold_case": json.dumps(bool(fold_case)),
       "crnn_jax.input_height": str(height),
+      "crnn_jax.resize": resize,
+      "crnn_jax.fixed_width": str(int(fixed_width) if resize == "fixed" else 0),
+      "crnn_jax.max_width": str(int(max_width)),
       "crnn_jax.min_width": str(MIN_WIDTH),
       "crnn_jax.input": ("images float32 [B, H, W, 1], grayscale x / 127.5 - 1 in [-1, 1], "
                          "right-padded; widths int32 [B] true widths"),
@@ -235,7 +248,8 @@ def export_stablehlo(model: crnn.CRNN, variables: dict[str, Any], height: int = 
 
 
 def export_onnx(model: crnn.CRNN, variables: dict[str, Any], charset, *, height: int = 32,
-                fold_case: bool = False, opset: int = 21):
+                fold_case: bool = False, opset: int = 21, resize: str = "keep_ratio",
+                fixed_width: int = 0):
   """An ONNX ModelProto of the model, with dynamic batch and width.
 
   Args:
@@ -245,6 +259,7 @@ def export_onnx(model: crnn.CRNN, variables: dict[str, Any], charset, *, height:
     height: the input height.
     fold_case: stored in the metadata.
     opset: the ONNX opset.
+    resize, fixed_width: how inputs are resized (stored in the metadata, see `metadata`).
 
   Returns:
     The checked `onnx.ModelProto` (inputs images, widths; outputs logits, lengths).
@@ -271,7 +286,8 @@ def export_onnx(model: crnn.CRNN, variables: dict[str, Any], charset, *, height:
       dims[1].ClearField("dim_value")
       dims[1].dim_param = "T"
   del proto.metadata_props[:]
-  for key, value in metadata(charset, height, fold_case).items():
+  for key, value in metadata(charset, height, fold_case, resize=resize,
+                             fixed_width=fixed_width).items():
     proto.metadata_props.add(key=key, value=value)
   proto.doc_string = "CRNN text recognizer exported by crnn-jax (see crnn_jax/export.py)"
   onnx.checker.check_model(proto)
@@ -326,15 +342,17 @@ def export_variables(config, variables, fmt: str, output, opset: int = 21) -> pa
   output = pathlib.Path(output)
   if output.parent:
     output.parent.mkdir(parents=True, exist_ok=True)
+  resize = dict(resize=config.data.get("resize", "keep_ratio"),
+                fixed_width=int(config.data.get("fixed_width", 0)))
   if fmt == "stablehlo":
     output.write_bytes(export_stablehlo(model, variables, height))
-    meta = metadata(charset, height, bool(config.text.fold_case))
+    meta = metadata(charset, height, bool(config.text.fold_case), **resize)
     meta["crnn_jax.format"] = "jax.export serialized StableHLO; load with jax.export.deserialize"
     pathlib.Path(str(output) + ".json").write_text(json.dumps(meta, indent=2,
                                                               ensure_ascii=False) + "\n")
   else:
     proto = export_onnx(model, variables, charset, height=height,
-                        fold_case=bool(config.text.fold_case), opset=opset)
+                        fold_case=bool(config.text.fold_case), opset=opset, **resize)
     output.write_bytes(proto.SerializeToString())
   return output
 

@@ -1,6 +1,7 @@
 """Tests for crnn_jax.export: exported logits equal the flax model's on the real frames."""
 
 import json
+import pathlib
 import subprocess
 import sys
 import textwrap
@@ -158,3 +159,46 @@ def test_export_from_weights_directory_and_shipped_model(workdir, tmp_path, caps
   with pytest.raises(SystemExit):  # --checkpoint and --weights exclude each other.
     cli.main(["export", "--checkpoint", str(workdir), "--weights", "synth_en", "--format",
               "onnx", "--output", str(path)])
+
+
+def _readme_onnx_snippet() -> str:
+  """The README's onnxruntime example (the first python block of its ONNX section)."""
+  readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+  section = readme.split("### Exporting and running with onnxruntime alone", 1)[1]
+  return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.parametrize("resize", ["fixed", "keep_ratio"])
+def test_readme_onnxruntime_snippet_reads_what_predict_reads(resize, tmp_path):
+  pytest.importorskip("jax2onnx")
+  pytest.importorskip("onnxruntime")
+  config = deploy_helpers.tiny_config()
+  config.data.resize = resize
+  config.data.fixed_width = 100
+  workdir = deploy_helpers.make_workdir(tmp_path / "run", seed=5, config=config)
+  model_path = tmp_path / "crnn.onnx"
+  assert cli.main(["export", "--checkpoint", str(workdir), "--format", "onnx", "--output",
+                   str(model_path)]) == 0
+  import crnn_jax  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  recognizer = crnn_jax.Recognizer.from_checkpoint(workdir)
+  snippet = _readme_onnx_snippet()
+  assert '"crnn.onnx"' in snippet and '"word.png"' in snippet
+  texts = []
+  for i, width in enumerate([60, 260]):  # 260 px at height 40: 208 columns kept, 100 fixed.
+    image = deploy_helpers.text_images(40 + i, [width], height=40)[0]
+    image_path = tmp_path / f"word{i}.png"
+    Image.fromarray(image).save(image_path)
+    code = snippet.replace('"crnn.onnx"', repr(str(model_path))).replace(
+        '"word.png"', repr(str(image_path)))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    expected = recognizer.recognize([image_path])[0].text
+    assert result.stdout.rstrip("\n") == expected, (resize, width)
+    texts.append(expected)
+  assert all(texts), texts  # The random model reads something.
+  import onnx  # pylint: disable=g-import-not-at-top
+  meta = {p.key: p.value for p in onnx.load(str(model_path)).metadata_props}
+  assert meta["crnn_jax.resize"] == resize
+  assert meta["crnn_jax.fixed_width"] == ("100" if resize == "fixed" else "0")
