@@ -413,6 +413,27 @@ def _format_metrics(values: dict[str, float]) -> str:
   return ", ".join(f"{k} {v:.4g}" for k, v in values.items())
 
 
+def eta_seconds(step: int, first_step: int, total_steps: int, elapsed: float) -> float | None:
+  """Seconds left at the mean pace of this process since `first_step` (evaluations and
+  checkpoints included); None before the first step is done."""
+  done = step - first_step
+  if done <= 0 or elapsed <= 0:
+    return None
+  return (total_steps - step) * elapsed / done
+
+
+def format_duration(seconds: float | None) -> str:
+  """'1h05m', '12m30s', '45s' (or '?' for None)."""
+  if seconds is None or not math.isfinite(seconds):
+    return "?"
+  seconds = max(0, int(round(seconds)))
+  hours, rest = divmod(seconds, 3600)
+  minutes, secs = divmod(rest, 60)
+  if hours:
+    return f"{hours}h{minutes:02d}m"
+  return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
 def _finite_or_none(x) -> float | None:
   x = float(x)
   return x if math.isfinite(x) else None
@@ -635,6 +656,7 @@ def _train_and_evaluate(config, workdir: pathlib.Path, watcher: PreemptionWatche
       checkpointing.save(manager, state, data_iter, force=force)
 
   last_log_time, last_log_step = time.perf_counter(), first_step
+  start_time = last_log_time
   eval_metrics = {}
   try:
     for step in range(first_step + 1, config.num_train_steps + 1):
@@ -655,7 +677,9 @@ def _train_and_evaluate(config, workdir: pathlib.Path, watcher: PreemptionWatche
         summary["images_per_second"] = ((step - last_log_step) * config.batch_size
                                         / (now - last_log_time))
         last_log_time, last_log_step = now, step
-        _log("step %d/%d: %s", step, config.num_train_steps, _format_metrics(summary))
+        eta = eta_seconds(step, first_step, config.num_train_steps, now - start_time)
+        _log("step %d/%d: %s, eta %s", step, config.num_train_steps, _format_metrics(summary),
+             format_duration(eta))
         if writer:
           for k, v in summary.items():
             writer.add_scalar(f"train/{k}", v, step)

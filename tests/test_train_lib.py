@@ -295,3 +295,11 @@ def test_consecutive_bad_steps_stop_the_run_with_the_last_good_state(tmp_path, m
   assert step == 6
   _, good = checkpointing.restore_variables(tmp_path, step=3)
   jax.tree.map(np.testing.assert_array_equal, stopped, good)
+
+
+def test_eta_and_durations():
+  assert train_lib.eta_seconds(100, 0, 1000, 50.0) == pytest.approx(450.0)
+  assert train_lib.eta_seconds(300, 200, 400, 20.0) == pytest.approx(20.0)  # Resumed at 200.
+  assert train_lib.eta_seconds(200, 200, 400, 5.0) is None
+  assert [train_lib.format_duration(s) for s in (None, 45, 750, 3900, 7260.4)] == [
+      "?", "45s", "12m30s", "1h05m", "2h01m"]
