@@ -123,14 +123,80 @@ def restore(manager: ocp.CheckpointManager, state, data_iterator=None, step: int
   return state.replace(**restored)
 
 
+DAMAGED_DIR = "damaged_checkpoints"
+
+
+class NoReadableCheckpoint(FileNotFoundError):
+  """Every checkpoint of a workdir failed to load (each reason is in the message)."""
+
+
+def _describe(error: Exception) -> str:
+  text = str(error).strip().splitlines()
+  return f"{type(error).__name__}: {text[0][:200] if text else ''}"
+
+
+def set_aside(workdir, step: int) -> pathlib.Path:
+  """Moves a damaged step directory to `workdir/damaged_checkpoints/<step>[.k]` (kept, never
+  deleted); returns the new path."""
+  source = checkpoint_dir(workdir) / str(step)
+  target_root = pathlib.Path(workdir).absolute() / DAMAGED_DIR
+  target_root.mkdir(parents=True, exist_ok=True)
+  target = target_root / str(step)
+  k = 1
+  while target.exists():
+    target = target_root / f"{step}.{k}"
+    k += 1
+  source.rename(target)
+  return target
+
+
+def restore_newest_readable(manager: ocp.CheckpointManager, workdir, state,
+                            data_iterator=None, log=logging.getLogger(__name__).warning):
+  """`restore` of the newest checkpoint that loads; damaged newer ones are set aside.
+
+  A checkpoint that fails to load (a truncated array file, an empty `_METADATA`, an empty
+  data-iterator file, ...) is named in a warning with the reason, moved to
+  `workdir/damaged_checkpoints/` (see `set_aside`) and the next older one is tried.
+
+  Returns:
+    (state, step), or (None, None) when the workdir has no checkpoint.
+
+  Raises:
+    NoReadableCheckpoint: there were checkpoints and none loaded (all are set aside).
+  """
+  failures = []
+  for step in sorted(manager.all_steps(), reverse=True):
+    try:
+      return restore(manager, state, data_iterator, step=step), step
+    except Exception as e:  # pylint: disable=broad-except  # orbax raises many kinds.
+      failures.append(f"step {step} ({_describe(e)})")
+      if jax.process_index() == 0:  # One process moves it; the others skip it.
+        moved = set_aside(workdir, step)
+        log(f"checkpoint step {step} is unreadable ({_describe(e)}); moved it to {moved} and "
+            "trying the next older one")
+      manager.reload()
+  if failures:
+    raise NoReadableCheckpoint(
+        f"no checkpoint of {workdir} could be read: {'; '.join(failures)}; all are kept in "
+        f"{pathlib.Path(workdir).absolute() / DAMAGED_DIR}. Rerun to start from step 0.")
+  return None, None
+
+
 def restore_variables(workdir, step: int | None = None) -> tuple[int, dict[str, Any]]:
   """Loads only the model variables (params, batch_stats) of a checkpoint, for inference.
 
   Works whatever the topology the checkpoint was saved with (device count, processes,
   sharded parameters): the arrays are restored onto this process's first device.
 
+  Without `step`, the newest checkpoint that loads is read: a damaged newer one is named in a
+  warning and skipped (left in place: reading never changes the workdir).
+
   Returns:
     (step, {'params': ..., 'batch_stats': ...}) as host numpy arrays.
+
+  Raises:
+    FileNotFoundError: no checkpoint; NoReadableCheckpoint (a FileNotFoundError): none loads.
+    ValueError: the `step` asked for does not load.
   """
   path = checkpoint_dir(workdir)
   if not path.is_dir():
@@ -143,15 +209,33 @@ def restore_variables(workdir, step: int | None = None) -> tuple[int, dict[str, 
   with _without_read_only_warning():
     manager = ocp.CheckpointManager(path, options=options, item_handlers=handlers)
   with manager:
-    step = manager.latest_step() if step is None else step
-    if step is None:
+    steps = sorted(manager.all_steps(), reverse=True) if step is None else [step]
+    if not steps:
       raise FileNotFoundError(f"no complete checkpoint under {path}")
-    # The saved shardings name the training run's devices: restore onto a local one instead.
-    local = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=local),
-                          manager.item_metadata(step)[STATE_ITEM])
-    restored = manager.restore(
-        step, args=ocp.args.Composite(**{STATE_ITEM: ocp.args.StandardRestore(target)})
-    )[STATE_ITEM]
-  variables = dict(params=restored["params"], batch_stats=restored.get("batch_stats", {}))
-  return step, jax.device_get(variables)
+    failures = []
+    for candidate in steps:
+      try:
+        restored = _restore_state_item(manager, candidate)
+      except Exception as e:  # pylint: disable=broad-except  # orbax raises many kinds.
+        if step is not None:  # The step asked for: no fallback.
+          raise ValueError(f"checkpoint step {step} of {workdir} is unreadable "
+                           f"({_describe(e)})") from e
+        failures.append(f"step {candidate} ({_describe(e)})")
+        logging.getLogger(__name__).warning(
+            "checkpoint step %d of %s is unreadable (%s); reading the next older one",
+            candidate, workdir, _describe(e))
+        continue
+      variables = dict(params=restored["params"], batch_stats=restored.get("batch_stats", {}))
+      return candidate, jax.device_get(variables)
+  raise NoReadableCheckpoint(f"no checkpoint of {workdir} could be read: {'; '.join(failures)}")
+
+
+def _restore_state_item(manager: ocp.CheckpointManager, step: int) -> dict[str, Any]:
+  """The `state` item of a step, onto this process's first device."""
+  # The saved shardings name the training run's devices: restore onto a local one instead.
+  local = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=local),
+                        manager.item_metadata(step)[STATE_ITEM])
+  return manager.restore(
+      step, args=ocp.args.Composite(**{STATE_ITEM: ocp.args.StandardRestore(target)})
+  )[STATE_ITEM]

@@ -626,8 +626,10 @@ def _train_and_evaluate(config, workdir: pathlib.Path, watcher: PreemptionWatche
                                 process_count=data_count)
   data_iter = iter(data)
   manager = checkpointing.make_manager(workdir, max_to_keep=config.keep_checkpoints)
-  if manager.latest_step() is not None:
-    state = checkpointing.restore(manager, state, data_iter)
+  if manager.all_steps():
+    restored, _ = checkpointing.restore_newest_readable(
+        manager, workdir, state, data_iter, log=lambda m: logging.warning("%s", m))
+    state = restored
     _log("Resumed from step %d of %s", int(jax.device_get(state.step)), workdir)
   elif config.get("init_weights"):
     state = load_initial_weights(state, config.init_weights, charset)

@@ -136,3 +136,22 @@ def test_killed_and_preempted_run_resumes_bit_exactly(tmp_path, cache):
   log_a = (straight / train_lib.TRAIN_LOG_FILE).read_text()
   assert _log_steps(straight) == list(range(1, STEPS + 1))
   assert (resumed / train_lib.TRAIN_LOG_FILE).read_text() == log_a
+
+
+def test_damaged_latest_checkpoint_resumes_from_the_newest_readable(tmp_path, cache):
+  first = tmp_path / "first"
+  run = _Run(first, cache, "first")
+  assert run.wait() == 0, run.output[-3000:]
+  damaged = tmp_path / "damaged"
+  shutil.copytree(first, damaged)
+  (damaged / "checkpoints" / str(STEPS) / checkpointing.STATE_ITEM / "_METADATA").write_bytes(b"")
+  run = _Run(damaged, cache, "rerun")
+  assert run.wait() == 0, run.output[-3000:]
+  assert f"checkpoint step {STEPS} is unreadable" in run.output
+  assert f"Resumed from step {STEPS - 5} " in run.output
+  assert (damaged / checkpointing.DAMAGED_DIR / str(STEPS)).is_dir()  # Kept aside.
+  # Steps 16-20 trained again from step 15 give the same parameters (bit-exact resume).
+  step_a, vars_a = checkpointing.restore_variables(first)
+  step_b, vars_b = checkpointing.restore_variables(damaged)
+  assert step_a == step_b == STEPS
+  jax.tree.map(np.testing.assert_array_equal, vars_a, vars_b)
