@@ -25,6 +25,7 @@ from crnn_jax import _xla_flags
 from crnn_jax import data_cli
 from crnn_jax import deploy_cli
 from crnn_jax import eval_cli
+from crnn_jax import progress
 
 _xla_flags.apply()
 
@@ -85,7 +86,7 @@ def _predict(args) -> int:
     print("no input images found", file=sys.stderr)
     return 1
   arrays, sizes, good, failed = [], [], [], 0
-  for path in paths:
+  for path in progress.bar(paths, desc="loading", unit="file", quiet=args.quiet):
     try:
       array, size = recognizer.prepare(path)
     except ValueError as e:
@@ -96,7 +97,7 @@ def _predict(args) -> int:
     sizes.append(size)
     good.append(path)
   predictions = recognizer.recognize_preprocessed(arrays, batch_size=args.batch_size,
-                                                  input_sizes=sizes)
+                                                  input_sizes=sizes, progress=not args.quiet)
   too_wide = recognizer.warn_too_wide(predictions)
   if too_wide:
     print(f"warning: {too_wide}", file=sys.stderr)
@@ -134,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
   ev.add_argument("--batch-size", type=int, default=0)
   ev.add_argument("--show", type=int, default=0, help="print the first N predictions")
   ev.add_argument("--output", help="write the metrics as JSON")
+  ev.add_argument("--quiet", action="store_true",
+                  help="no progress bar (there is none when stderr is not a terminal)")
   eval_cli.add_arguments(ev)
   deploy_cli.add_eval_arguments(ev)
   ev.set_defaults(func=_eval)
@@ -148,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
   pr.add_argument("inputs", nargs="+", help="image files or directories")
   pr.add_argument("--output", help="write path<TAB>text<TAB>confidence lines here")
   pr.add_argument("--batch-size", type=int, default=64)
+  pr.add_argument("--quiet", action="store_true",
+                  help="no progress bar (there is none when stderr is not a terminal)")
   deploy_cli.add_predict_arguments(pr)
   pr.set_defaults(func=_predict)
   data_cli.register(sub)

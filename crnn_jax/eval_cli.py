@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from crnn_jax import progress
 from crnn_jax.data import protocol as protocol_lib
 
 
@@ -75,7 +76,7 @@ def evaluate_datasets(entries, predict: Predict, data_config, protocol: protocol
                       batch_size: int, *, split: str = "", process_index: int = 0,
                       process_count: int = 1, read_threads: int = 0,
                       allreduce: Callable[[np.ndarray], np.ndarray] | None = None,
-                      max_examples: int = 5, log=None) -> dict[str, Any]:
+                      max_examples: int = 5, log=None, quiet: bool = True) -> dict[str, Any]:
   """Scores `predict` on each dataset under `protocol`.
 
   Args:
@@ -90,6 +91,7 @@ def evaluate_datasets(entries, predict: Predict, data_config, protocol: protocol
     allreduce: sums a float vector over processes (None: single process).
     max_examples: skipped records named per reason.
     log: optional callable(str) for progress messages.
+    quiet: no progress bar (otherwise one per dataset, on a terminal).
 
   Returns:
     {'protocol', 'datasets': [row], 'total', 'groups'}; a row has name, path, kind, benchmark,
@@ -110,6 +112,7 @@ def evaluate_datasets(entries, predict: Predict, data_config, protocol: protocol
     report = records.SkipReport(max_examples)
     skip_counts = np.zeros(len(records.REASONS), np.float64)
     altered = 0
+    counter = progress.bar(total=len(source), desc=entry.name, quiet=quiet)
     for batch in pipeline.dataset_eval_batches(
         source, data_config, transform, batch_size, process_index=process_index,
         process_count=process_count, read_threads=read_threads):
@@ -118,10 +121,12 @@ def evaluate_datasets(entries, predict: Predict, data_config, protocol: protocol
       preds = [protocol.prediction(t) for t, m in zip(texts, mask) if m]
       score.update(preds, list(batch["text"][mask]), np.asarray(confidences)[mask])
       altered += int(np.asarray(batch["altered"])[mask].sum())
+      counter.update(min(len(mask) * process_count, counter.total - counter.n))
       for reason, key in zip(batch["skip_reason"], batch["key"]):
         if reason >= 0:
           report.add(records.REASONS[reason], str(key))
           skip_counts[reason] += 1
+    counter.close()
     sums = np.array(score.as_vector() + skip_counts.tolist() + [altered], np.float64)
     if allreduce is not None:
       sums = allreduce(sums)
@@ -234,7 +239,8 @@ def run(args) -> int:
   results = evaluate_datasets(
       entries, predict, config.data, protocol, config.eval_batch_size, split=args.data_split,
       process_index=jax.process_index(), process_count=jax.process_count(),
-      read_threads=args.read_threads, allreduce=allreduce, log=log)
+      read_threads=args.read_threads, allreduce=allreduce, log=log,
+      quiet=getattr(args, "quiet", False) or jax.process_index() != 0)
   results = dict(checkpoint=model_name, step=int(step), **results)
   tables = ""
   for label, decoded in _other_decoders(args, config, entries, protocol).items():

@@ -347,7 +347,7 @@ class Recognizer:
                              input_widths: Sequence[int] | None = None,
                              input_sizes: Sequence[tuple[int, int]] | None = None,
                              lexicons: Sequence[Sequence[str] | None] | None = None,
-                             ) -> list[Prediction]:
+                             progress: bool = False) -> list[Prediction]:
     """Like `recognize` for float32 `[32, W]` arrays already preprocessed (no warning).
 
     Args:
@@ -358,16 +358,19 @@ class Recognizer:
       input_sizes: the (height, width) of the original images (from `prepare`): spans map
         back to them and `aspect_ratio` and `too_wide` are set.
       lexicons: per-image lexicons (see `recognize`).
+      progress: show a progress bar on a terminal (see `crnn_jax.progress`).
 
     Returns:
       One Prediction per array, in input order.
     """
+    from crnn_jax import progress as progress_lib  # pylint: disable=import-outside-toplevel
     if lexicons is not None and len(lexicons) != len(arrays):
       raise ValueError(f"{len(lexicons)} lexicons for {len(arrays)} images")
     if input_sizes is not None:
       input_widths = [int(w) for _, w in input_sizes]
     order = sorted(range(len(arrays)), key=lambda i: arrays[i].shape[1])
     results: list[Prediction | None] = [None] * len(arrays)
+    counter = progress_lib.bar(total=len(arrays), desc="reading", quiet=not progress)
     for start in range(0, len(order), batch_size):
       idx = order[start:start + batch_size]
       widest = max(arrays[i].shape[1] for i in idx)
@@ -399,6 +402,8 @@ class Recognizer:
         model_width = int(widths[row])
         input_width = int(input_widths[i]) if input_widths is not None else model_width
         results[i] = self._prediction(labels, confidence, path, model_width, input_width)
+      counter.update(len(idx))
+    counter.close()
     if input_sizes is not None:
       limit = self.max_aspect_ratio
       for i, (height, width) in enumerate(input_sizes):
