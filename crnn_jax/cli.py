@@ -25,6 +25,7 @@ from crnn_jax import _xla_flags
 from crnn_jax import data_cli
 from crnn_jax import deploy_cli
 from crnn_jax import eval_cli
+from crnn_jax import pretrained
 from crnn_jax import progress
 
 _xla_flags.apply()
@@ -32,7 +33,9 @@ _xla_flags.apply()
 
 def model_name(args) -> str:
   """What `eval` / `predict` read: the checkpoint workdir or the weights."""
-  return str(args.checkpoint) if args.checkpoint else f"weights {args.weights or 'synth_en'}"
+  if args.checkpoint:
+    return str(args.checkpoint)
+  return f"weights {args.weights or pretrained.DEFAULT_MODEL}"
 
 
 def _eval(args) -> int:
@@ -77,7 +80,8 @@ def _predict(args) -> int:
     if args.checkpoint:
       recognizer = inference.Recognizer.from_checkpoint(args.checkpoint, args.step, **kwargs)
     else:
-      recognizer = inference.Recognizer.from_pretrained(args.weights or "synth_en", **kwargs)
+      recognizer = inference.Recognizer.from_pretrained(args.weights or pretrained.DEFAULT_MODEL,
+                                                        **kwargs)
   except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
@@ -127,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
                   help="training workdir (default: the shipped weights, see --weights)")
   ev.add_argument("--weights", default="",
                   help="without --checkpoint: a shipped model name or a weights directory "
-                  "(default: synth_en)")
+                  "(default: scene_en)")
   ev.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
   ev.add_argument("--split", default="test", choices=("eval", "test"),
                   help="synthetic split (seed data.eval_seed or data.test_seed)")
@@ -147,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
   pr.add_argument("--step", type=int, default=None)
   pr.add_argument("--weights", default="",
                   help="without --checkpoint: a shipped model name or a weights directory "
-                  "(default: synth_en, the English model of 62 case-sensitive characters)")
+                  "(default: scene_en, the English model of 62 case-sensitive characters)")
   pr.add_argument("inputs", nargs="+", help="image files or directories")
   pr.add_argument("--output", help="write path<TAB>text<TAB>confidence lines here")
   pr.add_argument("--batch-size", type=int, default=64)

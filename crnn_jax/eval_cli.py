@@ -221,9 +221,11 @@ def run(args) -> int:
 
   from crnn_jax import train_lib  # pylint: disable=g-import-not-at-top
 
+  from crnn_jax import pretrained  # pylint: disable=g-import-not-at-top
+
   config = train_lib.load_model_config(args.checkpoint, getattr(args, "weights", ""))
   model_name = (str(args.checkpoint) if args.checkpoint
-                else f"weights {getattr(args, 'weights', '') or 'synth_en'}")
+                else f"weights {getattr(args, 'weights', '') or pretrained.DEFAULT_MODEL}")
   if args.batch_size:
     config.eval_batch_size = args.batch_size
   protocol = protocol_from_args(args)

@@ -6,11 +6,13 @@ A weights directory holds:
                      arrays stored as bfloat16 (or float32) to keep the file small;
   info.json          where it came from (checkpoint step, dtype, accuracy notes).
 
-The package ships `synth_en` (configs/synth_en.py: the full-size CRNN, 62 case-sensitive
-characters, trained on the built-in synthetic renderer only), used by `crnn-jax predict` and
-`Recognizer.from_pretrained()` when no checkpoint is given. Write one with
+The package ships `scene_en` (configs/synth_en_scene.py: the full-size CRNN, 62 case-sensitive
+characters, trained on the renderer's photograph-like 'scene' level from `synth_en`), used by
+`crnn-jax predict` and `Recognizer.from_pretrained()` when no checkpoint is given, and
+`synth_en` (configs/synth_en*.py: clean print only, the starting point of `scene_en`). Write one
+with
 
-  crnn-jax export --checkpoint runs/synth_en --format weights --output crnn_jax/weights/synth_en
+  crnn-jax export --checkpoint RUN --format weights --output crnn_jax/weights/NAME
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 from flax import serialization
 
 WEIGHTS_ROOT = pathlib.Path(__file__).resolve().parent / "weights"
-DEFAULT_MODEL = "synth_en"
+DEFAULT_MODEL = "scene_en"
 CONFIG_FILE = "config.json"
 VARIABLES_FILE = "variables.msgpack"
 INFO_FILE = "info.json"

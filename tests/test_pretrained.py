@@ -17,13 +17,13 @@ from crnn_jax.data import testset
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 HELDOUT_EN = REPO / "testdata" / "heldout_en"
-# Case-sensitive word accuracy of the shipped model on the held-out set. The target is
-# TARGET_ACCURACY; the shipped weights (2026-11-28, third stage, bfloat16) measured 96.2% overall,
-# words 98.0, digits 99.3, random strings 89.3. The group floors sit one to two images under those
-# figures, so a broken export, preprocessing or decoding change fails here.
+# Case-sensitive word accuracy of the shipped default model (scene_en) on the held-out set. The
+# issue's target is TARGET_ACCURACY; the shipped weights (2026-12-01, bfloat16) measured 97.0%
+# overall (synth_en: 96.2%). The group floors sit one to two images under the measured figures,
+# so a broken export, preprocessing or decoding change fails here.
 TARGET_ACCURACY = 0.95
 MIN_ACCURACY = TARGET_ACCURACY
-MIN_GROUP_ACCURACY = {"words": 0.97, "digits": 0.98, "random": 0.88}
+MIN_GROUP_ACCURACY = {"words": 0.98, "digits": 0.98, "random": 0.88}
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +162,7 @@ def test_eval_cli_without_checkpoint_scores_the_shipped_model(tmp_path, capsys):
   assert cli.main(["eval", "--data", str(HELDOUT_EN), "--case-sensitive",
                    "--output", str(output)]) == 0
   results = json.loads(output.read_text())
-  assert results["checkpoint"] == "weights synth_en"
+  assert results["checkpoint"] == "weights scene_en"
   assert results["step"] == pretrained.info()["step"]
   [scores] = results["datasets"]
   assert scores["name"] == "heldout_en"
