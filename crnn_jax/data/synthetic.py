@@ -59,17 +59,24 @@ def _word_pool(chars: str, fold_case: bool, min_length: int, max_length: int) ->
 
   Without upper-case letters in the charset only the lower-case form counts.
   """
+  drawable = _drawable_words(chars, fold_case, min_length, max_length)
+  return tuple(word for word in words_lib.english_words() if drawable(word))
+
+
+def _drawable_words(chars: str, fold_case: bool, min_length: int, max_length: int):
+  """A predicate: the word has the right length and at least one case form the charset can
+  draw (only the lower-case form without upper-case letters in the charset)."""
   charset = Charset(chars, fold_case=fold_case)
   allowed = _word_chars(charset)
   upper = _has_upper(charset)
-  pool = []
-  for word in words_lib.english_words():
+
+  def drawable(word: str) -> bool:
     if not min_length <= len(word) <= max_length:
-      continue
+      return False
     forms = _case_forms(word) if upper else (word,)
-    if any(allowed.issuperset(form) for form in forms):
-      pool.append(word)
-  return tuple(pool)
+    return any(allowed.issuperset(form) for form in forms)
+
+  return drawable
 
 
 class _FrequencyPool(NamedTuple):
@@ -83,16 +90,11 @@ class _FrequencyPool(NamedTuple):
 def _frequency_pool(chars: str, fold_case: bool, min_length: int,
                     max_length: int) -> _FrequencyPool:
   """The 'wordfreq' vocabulary's drawable words, with sampling tables overall and by length."""
-  charset = Charset(chars, fold_case=fold_case)
-  allowed = _word_chars(charset)
-  upper = _has_upper(charset)
+  drawable = _drawable_words(chars, fold_case, min_length, max_length)
   vocabulary, frequencies = words_lib.frequent_words()
   kept, weights = [], []
   for word, frequency in zip(vocabulary, frequencies):
-    if not min_length <= len(word) <= max_length:
-      continue
-    forms = _case_forms(word) if upper else (word,)
-    if any(allowed.issuperset(form) for form in forms):
+    if drawable(word):
       kept.append(word)
       weights.append(math.sqrt(max(frequency, 1e-12)))
   weights_array = np.asarray(weights, np.float64)
