@@ -29,6 +29,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from crnn_jax.data import files as files_lib
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 MAX_SIDE = 768
 MIN_SIDE = 64  # Smaller images (icons, sprites) are not backgrounds.
@@ -88,16 +90,8 @@ def images_in_directory(directory: str | pathlib.Path) -> list[pathlib.Path]:
     FileNotFoundError / NotADirectoryError: the directory does not exist / is a file.
     ValueError: it holds no image file.
   """
-  directory = pathlib.Path(directory).expanduser()
-  if not directory.exists():
-    raise FileNotFoundError(f"backgrounds directory {str(directory)!r} does not exist")
-  if not directory.is_dir():
-    raise NotADirectoryError(f"backgrounds directory {str(directory)!r} is not a directory")
-  images = sorted(p for p in directory.rglob("*") if _is_image(p))
-  if not images:
-    raise ValueError(f"backgrounds directory {str(directory)!r} holds no images "
-                     f"({', '.join(IMAGE_SUFFIXES)})")
-  return images
+  return files_lib.files_in_directory(directory, IMAGE_SUFFIXES, kind="backgrounds",
+                                      noun="images")
 
 
 @functools.lru_cache(maxsize=None)

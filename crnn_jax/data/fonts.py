@@ -18,6 +18,8 @@ from typing import Iterable, Sequence
 
 from fontTools.ttLib import TTFont
 
+from crnn_jax.data import files as files_lib
+
 # PyPI font packages whose `files/` directory is added to the pool when they are installed.
 FONT_PACKAGES = (
     "font_roboto",
@@ -188,18 +190,7 @@ def fonts_in_directory(directory: str | pathlib.Path) -> list[pathlib.Path]:
     FileNotFoundError / NotADirectoryError: the directory does not exist / is a file.
     ValueError: it holds no .ttf/.otf file.
   """
-  directory = pathlib.Path(directory).expanduser()
-  if not directory.exists():
-    raise FileNotFoundError(f"fonts directory {str(directory)!r} does not exist")
-  if not directory.is_dir():
-    raise NotADirectoryError(f"fonts directory {str(directory)!r} is not a directory")
-  fonts = sorted(path for path in directory.rglob("*") if _is_font_file(path))
-  if not fonts:
-    raise ValueError(
-        f"fonts directory {str(directory)!r} holds no font files "
-        f"({', '.join(FONT_SUFFIXES)})"
-    )
-  return fonts
+  return files_lib.files_in_directory(directory, FONT_SUFFIXES, kind="fonts", noun="font files")
 
 
 @functools.lru_cache(maxsize=None)
