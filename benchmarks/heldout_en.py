@@ -14,52 +14,20 @@ our model (`tessedit_char_whitelist`). Prints a Markdown table: accuracy overall
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import json
 import os
 import pathlib
 import shutil
 import subprocess
 import sys
-import time
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks import peers  # pylint: disable=wrong-import-position
 from crnn_jax.data import testset  # pylint: disable=wrong-import-position
 
 ROWS = ("all", "words", "word_lower", "word_upper", "word_capitalized", "digits", "random")
-
-
-def tesseract_read(path: pathlib.Path, whitelist: str | None) -> str:
-  """Tesseract's single-line reading of an image (stripped of white space)."""
-  command = ["tesseract", str(path), "stdout", "--psm", "7", "-l", "eng"]
-  if whitelist:
-    command += ["-c", f"tessedit_char_whitelist={whitelist}"]
-  result = subprocess.run(command, capture_output=True, text=True, check=False,
-                          env={**os.environ, "OMP_THREAD_LIMIT": "1"})
-  if result.returncode != 0:
-    raise RuntimeError(f"tesseract failed on {path}: {result.stderr.strip()[-500:]}")
-  return "".join(result.stdout.split())
-
-
-def run_tesseract(paths, whitelist: str | None, threads: int) -> tuple[list[str], float]:
-  start = time.perf_counter()
-  with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-    texts = list(pool.map(lambda p: tesseract_read(p, whitelist), paths))
-  return texts, (time.perf_counter() - start) * threads / len(paths)
-
-
-def run_crnn(paths, checkpoint: str, weights: str) -> tuple[list[str], float]:
-  import crnn_jax  # pylint: disable=import-outside-toplevel
-  if checkpoint:
-    recognizer = crnn_jax.Recognizer.from_checkpoint(checkpoint)
-  else:
-    recognizer = crnn_jax.Recognizer.from_pretrained(weights)
-  recognizer.recognize(paths[:64])  # Compile.
-  start = time.perf_counter()
-  texts = [p.text for p in recognizer.recognize(paths)]
-  return texts, (time.perf_counter() - start) / len(paths)
 
 
 def main() -> int:
@@ -80,7 +48,7 @@ def main() -> int:
   paths = [pathlib.Path(args.data) / s.file for s in samples]
   systems = {}
   if not args.no_crnn:
-    texts, seconds = run_crnn(paths, args.checkpoint, args.weights)
+    texts, _, seconds = peers.run_crnn(paths, args.checkpoint, args.weights)
     systems["crnn-jax " + (args.checkpoint or args.weights)] = (texts, seconds)
   if not args.no_tesseract:
     if shutil.which("tesseract") is None:
@@ -89,9 +57,9 @@ def main() -> int:
       return 1
     version = subprocess.run(["tesseract", "--version"], capture_output=True, text=True,
                              check=False).stdout.split("\n")[0]
-    systems[f"{version} --psm 7"] = run_tesseract(paths, None, args.threads)
-    systems[f"{version} --psm 7, 62-char whitelist"] = run_tesseract(
-        paths, testset.ALPHANUMERIC_62, args.threads)
+    for name, whitelist in (("", None), (", 62-char whitelist", testset.ALPHANUMERIC_62)):
+      texts, _, seconds = peers.run_tesseract(paths, args.threads, whitelist)
+      systems[f"{version} --psm 7{name}"] = (texts, seconds)
 
   tables = {name: testset.accuracy_by_group(samples, texts)
             for name, (texts, _) in systems.items()}

@@ -21,9 +21,6 @@ confidence threshold and the share of crops they cover, and how often the output
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
-import csv
-import io
 import json
 import os
 import pathlib
@@ -37,6 +34,7 @@ import numpy as np
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks import peers  # pylint: disable=wrong-import-position
 from crnn_jax.data import protocol as protocol_lib  # pylint: disable=wrong-import-position
 from crnn_jax.data import records  # pylint: disable=wrong-import-position
 from crnn_jax.data import sources  # pylint: disable=wrong-import-position
@@ -60,30 +58,6 @@ def read_folder(path: pathlib.Path) -> list[tuple[pathlib.Path, str]]:
   return items
 
 
-def tesseract_read(path: pathlib.Path) -> tuple[str, float]:
-  """Tesseract's one-line reading of an image and its mean word confidence in [0, 1]."""
-  command = ["tesseract", str(path), "stdout", "--psm", "7", "-l", "eng", "tsv"]
-  result = subprocess.run(command, capture_output=True, text=True, check=False,
-                          env={**os.environ, "OMP_THREAD_LIMIT": "1"})
-  if result.returncode != 0:
-    raise RuntimeError(f"tesseract failed on {path}: {result.stderr.strip()[-500:]}")
-  words, confidences = [], []
-  for row in csv.DictReader(io.StringIO(result.stdout), delimiter="\t", quoting=csv.QUOTE_NONE):
-    text = (row.get("text") or "").strip()
-    if row.get("level") == "5" and text:
-      words.append(text)
-      confidences.append(max(0.0, float(row.get("conf") or 0)) / 100)
-  return "".join(words), float(np.mean(confidences)) if confidences else 0.0
-
-
-def run_tesseract(paths, threads: int):
-  start = time.perf_counter()
-  with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-    results = list(pool.map(tesseract_read, paths))
-  seconds = (time.perf_counter() - start) * threads / max(len(paths), 1)
-  return [r[0] for r in results], [r[1] for r in results], seconds
-
-
 def run_rapidocr(paths):
   from rapidocr import RapidOCR  # pylint: disable=import-outside-toplevel
   engine = RapidOCR()
@@ -96,19 +70,6 @@ def run_rapidocr(paths):
     texts.append("".join(txts))
     confidences.append(float(np.mean(scores)) if scores else 0.0)
   return texts, confidences, (time.perf_counter() - start) / max(len(paths), 1)
-
-
-def run_crnn(paths, checkpoint: str, weights: str):
-  import crnn_jax  # pylint: disable=import-outside-toplevel
-  if checkpoint:
-    recognizer = crnn_jax.Recognizer.from_checkpoint(checkpoint)
-  else:
-    recognizer = crnn_jax.Recognizer.from_pretrained(weights)
-  recognizer.recognize(paths[:64])  # Compile.
-  start = time.perf_counter()
-  predictions = recognizer.recognize(paths)
-  seconds = (time.perf_counter() - start) / max(len(paths), 1)
-  return [p.text for p in predictions], [p.confidence for p in predictions], seconds
 
 
 def score(labels, texts, confidences, protocol: protocol_lib.Protocol,
@@ -209,7 +170,8 @@ def main(argv=None) -> int:
   if not args.no_crnn:
     from crnn_jax import pretrained  # pylint: disable=import-outside-toplevel
     weights = args.weights or pretrained.DEFAULT_MODEL
-    runs["crnn-jax " + (args.checkpoint or weights)] = run_crnn(paths, args.checkpoint, weights)
+    runs["crnn-jax " + (args.checkpoint or weights)] = peers.run_crnn(paths, args.checkpoint,
+                                                                       weights)
   if not args.no_tesseract:
     if shutil.which("tesseract") is None:
       print("tesseract not found (apt-get install tesseract-ocr); use --no-tesseract",
@@ -217,7 +179,7 @@ def main(argv=None) -> int:
       return 1
     version = subprocess.run(["tesseract", "--version"], capture_output=True, text=True,
                              check=False).stdout.split("\n")[0]
-    runs[f"{version} --psm 7"] = run_tesseract(paths, args.threads)
+    runs[f"{version} --psm 7"] = peers.run_tesseract(paths, args.threads)
   if args.rapidocr:
     runs["RapidOCR (recognition only)"] = run_rapidocr(paths)
 
