@@ -74,15 +74,20 @@ def test_fold_batch_norm_matches_formula():
   np.testing.assert_allclose(folded[3][0], params["conv3"]["kernel"], rtol=1e-7)
 
 
+def _onnx_session(ort, path):
+  """An onnxruntime CPU session of an exported model, its warnings off."""
+  options = ort.SessionOptions()
+  options.log_severity_level = 3
+  return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 def test_onnx_export_runs_in_onnxruntime(workdir, tmp_path):
   pytest.importorskip("jax2onnx")
   ort = pytest.importorskip("onnxruntime")
   path = tmp_path / "crnn.onnx"
   assert cli.main(["export", "--checkpoint", str(workdir), "--format", "onnx", "--output",
                    str(path)]) == 0
-  options = ort.SessionOptions()
-  options.log_severity_level = 3
-  session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+  session = _onnx_session(ort, path)
   inputs = {i.name: i for i in session.get_inputs()}
   assert inputs["images"].shape == ["B", 32, "W", 1]
   assert inputs["widths"].shape == ["B"] and inputs["widths"].type == "tensor(int32)"
@@ -143,9 +148,7 @@ def test_export_from_weights_directory_and_shipped_model(workdir, tmp_path, caps
   path = tmp_path / "from_weights.onnx"
   assert cli.main(["export", "--weights", str(weights), "--format", "onnx", "--output",
                    str(path)]) == 0
-  options = ort.SessionOptions()
-  options.log_severity_level = 3
-  session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+  session = _onnx_session(ort, path)
   images, widths = _inputs(*CASES[1], seed=30)
   logits, lengths = session.run(None, {"images": images, "widths": widths})
   _assert_close(logits, lengths, *_reference(workdir, images, widths))

@@ -56,6 +56,7 @@ def to_grayscale(image) -> np.ndarray:
       image = image.convert("RGB")
     return np.asarray(image.convert("L"))
   array = np.asarray(image)
+  is_uint8 = array.dtype == np.uint8  # Of the input: converted channels are float.
   alpha = None
   if array.ndim == 3 and array.shape[-1] in (1, 2, 3, 4) and array.size:
     channels = array.shape[-1]
@@ -71,11 +72,11 @@ def to_grayscale(image) -> np.ndarray:
     raise ValueError(f"empty image of shape {array.shape}")
   if array.dtype != np.uint8 or alpha is not None:
     array = array.astype(np.float32)
-    if array.max() <= 1.0 and np.asarray(image).dtype != np.uint8:
+    if array.max() <= 1.0 and not is_uint8:
       array = array * 255.0
     if alpha is not None:
       alpha = alpha.astype(np.float32)
-      if np.asarray(image).dtype == np.uint8 or alpha.max() > 1.0:
+      if is_uint8 or alpha.max() > 1.0:
         alpha = alpha / np.float32(255.0)
       array = _flatten_alpha(array, alpha)
     array = np.clip(np.rint(array), 0, 255).astype(np.uint8)
