@@ -662,7 +662,7 @@ def _train_and_evaluate(config, workdir: pathlib.Path, watcher: PreemptionWatche
   eval_metrics = {}
   try:
     for step in range(first_step + 1, config.num_train_steps + 1):
-      batch = sharding.device_batch(next(data_iter), mesh)
+      batch = sharding.device_batch(pipeline.owned_batch(next(data_iter)), mesh)
       state, metrics = p_train_step(state, batch, train_rng)
       step_log.add(step, metrics)
       is_last = step == config.num_train_steps
@@ -722,6 +722,7 @@ def _train_and_evaluate(config, workdir: pathlib.Path, watcher: PreemptionWatche
     manager.close()
     if writer:
       writer.close()
+    data_iter.close()  # Stops grain's worker processes and frees their prefetched batches.
 
   if not eval_metrics and first_step >= config.num_train_steps:
     eval_metrics, _ = evaluator.run(state)

@@ -20,12 +20,14 @@ def workdir(tmp_path_factory):
   workdir = tmp_path_factory.mktemp("run")
   result = subprocess.run(
       [sys.executable, "-m", "train.main", "--config", "configs/tiny.py", "--workdir",
-       str(workdir), "--config.num_train_steps=2", "--config.log_every_steps=1"],
+       str(workdir), "--config.num_train_steps=2", "--config.log_every_steps=1",
+       "--config.data.worker_count=1"],  # Batches come through grain's shared memory.
       cwd=ROOT, capture_output=True, text=True, timeout=300,
       env=dict(os.environ, PYTHONPATH=str(ROOT)))
   assert result.returncode == 0, result.stderr[-3000:]
   assert "step 2/2" in result.stderr and "images_per_second" in result.stderr
   assert "eval at step 2" in result.stderr
+  assert "leaked shared_memory" not in result.stderr  # Worker batches are all freed.
   return workdir
 
 

@@ -777,6 +777,16 @@ def dataset_train(config, charset: Charset, *, process_index: int = 0,
   return it
 
 
+def owned_batch(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """A batch's arrays copied out of grain's shared memory (`data.worker_count > 0`).
+
+  A worker's batch arrives as views of shared-memory blocks, freed when the last view is;
+  jax.device_put may keep such a view alive in a device array on CPU, and blocks still alive at
+  exit are reported by Python's resource tracker as leaked. The copy costs one batch of memcpy.
+  """
+  return {k: np.array(v) if isinstance(v, np.ndarray) else v for k, v in batch.items()}
+
+
 def skip_counts(batch: dict[str, np.ndarray]) -> dict[str, int]:
   """Records skipped (per reason, non-zero only) while a dataset batch was assembled."""
   if "skipped" not in batch:
