@@ -247,6 +247,42 @@ def export_stablehlo(model: crnn.CRNN, variables: dict[str, Any], height: int = 
   return exported.serialize()
 
 
+def _subgraphs(graph) -> list:
+  """The graphs held by `graph`'s nodes' attributes (Scan, Loop and If bodies)."""
+  found = []
+  for node in graph.node:
+    for attribute in node.attribute:
+      if attribute.HasField("g"):
+        found.append(attribute.g)
+      found.extend(attribute.graphs)
+  return found
+
+
+def _names_used(graph) -> set[str]:
+  """Values read by `graph`'s nodes, by those of its subgraphs (which may read outer values),
+  or returned as its outputs."""
+  used = {name for node in graph.node for name in node.input}
+  used.update(output.name for output in graph.output)
+  for subgraph in _subgraphs(graph):
+    used |= _names_used(subgraph)
+  return used
+
+
+def remove_unused_initializers(graph) -> int:
+  """Deletes constants no node reads, in `graph` and its subgraphs; returns how many.
+
+  jax2onnx leaves two unused constants in each Scan body of the BiLSTM, and onnxruntime prints a
+  "Removing initializer ... It is not used by any node" warning for each when it loads the model.
+  """
+  used = _names_used(graph)
+  kept = [tensor for tensor in graph.initializer if tensor.name in used]
+  removed = len(graph.initializer) - len(kept)
+  if removed:
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+  return removed + sum(remove_unused_initializers(g) for g in _subgraphs(graph))
+
+
 def export_onnx(model: crnn.CRNN, variables: dict[str, Any], charset, *, height: int = 32,
                 fold_case: bool = False, opset: int = 21, resize: str = "keep_ratio",
                 fixed_width: int = 0):
@@ -285,6 +321,7 @@ def export_onnx(model: crnn.CRNN, variables: dict[str, Any], charset, *, height:
       dims = output.type.tensor_type.shape.dim
       dims[1].ClearField("dim_value")
       dims[1].dim_param = "T"
+  remove_unused_initializers(proto.graph)
   del proto.metadata_props[:]
   for key, value in metadata(charset, height, fold_case, resize=resize,
                              fixed_width=fixed_width).items():

@@ -105,6 +105,23 @@ def test_onnx_export_runs_in_onnxruntime(workdir, tmp_path):
     _assert_close(logits, lengths, *_reference(workdir, images, widths))
 
 
+def test_onnx_export_loads_in_onnxruntime_without_warnings(workdir, tmp_path, capfd):
+  pytest.importorskip("jax2onnx")
+  ort = pytest.importorskip("onnxruntime")
+  import onnx  # pylint: disable=g-import-not-at-top
+  from crnn_jax import export  # pylint: disable=g-import-not-at-top
+  path = tmp_path / "crnn.onnx"
+  assert cli.main(["export", "--checkpoint", str(workdir), "--format", "onnx", "--output",
+                   str(path)]) == 0
+  proto = onnx.load(str(path))
+  assert export.remove_unused_initializers(proto.graph) == 0  # Nothing left to remove.
+  capfd.readouterr()
+  options = ort.SessionOptions()
+  options.log_severity_level = 2  # onnxruntime's warnings (its default) on stderr.
+  ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+  assert "[W:onnxruntime" not in capfd.readouterr().err
+
+
 def test_stablehlo_export_loads_without_crnn_jax(workdir, tmp_path):
   path = tmp_path / "crnn.stablehlo"
   assert cli.main(["export", "--checkpoint", str(workdir), "--format", "stablehlo",
