@@ -26,6 +26,7 @@ from crnn_jax import data_cli
 from crnn_jax import deploy_cli
 from crnn_jax import eval_cli
 from crnn_jax import pretrained
+from crnn_jax import cli_format
 from crnn_jax import progress
 
 _xla_flags.apply()
@@ -42,6 +43,7 @@ def _eval(args) -> int:
   if args.data:  # Datasets on disk, with the standard protocol (crnn_jax/eval_cli.py).
     return eval_cli.run(args)
   from crnn_jax import sharding, train_lib  # pylint: disable=g-import-not-at-top
+  from crnn_jax.data import pipeline  # pylint: disable=g-import-not-at-top
 
   config = train_lib.load_model_config(args.checkpoint, args.weights)
   if args.batch_size:
@@ -49,9 +51,9 @@ def _eval(args) -> int:
   charset, step, state = train_lib.restore_inference_state(config, args.checkpoint, args.step,
                                                            args.weights)
   mesh = sharding.make_mesh()
-  num_records = args.num_records or config.data.eval_size
-  print(f"evaluating step {step} of {model_name(args)} on {num_records} synthetic "
-        f"'{args.split}' images", file=sys.stderr)
+  num_records = args.num_records or None  # None: all of the run's eval datasets, or eval_size.
+  print(f"evaluating step {step} of {model_name(args)} on "
+        f"{pipeline.describe_eval_data(config, args.split, num_records)}", file=sys.stderr)
   evaluator = train_lib.Evaluator(config, charset, mesh, args.split, num_records)
   metrics, examples = evaluator.run(state, num_examples=args.show)
   metrics = dict(checkpoint=model_name(args), step=step, split=args.split, **metrics)
@@ -121,9 +123,23 @@ def _predict(args) -> int:
   return 1 if failed else 0
 
 
+VERBOSITY_LEVELS = ("error", "warning", "info", "debug")
+
+
+def set_verbosity(level: str) -> None:
+  """Sets absl's log level, which JAX, TFDS and orbax log through (orbax's INFO lines show at
+  'debug' only: see `checkpointing.QuietOrbaxInfo`)."""
+  import absl.logging  # pylint: disable=g-import-not-at-top
+  absl.logging.set_verbosity(level)
+
+
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="crnn-jax", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--verbosity", default="warning", choices=VERBOSITY_LEVELS,
+                      help="log lines shown: warning: crnn-jax's lines and real warnings; "
+                      "info: also the libraries' INFO lines (TFDS, JAX); debug: everything, "
+                      "orbax's checkpoint lines too")
   sub = parser.add_subparsers(dest="command", required=True)
 
   ev = sub.add_parser("eval", help="evaluate a checkpoint on a held-out synthetic split")
@@ -135,12 +151,14 @@ def build_parser() -> argparse.ArgumentParser:
   ev.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
   ev.add_argument("--split", default="test", choices=("eval", "test"),
                   help="synthetic split (seed data.eval_seed or data.test_seed)")
-  ev.add_argument("--num-records", type=int, default=0, help="default: data.eval_size")
-  ev.add_argument("--batch-size", type=int, default=0)
+  ev.add_argument("--num-records", type=int, default=0,
+                  help="records evaluated (default: all of the run's data.eval_paths, or "
+                  "data.eval_size synthetic images)")
+  ev.add_argument("--batch-size", type=int, default=0,
+                  help="images per batch (0: the config's eval_batch_size)")
   ev.add_argument("--show", type=int, default=0, help="print the first N predictions")
   ev.add_argument("--output", help="write the metrics as JSON")
-  ev.add_argument("--quiet", action="store_true",
-                  help="no progress bar (there is none when stderr is not a terminal)")
+  cli_format.add_quiet_argument(ev)
   eval_cli.add_arguments(ev)
   deploy_cli.add_eval_arguments(ev)
   ev.set_defaults(func=_eval)
@@ -148,24 +166,24 @@ def build_parser() -> argparse.ArgumentParser:
   pr = sub.add_parser("predict", help="read text from images")
   pr.add_argument("--checkpoint", default="",
                   help="training workdir (default: the shipped weights, see --weights)")
-  pr.add_argument("--step", type=int, default=None)
+  pr.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
   pr.add_argument("--weights", default="",
                   help="without --checkpoint: a shipped model name or a weights directory "
                   "(default: scene_en, the English model of 62 case-sensitive characters)")
   pr.add_argument("inputs", nargs="+", help="image files or directories")
   pr.add_argument("--output", help="write path<TAB>text<TAB>confidence lines here")
-  pr.add_argument("--batch-size", type=int, default=64)
-  pr.add_argument("--quiet", action="store_true",
-                  help="no progress bar (there is none when stderr is not a terminal)")
+  pr.add_argument("--batch-size", type=int, default=64, help="images per batch")
+  cli_format.add_quiet_argument(pr)
   deploy_cli.add_predict_arguments(pr)
   pr.set_defaults(func=_predict)
   data_cli.register(sub)
   deploy_cli.register(sub)
-  return parser
+  return cli_format.apply(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
   args = build_parser().parse_args(argv)
+  set_verbosity(args.verbosity)
   try:
     return args.func(args)
   except (FileNotFoundError, ValueError) as e:

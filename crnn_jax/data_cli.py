@@ -5,7 +5,7 @@
   crnn-jax data build folder --input my_lines/ --output ~/tfds [--split test]
   crnn-jax data build synthetic --num-records 10000 --seed 7 --output ~/tfds
   crnn-jax data to-lmdb --input ~/tfds/crnn_folder/my_lines --output my_lines_lmdb
-  crnn-jax data heldout-set --out testdata/heldout_en --fonts-dir /usr/share/fonts/truetype/liberation
+  crnn-jax data heldout-set --output testdata/heldout_en --fonts-dir /usr/share/fonts/truetype/liberation
 
 A build writes `OUTPUT/crnn_<kind>/<NAME>/1.0.0/` and prints a report: records written and
 records skipped per reason, naming the first few of each. Training reads the result with
@@ -19,6 +19,8 @@ import json
 import pathlib
 import sys
 
+from crnn_jax import cli_format
+from crnn_jax import progress
 from crnn_jax.data import protocol as protocol_lib
 
 BUILDER_KINDS = ("lmdb", "mjsynth", "folder", "synthetic")
@@ -37,6 +39,10 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
                       help="lower-case labels before the --charset check")
   parser.add_argument("--max-label-length", type=int, default=0,
                       help="skip longer labels (0: no limit)")
+  parser.add_argument("--for-config", default="", metavar="CONFIG",
+                      help="also skip what training with this config would skip: characters "
+                      "outside its charset, labels too long for its limit or for the CTC "
+                      "frames of the image resized as it resizes (e.g. configs/synth_en.py)")
   parser.add_argument("--report", help="also write the report as JSON here")
 
 
@@ -63,14 +69,16 @@ def register(subparsers) -> None:
   build.add_argument("--num-workers", type=int, default=0,
                      help="processes decoding and re-encoding images")
   build.add_argument("--overwrite", action="store_true", help="rebuild an existing dataset")
+  cli_format.add_quiet_argument(build)
   _add_filters(build)
   synth = build.add_argument_group("synthetic")
-  synth.add_argument("--num-records", type=int, default=1000)
-  synth.add_argument("--seed", type=int, default=0)
-  synth.add_argument("--alphabet", default=protocol_lib.ALPHANUMERIC_62,
-                     help="characters rendered")
-  synth.add_argument("--min-length", type=int, default=1)
-  synth.add_argument("--max-length", type=int, default=16)
+  synth.add_argument("--num-records", type=int, default=1000, help="images rendered")
+  synth.add_argument("--seed", type=int, default=0,
+                     help="record i depends only on (seed, i) and the installed fonts")
+  synth.add_argument("--alphabet", default="alnum62",
+                     help="characters rendered (a string, or alnum36 / alnum62)")
+  synth.add_argument("--min-length", type=int, default=1, help="shortest text drawn")
+  synth.add_argument("--max-length", type=int, default=16, help="longest text drawn")
   synth.add_argument("--from-config", default="", metavar="CONFIG",
                      help="take every renderer setting below from a training config's "
                      "data.synthetic and text.charset (e.g. configs/synth_en_scene.py); "
@@ -79,39 +87,60 @@ def register(subparsers) -> None:
                      choices=("none", "light", "strong", "scene"),
                      help="renderer level; 'scene': colour photograph-like crops, stored as "
                      "grayscale PNGs converted as model inputs are (default: %(default)s)")
-  synth.add_argument("--font-size", type=int, default=40)
-  synth.add_argument("--fonts-dir", default="")
+  synth.add_argument("--font-size", type=int, default=40,
+                     help="nominal font size in pixels (images are resized)")
+  synth.add_argument("--fonts-dir", default="",
+                     help="extra directory of .ttf/.otf fonts added to the pool")
   synth.add_argument("--font-pool", default="standard",
-                     choices=("standard", "extended", "wide", "scene"))
-  synth.add_argument("--word-fraction", type=float, default=0.7)
-  synth.add_argument("--digit-fraction", type=float, default=0.0)
-  synth.add_argument("--vocabulary", default="web2", choices=("web2", "wordfreq"))
-  synth.add_argument("--length-balance", type=float, default=0.0)
-  synth.add_argument("--punctuation-fraction", type=float, default=0.0)
+                     choices=("standard", "extended", "wide", "scene"),
+                     help="installed font families drawn from (README: Fonts)")
+  synth.add_argument("--word-fraction", type=float, default=0.7,
+                     help="share of dictionary words")
+  synth.add_argument("--digit-fraction", type=float, default=0.0,
+                     help="share of digit strings (numbers, prices, dates, codes); the rest "
+                     "are random strings")
+  synth.add_argument("--vocabulary", default="web2", choices=("web2", "wordfreq"),
+                     help="word list: web2 (Debian's dictionary) or wordfreq (frequent "
+                     "English words, drawn by frequency)")
+  synth.add_argument("--length-balance", type=float, default=0.0,
+                     help="share of words drawn length first (long words as often as short)")
+  synth.add_argument("--punctuation-fraction", type=float, default=0.0,
+                     help="share of records with punctuation drawn but not labelled")
   synth.add_argument("--strong-fraction", type=float, default=0.0,
                      help="'scene': share of records drawn at the 'strong' level")
   synth.add_argument("--backgrounds-dir", default="",
                      help="'scene': extra directory of background images")
   build.set_defaults(func=_build)
 
-  to_lmdb = sub.add_parser("to-lmdb", help="write a dataset as a standard LMDB database")
+  to_lmdb = sub.add_parser(
+      "to-lmdb", help="write a dataset as a standard LMDB database",
+      description="Writes image-%%09d / label-%%09d / num-samples records (crnn.pytorch, "
+      "deep-text-recognition-benchmark). Images are written as the input holds them: the "
+      "encoded bytes of LMDB, MJSynth and folder inputs are copied unchanged (colour stays "
+      "colour); a built ArrayRecord dataset holds grayscale PNGs (builds convert to grayscale "
+      "as model inputs are), so its LMDB is grayscale too.")
   to_lmdb.add_argument("--input", required=True,
                        help="a built dataset, a folder with gt.txt, LMDB or MJSynth")
   to_lmdb.add_argument("--output", required=True, help="the new LMDB directory")
   to_lmdb.add_argument("--kind", default="auto",
-                       choices=("auto", "arrayrecord", "lmdb", "folder", "mjsynth"))
+                       choices=("auto", "arrayrecord", "lmdb", "folder", "mjsynth"),
+                       help="the input's format (auto: detected)")
   to_lmdb.add_argument("--split", default="", help="split of a built dataset / MJSynth")
+  cli_format.add_quiet_argument(to_lmdb)
   _add_filters(to_lmdb)
   to_lmdb.set_defaults(func=_to_lmdb)
 
   heldout = sub.add_parser("heldout-set",
                            help="render a test set with fonts outside the training pool")
-  heldout.add_argument("--out", required=True, help="the new directory (gt.txt, meta.tsv, PNGs)")
+  heldout.add_argument("--output", "--out", dest="output", required=True,
+                       help="the new directory (gt.txt, meta.tsv, PNGs)")
   heldout.add_argument("--fonts-dir", action="append", required=True, metavar="DIR",
                        help="a directory of held-out .ttf/.otf fonts (repeatable)")
-  heldout.add_argument("--seed", type=int, default=20261124)
-  heldout.add_argument("--max-length", type=int, default=12)
-  heldout.add_argument("--augment", default="light", choices=("none", "light", "strong"))
+  heldout.add_argument("--seed", type=int, default=20261124, help="seed of all random choices")
+  heldout.add_argument("--max-length", type=int, default=12, help="longest text drawn")
+  heldout.add_argument("--augment", default="light", choices=("none", "light", "strong"),
+                       help="renderer level (light: clean print, mild noise and blur)")
+  cli_format.add_quiet_argument(heldout)
   heldout.set_defaults(func=_heldout_set)
 
 
@@ -123,13 +152,14 @@ def _heldout_set(args) -> int:
   try:
     for directory in args.fonts_dir:
       font_paths.extend(fonts.fonts_in_directory(directory))
-    samples = testset.write_test_set(args.out, font_paths, seed=args.seed,
-                                     max_length=args.max_length, augment=args.augment)
+    samples = testset.write_test_set(args.output, font_paths, seed=args.seed,
+                                     max_length=args.max_length, augment=args.augment,
+                                     progress=not args.quiet)
   except (ValueError, OSError, ImportError) as e:  # ImportError: the 'wide' pool's packages
     print(f"error: {e}", file=sys.stderr)
     return 1
   families = sorted({fonts.typeface_family(p) for p in font_paths})
-  print(f"wrote {len(samples)} images to {args.out} with {len(font_paths)} fonts "
+  print(f"wrote {len(samples)} images to {args.output} with {len(font_paths)} fonts "
         f"({', '.join(families)})")
   return 0
 
@@ -163,7 +193,7 @@ def _synthetic_options(args) -> dict:
     options = {name: synthetic[name] for name in _SYNTHETIC_FIELDS if name in synthetic}
     options["alphabet"] = config.text.charset
     return options
-  return dict(alphabet=args.alphabet, min_length=args.min_length, max_length=args.max_length,
+  return dict(alphabet=_charset(args.alphabet), min_length=args.min_length, max_length=args.max_length,
               augment=args.augment, font_size=args.font_size, fonts_dir=args.fonts_dir,
               font_pool=args.font_pool, word_fraction=args.word_fraction,
               digit_fraction=args.digit_fraction, vocabulary=args.vocabulary,
@@ -184,15 +214,16 @@ def _build(args) -> int:
   options = dict(paths=tuple(args.input), split=args.split, source_split=args.source_split,
                  charset=_charset(args.charset), fold_case=args.fold_case,
                  max_label_length=args.max_label_length, height=args.height,
-                 num_workers=args.num_workers)
+                 num_workers=args.num_workers, training_config=args.for_config)
   if args.kind == "synthetic":
     options.update(num_records=args.num_records, seed=args.seed,
                    **_synthetic_options(args))
   verbosity = absl.logging.get_verbosity()
-  absl.logging.set_verbosity(absl.logging.ERROR)  # TFDS's per-build chatter.
+  if verbosity < absl.logging.INFO:  # TFDS's per-build chatter, unless `--verbosity info`.
+    absl.logging.set_verbosity(absl.logging.ERROR)
   try:
     result = builders.build(args.kind, args.output, name=args.name, overwrite=args.overwrite,
-                            **options)
+                            progress=not args.quiet, **options)
   except FileExistsError as e:
     raise ValueError(str(e)) from None
   finally:
@@ -223,15 +254,23 @@ def _to_lmdb(args) -> int:
   allowed = None
   if chars:
     allowed = (lambda c: c.lower() in chars) if args.fold_case else chars.__contains__
+  training_check = None
+  if args.for_config:
+    from crnn_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+    training_check = pipeline.training_skip_check(args.for_config)
   report = records.SkipReport()
   with lmdb_io.LmdbWriter(output) as writer:
-    for i in range(len(source)):
+    for i in progress.bar(range(len(source)), desc=output.name, unit="rec", quiet=args.quiet):
       record = source[i]
       try:
         image, text = records.parse_record(record, allowed=allowed,
                                            max_length=args.max_label_length)
       except records.BadRecord as e:
         report.add_bad(str(record.get("key", i)), e)
+        continue
+      skip = training_check(record) if training_check is not None else None
+      if skip is not None:
+        report.add_bad(str(record.get("key", i)), skip)
         continue
       data = record["image"]
       # Keep the original encoded bytes (they decoded fine); arrays are written as PNG.

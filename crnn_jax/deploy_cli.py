@@ -30,7 +30,9 @@ def register(subparsers) -> None:
   model.add_argument("--weights", metavar="NAME_OR_DIR",
                      help="a shipped model (e.g. synth_en) or a weights directory")
   ex.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
-  ex.add_argument("--format", required=True, choices=("onnx", "stablehlo", "weights"))
+  ex.add_argument("--format", required=True, choices=("onnx", "stablehlo", "weights"),
+                  help="onnx (onnxruntime), stablehlo (jax.export) or weights (a directory "
+                  "that --weights reads)")
   ex.add_argument("--output", required=True, help="file to write (weights: a directory)")
   ex.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32"),
                   help="weights: storage dtype of the floating arrays")

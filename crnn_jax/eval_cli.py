@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       "or directories above several) with the standard protocol")
   parser.add_argument("--kind", default="auto",
                       choices=("auto", "arrayrecord", "lmdb", "folder", "mjsynth"),
-                      help="dataset kind of --data (default: detected)")
+                      help="dataset kind of --data (auto: detected)")
   parser.add_argument("--data-split", default="",
                       help="split of built datasets / MJSynth annotation (default: the only one)")
   parser.add_argument("--case-sensitive", action="store_true",

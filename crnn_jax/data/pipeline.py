@@ -202,6 +202,24 @@ def train_dataset(config, charset: Charset, *, process_index: int = 0,
   return ids
 
 
+def eval_paths(config, split: str) -> tuple[str, ...]:
+  """The datasets of a held-out split of a dataset-sourced run (() when it is synthetic)."""
+  if not is_dataset_source(config.data):
+    return ()
+  paths = _paths(config.data.get("test_paths", ())) if split == "test" else ()
+  return paths or _paths(config.data.get("eval_paths", ()))
+
+
+def describe_eval_data(config, split: str, num_records: int | None) -> str:
+  """What `eval_batches(config, ..., split, num_records)` reads, in words for a log line."""
+  paths = eval_paths(config, split)
+  if paths:
+    which = "every record" if num_records is None else f"the first {num_records} records"
+    return f"{which} of {', '.join(paths)}"
+  count = config.data.eval_size if num_records is None else num_records
+  return f"{count} synthetic '{split}' images"
+
+
 def eval_batches(config, charset: Charset, split: str = "eval", num_records: int | None = None,
                  *, process_index: int = 0, process_count: int = 1) -> Iterator[dict]:
   """Every record of an evaluation split once, in order, in padded batches of fixed size.
@@ -213,8 +231,7 @@ def eval_batches(config, charset: Charset, split: str = "eval", num_records: int
   the charset) are masked out and their reason is in `skip_reason`.
   """
   if is_dataset_source(config.data):
-    paths = _paths(config.data.get("test_paths", ())) if split == "test" else ()
-    paths = paths or _paths(config.data.get("eval_paths", ()))
+    paths = eval_paths(config, split)
     if paths:
       source = open_sources(config.data, paths, split=config.data.get("eval_split", ""))
       yield from dataset_eval_batches(
@@ -356,6 +373,25 @@ class DecodeExample:
     return dict(image=preprocess.normalize(image), width=np.int32(image.shape[1]), label=label,
                 label_length=np.int32(len(ids)), mask=True, dropped=np.int32(0), text=text,
                 skip=np.int32(-1))
+
+
+def training_skip_check(config_path: str) -> Callable[[dict[str, Any]], records.BadRecord | None]:
+  """record -> why training with the config file at `config_path` would skip it, or None.
+
+  Used by `crnn-jax data build/to-lmdb --for-config` to drop at build time what the run would
+  drop at every epoch (`DecodeExample`'s checks with that config's charset and resizing).
+  """
+  from crnn_jax import config_file  # pylint: disable=g-import-not-at-top
+  config = config_file.load(config_path)
+  decode = DecodeExample(config.data, Charset.from_config(config.text))
+
+  def check(record: dict[str, Any]) -> records.BadRecord | None:
+    example = decode(record)
+    if example["skip"] < 0:
+      return None
+    return records.BadRecord(records.REASONS[int(example["skip"])], example["detail"])
+
+  return check
 
 
 class EvalExample:

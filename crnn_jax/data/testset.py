@@ -11,7 +11,7 @@ Kinds of text:
 
 The repository's English set (`testdata/heldout_en`) was written by
 
-  crnn-jax data heldout-set --out testdata/heldout_en \
+  crnn-jax data heldout-set --output testdata/heldout_en \
       --fonts-dir /usr/share/fonts/truetype/liberation \
       --fonts-dir /usr/share/fonts/truetype/freefont
 
@@ -32,6 +32,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from crnn_jax import progress as progress_lib
 from crnn_jax.data import fonts as fonts_lib
 from crnn_jax.data import renderer
 from crnn_jax.data import sources
@@ -96,7 +97,8 @@ def training_families() -> set[str]:
 def write_test_set(out_dir: str | pathlib.Path, font_paths: Sequence[str | pathlib.Path], *,
                    seed: int = 20261124, counts: dict[str, int] | None = None,
                    min_length: int = 1, max_length: int = 12, chars: str = ALPHANUMERIC_62,
-                   augment: str = "light", font_size: int = 40) -> list[Sample]:
+                   augment: str = "light", font_size: int = 40,
+                   progress: bool = False) -> list[Sample]:
   """Renders a test set and writes it as a `folder` dataset plus `meta.tsv`.
 
   Args:
@@ -111,6 +113,7 @@ def write_test_set(out_dir: str | pathlib.Path, font_paths: Sequence[str | pathl
     augment: the renderer's augmentation level ('light': clean print with mild noise, blur,
       gray levels and polarity).
     font_size: the nominal font size in pixels.
+    progress: show a progress bar on a terminal (see `crnn_jax.progress`).
 
   Returns:
     The samples written, in file order.
@@ -142,6 +145,7 @@ def write_test_set(out_dir: str | pathlib.Path, font_paths: Sequence[str | pathl
 
   samples = []
   rng = np.random.default_rng(seed)
+  counter = progress_lib.bar(total=sum(counts.values()), desc=out.name, quiet=not progress)
   for kind in KINDS:
     (out / kind).mkdir(parents=True, exist_ok=True)
     for i in range(counts.get(kind, 0)):
@@ -152,6 +156,8 @@ def write_test_set(out_dir: str | pathlib.Path, font_paths: Sequence[str | pathl
       file = f"{kind}/{i:05d}.png"
       Image.fromarray(image).save(out / file, optimize=True)
       samples.append(Sample(file=file, text=text, kind=kind, font=pathlib.Path(font).name))
+      counter.update()
+  counter.close()
   with open(out / sources.GT_FILE, "w", encoding="utf-8", newline="\n") as f:
     f.writelines(f"{s.file}\t{s.text}\n" for s in samples)
   with open(out / META_FILE, "w", encoding="utf-8", newline="\n") as f:

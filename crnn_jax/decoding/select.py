@@ -439,7 +439,8 @@ def add_arguments(parser: argparse.ArgumentParser, *, multiple: bool = True) -> 
                         help="greedy, beam or lexicon; repeat or separate with commas to "
                         "compare several (default: greedy)")
   else:
-    parser.add_argument("--decoder", default="greedy", choices=DECODERS)
+    parser.add_argument("--decoder", default="greedy", choices=DECODERS,
+                        help="greedy (best path), beam (prefix beam search) or lexicon")
   parser.add_argument("--beam-width", type=int, default=DEFAULT_BEAM_WIDTH,
                       help="prefixes kept by the beam decoder")
   parser.add_argument("--lexicon", help="lexicon file for the lexicon decoder (one word a line)")

@@ -1,9 +1,15 @@
 """Tests of `crnn-jax data build` and `crnn-jax data to-lmdb`."""
 
+import io
 import json
+import logging
+import pathlib
+import sys
 
+from absl import logging as absl_logging
 import lmdb
 import numpy as np
+from PIL import Image
 
 from crnn_jax import cli
 from crnn_jax.data import lmdb_io
@@ -100,3 +106,96 @@ def test_build_synthetic_from_a_training_config(tmp_path, capsys):
   rc = cli.main(["data", "build", "synthetic", "--from-config", str(tmp_path / "none.py"),
                  "--output", str(tmp_path / "x")])
   assert rc != 0 and "does not exist" in capsys.readouterr().err
+
+
+class _Terminal(io.StringIO):
+  """A stderr that says it is a terminal, so progress bars are drawn into it."""
+
+  def isatty(self):
+    return True
+
+
+def _lines_folder(root: pathlib.Path) -> pathlib.Path:
+  """gt.txt with a usable line, one too long for the frames of its narrow image at height 32
+  (13 characters, 40 px: 11 frames), and one with a character outside alnum36."""
+  root.mkdir(parents=True)
+  for name, width, label in [("ok", 100, "hello"), ("narrow", 40, "abcdefghijklm"),
+                             ("bang", 100, "Hi!")]:
+    Image.fromarray(np.full((32, width), 200, np.uint8)).save(root / f"{name}.png")
+  (root / "gt.txt").write_text("ok.png\thello\nnarrow.png\tabcdefghijklm\nbang.png\tHi!\n")
+  return root
+
+
+def _keep_ratio_config(tmp_path: pathlib.Path) -> pathlib.Path:
+  path = tmp_path / "keep_ratio.py"
+  path.write_text("from configs import tiny\n\n\ndef get_config():\n"
+                  "  config = tiny.get_config()\n  config.data.resize = 'keep_ratio'\n"
+                  "  return config\n")
+  return path
+
+
+def test_for_config_skips_what_training_with_that_config_would_skip(tmp_path, capsys):
+  folder = _lines_folder(tmp_path / "lines")
+  config = _keep_ratio_config(tmp_path)
+  assert cli.main(["data", "to-lmdb", "--input", str(folder), "--output",
+                   str(tmp_path / "all")]) == 0
+  assert "written: 3" in capsys.readouterr().out
+  for command in (["data", "to-lmdb", "--input", str(folder), "--output", str(tmp_path / "fit")],
+                  ["data", "build", "folder", "--input", str(folder), "--output",
+                   str(tmp_path / "tfds")]):
+    assert cli.main([*command, "--for-config", str(config)]) == 0
+    printed = capsys.readouterr().out
+    assert "written: 1" in printed and "skipped: 2" in printed
+    assert "label_too_long: 1 (first: " in printed and "needs 13 frames" in printed
+    assert "unknown_chars: 1" in printed and "'!'" in printed
+  assert _lmdb_contents(tmp_path / "fit")[b"label-000000001"] == b"hello"
+
+
+def test_long_data_commands_show_progress_on_a_terminal(tmp_path, monkeypatch, capsys):
+  folder = _lines_folder(tmp_path / "lines")
+  runs = {
+      "build": ["data", "build", "folder", "--input", str(folder), "--output",
+                str(tmp_path / "tfds")],
+      "to-lmdb": ["data", "to-lmdb", "--input", str(folder), "--output", str(tmp_path / "l")],
+  }
+  for name, command in runs.items():
+    for quiet in (False, True):
+      terminal = _Terminal()
+      monkeypatch.setattr(sys, "stderr", terminal)
+      suffix = "_quiet" if quiet else ""
+      assert cli.main([*command[:-1], command[-1] + suffix] + (["--quiet"] if quiet else [])) == 0
+      monkeypatch.undo()
+      shown = terminal.getvalue()
+      if quiet:
+        assert "3/3" not in shown, name
+      else:
+        assert "3/3" in shown and "rec/s" in shown, (name, shown)
+  out = capsys.readouterr().out
+  assert "Downloading" not in out and "Subsequent calls" not in out  # TFDS's lines.
+  # Without a terminal there is no bar.
+  assert cli.main(["data", "to-lmdb", "--input", str(folder), "--output",
+                   str(tmp_path / "plain")]) == 0
+  assert "rec/s" not in capsys.readouterr().err
+
+
+def test_verbosity_info_shows_the_libraries_lines(tmp_path, caplog):
+  folder = _lines_folder(tmp_path / "lines")
+  verbosity = absl_logging.get_verbosity()
+  try:
+    with caplog.at_level(logging.INFO):
+      assert cli.main(["data", "build", "folder", "--input", str(folder), "--output",
+                       str(tmp_path / "quiet")]) == 0
+      assert "preparing crnn_folder" not in caplog.text
+      assert cli.main(["--verbosity", "info", "data", "build", "folder", "--input",
+                       str(folder), "--output", str(tmp_path / "loud")]) == 0
+      assert "preparing crnn_folder" in caplog.text
+  finally:
+    absl_logging.set_verbosity(verbosity)
+
+
+def test_to_lmdb_help_says_what_happens_to_colour():
+  text = cli.build_parser()._subparsers._group_actions[0].choices["data"]  # pylint: disable=protected-access
+  to_lmdb = text._subparsers._group_actions[0].choices["to-lmdb"]  # pylint: disable=protected-access
+  help_text = " ".join(to_lmdb.format_help().split())
+  assert "copied unchanged (colour stays colour)" in help_text
+  assert "grayscale PNGs" in help_text

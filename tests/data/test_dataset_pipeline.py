@@ -272,3 +272,14 @@ def test_dataset_training_without_eval_paths_evaluates_on_synthetic_images(words
   assert len(batches) == 2 and int(batches[0]["mask"].sum() + batches[1]["mask"].sum()) == 6
   assert "skip_reason" not in batches[0]  # The synthetic split's format.
   assert config.data.source == "auto"  # The caller's config is left alone.
+
+
+def test_eval_data_is_described_as_what_is_read(words_lmdb):
+  synthetic = tiny.get_config()
+  assert pipeline.describe_eval_data(synthetic, "test", None) == "24 synthetic 'test' images"
+  assert pipeline.describe_eval_data(synthetic, "eval", 7) == "7 synthetic 'eval' images"
+  config = _config([words_lmdb])
+  config.data.eval_paths = (str(words_lmdb),)
+  assert pipeline.describe_eval_data(config, "test", None) == f"every record of {words_lmdb}"
+  assert (pipeline.describe_eval_data(config, "test", 2000)
+          == f"the first 2000 records of {words_lmdb}")

@@ -1,8 +1,10 @@
 """Tests of held-out test sets (crnn_jax/data/testset.py) and of the set kept in the repository."""
 
 import collections
+import io
 import pathlib
 import string
+import sys
 
 import matplotlib
 import numpy as np
@@ -52,6 +54,21 @@ def test_write_read_and_folder_source(tmp_path):
   assert [source[i]["label"].decode() for i in range(len(source))] == [s.text for s in samples]
   image = np.asarray(Image.open(out / samples[0].file))
   assert image.ndim == 2 and image.dtype == np.uint8 and image.std() > 10
+
+
+def test_progress_bar_on_a_terminal_counts_every_image(tmp_path, monkeypatch):
+  class Terminal(io.StringIO):
+    def isatty(self):
+      return True
+
+  total = sum(COUNTS.values())
+  for progress, name in ((True, "shown"), (False, "hidden")):
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    testset.write_test_set(tmp_path / name, [HELD_OUT_FONT], seed=5, counts=COUNTS,
+                           progress=progress)
+    monkeypatch.undo()
+    assert (f"{total}/{total}" in terminal.getvalue()) == progress
 
 
 def test_same_seed_same_set_other_seed_other_set(tmp_path):
@@ -108,7 +125,7 @@ def test_cli_writes_a_set_and_reports_errors(tmp_path, capsys, without_font_pack
   fonts_dir.mkdir()
   (fonts_dir / HELD_OUT_FONT.name).write_bytes(HELD_OUT_FONT.read_bytes())
   out = tmp_path / "set"
-  assert cli.main(["data", "heldout-set", "--out", str(out), "--fonts-dir", str(fonts_dir),
+  assert cli.main(["data", "heldout-set", "--output", str(out), "--fonts-dir", str(fonts_dir),
                    "--seed", "3"]) == 0
   assert "wrote 600 images" in capsys.readouterr().out
   assert len(testset.read_test_set(out)) == 600

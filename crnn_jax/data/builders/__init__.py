@@ -42,7 +42,7 @@ class BuildResult:
 
 
 def build(kind: str, data_dir: str | os.PathLike, *, name: str = "",
-          overwrite: bool = False, **options) -> BuildResult:
+          overwrite: bool = False, progress: bool = False, **options) -> BuildResult:
   """Runs the `kind` builder and writes ArrayRecord shards under `data_dir`.
 
   Args:
@@ -51,6 +51,7 @@ def build(kind: str, data_dir: str | os.PathLike, *, name: str = "",
     name: the dataset (config) name; default: the first input's directory name, or
       `synthetic_<seed>`.
     overwrite: rebuild if the dataset exists (otherwise that is an error).
+    progress: show a progress bar on a terminal (see `crnn_jax.progress`).
     **options: fields of `TextLineConfig` (or `SyntheticConfig`), e.g. `paths=(...)`.
 
   Returns:
@@ -86,6 +87,7 @@ def build(kind: str, data_dir: str | os.PathLike, *, name: str = "",
     import shutil  # pylint: disable=g-import-not-at-top
     shutil.rmtree(directory)
     builder = cls(config=config, data_dir=str(data_dir))
+  builder.show_progress = progress
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   with tempfile.TemporaryDirectory() as downloads:
     manual = paths[0] if paths else downloads

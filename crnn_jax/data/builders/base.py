@@ -23,6 +23,7 @@ from absl import logging
 import numpy as np
 import tensorflow_datasets as tfds
 
+from crnn_jax import progress
 from crnn_jax.data import preprocess
 from crnn_jax.data import records
 from crnn_jax.data import sources
@@ -45,6 +46,9 @@ class TextLineConfig(tfds.core.BuilderConfig):
     height: if positive, images are resized to this height keeping their aspect ratio.
     num_workers: processes that decode and re-encode images (0: in this process).
     max_examples: offending records named per skip reason in the report.
+    training_config: a training config file; if set, records that training with it would skip
+      are skipped too: characters outside its charset, labels longer than its limit or than the
+      CTC frames of the image once resized as it resizes (`pipeline.DecodeExample`).
   """
 
   paths: tuple[str, ...] = ()
@@ -56,6 +60,7 @@ class TextLineConfig(tfds.core.BuilderConfig):
   height: int = 0
   num_workers: int = 0
   max_examples: int = 5
+  training_config: str = ""
 
 
 class RecordEncoder:
@@ -69,6 +74,10 @@ class RecordEncoder:
       self.allowed = (lambda c: c.lower() in chars) if fold else (lambda c: c in chars)
     self.max_length = config.max_label_length
     self.height = config.height
+    self.training_check = None
+    if config.training_config:
+      from crnn_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+      self.training_check = pipeline.training_skip_check(config.training_config)
 
   def __call__(self, record: dict[str, Any]) -> tuple:
     key = record.get("key", "?")
@@ -76,6 +85,9 @@ class RecordEncoder:
       image, text = records.parse_record(record, allowed=self.allowed, max_length=self.max_length)
     except records.BadRecord as e:
       return ("bad", e.reason, key, e.detail)
+    skip = self.training_check(record) if self.training_check is not None else None
+    if skip is not None:
+      return ("bad", skip.reason, key, skip.detail)
     if self.height:
       image = preprocess.resize(image, height=self.height)
     return ("ok", records.encode_png(image), text, key)
@@ -125,6 +137,7 @@ class TextLineBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     super().__init__(*args, **kwargs)
     self.report = records.SkipReport(self.builder_config.max_examples)
     self.notes: list[str] = []
+    self.show_progress = False  # A progress bar over the records (`build(progress=True)`).
 
   def _info(self) -> tfds.core.DatasetInfo:
     return tfds.core.DatasetInfo(
@@ -142,6 +155,14 @@ class TextLineBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def open_source(self, paths: Sequence[str]) -> sources.DatasetSource:
     raise NotImplementedError
 
+  # TFDS prints these two lines on stdout ("Downloading and preparing dataset Unknown size ...")
+  # although a build downloads nothing; they are INFO log lines here (`--verbosity info`).
+  def _log_download_bytes(self) -> None:
+    logging.info("preparing %s in %s", self.name, self.data_dir)
+
+  def _log_download_done(self) -> None:
+    logging.info("%s prepared in %s", self.name, self.data_dir)
+
   def _split_generators(self, dl_manager):
     paths = tuple(self.builder_config.paths) or (str(dl_manager.manual_dir),)
     source = self.open_source(paths)
@@ -151,7 +172,10 @@ class TextLineBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _generate_examples(self, source):
     report = self.report
     index = 0
-    for result in encode_records(source, self.builder_config):
+    results = progress.bar(encode_records(source, self.builder_config), total=len(source),
+                           desc=self.builder_config.name, unit="rec",
+                           quiet=not self.show_progress)
+    for result in results:
       if result[0] == "ok":
         _, png, text, key = result
         yield index, {"image": png, "text": text, "key": key}
