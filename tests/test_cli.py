@@ -1,5 +1,6 @@
 """End to end: train a tiny model with the entry point, then `crnn-jax eval` and `predict`."""
 
+import io
 import json
 import os
 import pathlib
@@ -63,6 +64,30 @@ def test_eval_prints_and_writes_metrics(workdir, tmp_path, capsys):
   assert 0.0 <= metrics["word_accuracy"] <= 1.0
   printed = capsys.readouterr().out
   assert "word_accuracy_ignore_case" in printed and "target" in printed
+
+
+class _Terminal(io.StringIO):
+  """A stderr that says it is a terminal, so progress bars are drawn into it."""
+
+  def isatty(self):
+    return True
+
+
+def test_predict_and_eval_data_show_progress_on_a_terminal(workdir, tmp_path, monkeypatch):
+  images = tmp_path / "images"
+  images.mkdir()
+  for i in range(3):
+    Image.fromarray(np.full((32, 60 + 20 * i), 255, np.uint8)).save(images / f"{i}.png")
+  (images / "gt.txt").write_text("".join(f"{i}.png\tword\n" for i in range(3)))
+  commands = [["predict", "--checkpoint", str(workdir), *sorted(map(str, images.glob("*.png")))],
+              ["eval", "--checkpoint", str(workdir), "--data", str(images)]]
+  for command in commands:
+    for quiet in (False, True):
+      terminal = _Terminal()
+      monkeypatch.setattr(sys, "stderr", terminal)
+      assert cli.main(command + (["--quiet"] if quiet else [])) == 0
+      monkeypatch.undo()
+      assert ("3/3" in terminal.getvalue()) != quiet, (command[0], terminal.getvalue())
 
 
 def test_predict_reads_images_and_reports_a_bad_file(workdir, tmp_path, capsys):

@@ -1,6 +1,5 @@
 """Tests of the CRNN model: layout, parameter count, shapes and padding invariance."""
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
-import pathlib
 from typing import Any, Iterator, Sequence
 
 from absl import logging
