@@ -74,7 +74,8 @@ class Prediction:
   Attributes:
     text: the transcription.
     confidence: greedy decoding: the probability of the best CTC path; beam and lexicon
-      decoding: p(text | image), the total probability of its alignments.
+      decoding: p(text | image), the total probability of its alignments; 0 for an empty
+      text (see `greedy.reading_confidence`).
     spans: per character of `text`, its frames and input columns (see the module docstring);
       empty when the text has no alignment on the frames (a lexicon word too long for them).
     path: the frame alignment as a string, one character per frame, `-` for blank, e.g.
@@ -388,8 +389,11 @@ class Recognizer:
         ids, confidence = jax.device_get(self._forward(self.variables, jnp.asarray(images),
                                                        jnp.asarray(widths)))
         lengths = np.asarray(crnn.output_lengths(widths))
-        decoded = [(select.collapse_path(ids[row, :lengths[row]]), float(confidence[row]),
-                    ids[row, :lengths[row]]) for row in range(len(idx))]
+        decoded = []
+        for row in range(len(idx)):
+          labels = select.collapse_path(ids[row, :lengths[row]])
+          decoded.append((labels, float(greedy.reading_confidence(len(labels), confidence[row])),
+                          ids[row, :lengths[row]]))
       else:
         log_probs, lengths = self.logits(images, widths)
         batch_lexicons = None if lexicons is None else [lexicons[i] for i in idx]

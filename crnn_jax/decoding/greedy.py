@@ -32,6 +32,17 @@ def best_path(logits: jnp.ndarray, lengths: jnp.ndarray) -> tuple[jnp.ndarray, j
   return ids, jnp.exp(best.sum(axis=-1))
 
 
+def reading_confidence(num_chars, path_probability):
+  """The confidence reported for a reading: its path probability, or 0 when it is empty.
+
+  A crop sent to a recognizer holds text, so reading nothing is a failure however sure the
+  model is that every frame is blank (it is, on crops it cannot read: high-confidence empty
+  outputs were most of the empty outputs on real photographs). PaddleOCR's recognizer scores
+  an empty reading 0 too. Works on scalars and on `[B]` arrays.
+  """
+  return np.where(np.asarray(num_chars) > 0, path_probability, 0.0)
+
+
 def collapse(ids: np.ndarray) -> list[list[int]]:
   """CTC collapse of `[B, T]` frame ids: merge repeats, then drop blanks."""
   ids = np.asarray(ids)
@@ -51,10 +62,12 @@ def greedy_decode(logits, lengths, charset: Charset) -> tuple[list[str], np.ndar
 
   Returns:
     texts: B decoded strings.
-    confidence: `[B]` best-path probabilities.
+    confidence: `[B]` best-path probabilities (0 for an empty text: `reading_confidence`).
   """
   ids, confidence = _best_path_jit(logits, lengths)
-  return [charset.decode(seq) for seq in collapse(np.asarray(ids))], np.asarray(confidence)
+  sequences = collapse(np.asarray(ids))
+  confidence = reading_confidence([len(s) for s in sequences], np.asarray(confidence))
+  return [charset.decode(seq) for seq in sequences], confidence.astype(np.float32)
 
 
 _best_path_jit = jax.jit(best_path)

@@ -34,6 +34,7 @@ import numpy as np
 
 from crnn_jax.data.charset import BLANK_ID, Charset
 from crnn_jax.decoding import beam as beam_lib
+from crnn_jax.decoding import greedy
 
 # lexicon.py (JAX, optax) is imported when a lexicon decoder is built, so that the command line
 # can add these options without importing JAX.
@@ -181,7 +182,8 @@ class Decoder:
       return _greedy(log_probs, lengths, self.charset)
     if self.name == "beam":
       hyps = beam_lib.prefix_beam_search(log_probs, lengths, beam_width=self.beam_width)
-      return [Decoded(self.charset.decode(ids), _prob(score), tuple(ids))
+      return [Decoded(self.charset.decode(ids),
+                      float(greedy.reading_confidence(len(ids), _prob(score))), tuple(ids))
               for (ids, score), in hyps]
     return self._decode_lexicon(log_probs, lengths, lexicons)
 
@@ -221,6 +223,7 @@ def _greedy(log_probs: np.ndarray, lengths: np.ndarray, charset: Charset) -> lis
     path = frames.argmax(-1)
     ids = collapse_path(path)
     confidence = float(np.exp(frames.max(-1).astype(np.float64).sum())) if len(frames) else 1.0
+    confidence = float(greedy.reading_confidence(len(ids), confidence))
     out.append(Decoded(charset.decode(ids), confidence, tuple(ids)))
   return out
 

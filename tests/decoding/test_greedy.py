@@ -40,3 +40,22 @@ def test_best_path_is_jittable_with_fixed_shapes():
   np.testing.assert_array_equal(ids[1, 2:], 0)
   np.testing.assert_array_equal(ids[2], 0)
   assert float(conf[2]) == 1.0  # No frames: the empty path is certain.
+
+
+def test_an_empty_reading_has_confidence_zero_in_every_decoder():
+  from crnn_jax.decoding import select  # pylint: disable=g-import-not-at-top
+  charset = Charset("ab")
+  # Sample 0: every frame surely blank (path probability ~1, text ''); sample 1: "ab".
+  sure_blank = np.log(np.array([[0.98, 0.01, 0.01]] * 4))
+  reads_ab = np.log(np.array([[0.02, 0.97, 0.01], [0.9, 0.05, 0.05], [0.02, 0.01, 0.97],
+                              [0.9, 0.05, 0.05]]))
+  log_probs = np.stack([sure_blank, reads_ab]).astype(np.float32)
+  lengths = np.array([4, 4])
+  texts, confidence = greedy.greedy_decode(jnp.asarray(log_probs), jnp.asarray(lengths), charset)
+  assert texts == ["", "ab"]
+  assert confidence[0] == 0.0
+  np.testing.assert_allclose(confidence[1], 0.97 * 0.9 * 0.97 * 0.9, rtol=1e-5)
+  for name in ("greedy", "beam"):
+    decoded = select.Decoder(charset, name).decode(log_probs, lengths)
+    assert [d.text for d in decoded] == ["", "ab"]
+    assert decoded[0].confidence == 0.0 and decoded[1].confidence > 0.5, name
