@@ -16,6 +16,8 @@ text line (`--psm 7`; its confidence is the mean of its word confidences); Rapid
 `rapidocr` and `onnxruntime`, a PP-OCR recognizer, `--rapidocr`) runs recognition only. So that
 confidence can be judged, the table gives the accuracy of the predictions at or above each
 confidence threshold and the share of crops they cover, and how often the output is empty.
+A second table gives accuracy by the crops' aspect ratio (width / height), which shows what
+resizing every crop to a fixed 100x32 costs on wide words.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ from crnn_jax.data import sources  # pylint: disable=wrong-import-position
 
 DEFAULT_DATA = REPO.parent / "shared" / "realval"
 THRESHOLDS = (0.5, 0.7, 0.9)
+# Bands of width / height: a fixed-width 32x100 model squeezes crops wider than about 3:1.
+ASPECT_BANDS = (0.0, 2.0, 3.125, 4.5, 6.0, float("inf"))
 
 
 def read_folder(path: pathlib.Path) -> list[tuple[pathlib.Path, str]]:
@@ -118,6 +122,48 @@ def score(labels, texts, confidences, protocol: protocol_lib.Protocol,
               by_threshold=by_threshold)
 
 
+def _band_name(low: float, high: float) -> str:
+  return f"{low:g}+" if high == float("inf") else f"{low:g}-{high:g}"
+
+
+def aspect_band(ratio: float, bands=ASPECT_BANDS) -> str:
+  """The band name ('2-3.125', '6+', ...) of a width / height ratio."""
+  for low, high in zip(bands, bands[1:]):
+    if low <= ratio < high:
+      return _band_name(low, high)
+  raise ValueError(f"aspect ratio {ratio} outside the bands")
+
+
+def by_aspect(labels, texts, ratios, protocol: protocol_lib.Protocol) -> dict:
+  """{band: {'count', 'accuracy'}} over the labels `protocol` counts, bands in order."""
+  table = {_band_name(low, high): dict(count=0, correct=0)
+           for low, high in zip(ASPECT_BANDS, ASPECT_BANDS[1:])}
+  for label, text, ratio in zip(labels, texts, ratios):
+    try:
+      target = protocol.label(label)
+    except records.BadRecord:
+      continue
+    entry = table[aspect_band(ratio)]
+    entry["count"] += 1
+    entry["correct"] += protocol.prediction(text) == target
+  return {band: dict(count=e["count"], accuracy=e["correct"] / e["count"] if e["count"] else 0.0)
+          for band, e in table.items()}
+
+
+def aspect_markdown(results: dict) -> str:
+  """Accuracy (%) and crops per aspect band, one row per system and dataset."""
+  first = next(iter(results.values()))["datasets"]
+  bands = list(next(iter(first.values()))["by_aspect"])
+  head = ["system", "dataset"] + [f"w/h {band}" for band in bands]
+  lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+  for system, entry in results.items():
+    for dataset, row in entry["datasets"].items():
+      cells = [system, dataset] + [f"{100 * c['accuracy']:.1f} ({c['count']})"
+                                   for c in row["by_aspect"].values()]
+      lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
 def markdown(results: dict, thresholds=THRESHOLDS) -> str:
   head = ["system", "dataset", "counted", "altered", "accuracy (%)", "case-sensitive (%)",
           "empty (conf > 0.5)"]
@@ -163,6 +209,11 @@ def main(argv=None) -> int:
   data = {folder.name: read_folder(folder) for folder in folders}
   paths = [p for items in data.values() for p, _ in items]
   labels = [label for items in data.values() for _, label in items]
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  ratios = []
+  for path in paths:
+    with Image.open(path) as image:  # Reads the header only.
+      ratios.append(image.width / max(image.height, 1))
   print(f"{len(paths)} crops in {len(data)} folder(s): "
         + ", ".join(f"{k} ({len(v)})" for k, v in data.items()), file=sys.stderr)
 
@@ -193,12 +244,15 @@ def main(argv=None) -> int:
       entry["datasets"][name] = dict(
           standard=score(labels[part], texts[part], confidences[part], protocol_lib.STANDARD),
           case_sensitive=score(labels[part], texts[part], confidences[part],
-                               protocol_lib.CASE_SENSITIVE))
+                               protocol_lib.CASE_SENSITIVE),
+          by_aspect=by_aspect(labels[part], texts[part], ratios[part], protocol_lib.STANDARD))
       entry["predictions"][name] = [
           dict(file=str(p.name), label=l, text=t, confidence=c)
           for (p, l), t, c in zip(items, texts[part], confidences[part])]
     results[system] = entry
   print(markdown(results))
+  print("Accuracy (%) by aspect ratio, standard protocol (crops in brackets):\n")
+  print(aspect_markdown(results))
   if args.show_errors:
     for system, entry in results.items():
       print(f"\n{system}: first {args.show_errors} errors per dataset (standard protocol)")

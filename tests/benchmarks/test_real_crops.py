@@ -49,3 +49,16 @@ def test_read_folder_and_markdown(real_crops, tmp_path):
                                                     protocol.CASE_SENSITIVE))})}
   table = real_crops.markdown(results)
   assert "| sys | set | 1 | 1 | 100.0 | 0.0 | 0 (0) | 100.0 / 100 |" in table
+
+
+def test_accuracy_by_aspect_band(real_crops):
+  assert real_crops.aspect_band(1.0) == "0-2" and real_crops.aspect_band(3.0) == "2-3.125"
+  assert real_crops.aspect_band(6.0) == "6+" and real_crops.aspect_band(40.0) == "6+"
+  table = real_crops.by_aspect(["ab", "Long-word", "x!", "!!"], ["ab", "longwrd", "y", "z"],
+                               [1.5, 7.0, 1.0, 3.0], protocol.STANDARD)
+  assert list(table) == ["0-2", "2-3.125", "3.125-4.5", "4.5-6", "6+"]
+  assert table["0-2"] == dict(count=2, accuracy=0.5)  # '!!' has nothing left and not counted.
+  assert table["6+"] == dict(count=1, accuracy=0.0) and table["2-3.125"]["count"] == 0
+  results = {"sys": dict(datasets={"set": dict(by_aspect=table)})}
+  assert "| sys | set | 50.0 (2) | 0.0 (0) | 0.0 (0) | 0.0 (0) | 0.0 (1) |" in (
+      real_crops.aspect_markdown(results))
