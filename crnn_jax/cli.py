@@ -54,7 +54,8 @@ def _eval(args) -> int:
   num_records = args.num_records or None  # None: all of the run's eval datasets, or eval_size.
   print(f"evaluating step {step} of {model_name(args)} on "
         f"{pipeline.describe_eval_data(config, args.split, num_records)}", file=sys.stderr)
-  evaluator = train_lib.Evaluator(config, charset, mesh, args.split, num_records)
+  evaluator = train_lib.Evaluator(config, charset, mesh, args.split, num_records,
+                                  progress=not args.quiet)
   metrics, examples = evaluator.run(state, num_examples=args.show)
   metrics = dict(checkpoint=model_name(args), step=step, split=args.split, **metrics)
   if deploy_cli.decoders_requested(args):  # --decoder beam / lexicon: each one's metrics.

@@ -46,6 +46,7 @@ import optax
 from flax.training import train_state
 
 from crnn_jax import checkpointing, distributed, evaluation, optim, sharding, visualize
+from crnn_jax import progress as progress_lib
 from crnn_jax.data import pipeline
 from crnn_jax.data.charset import Charset
 from crnn_jax.decoding import greedy
@@ -338,7 +339,8 @@ class Evaluator:
   """
 
   def __init__(self, config, charset: Charset, mesh, split: str = "eval",
-               num_records: int | None = None, state_shardings: Any = None):
+               num_records: int | None = None, state_shardings: Any = None,
+               progress: bool = False):
     """Prepares the batches.
 
     Args:
@@ -348,6 +350,7 @@ class Evaluator:
       split: 'eval' or 'test'.
       num_records: images to evaluate (default `config.data.eval_size`).
       state_shardings: shardings of the state passed to `run` (default: the state's own).
+      progress: progress bars (on a terminal) while the batches are prepared and read.
     """
     sharding.check_batch_size(config.eval_batch_size, mesh, "eval_batch_size")
     index, count = sharding.process_batch_slice(config.eval_batch_size, mesh)
@@ -355,7 +358,10 @@ class Evaluator:
     self._rows = slice(index * local, (index + 1) * local)
     self.charset = charset
     self.mesh = mesh
-    self.batches = list(pipeline.eval_batches(config, charset, split, num_records))
+    self.progress = progress
+    batches = pipeline.eval_batches(config, charset, split, num_records)
+    self.batches = list(progress_lib.bar(batches, desc="preparing", unit="batch",
+                                         quiet=not progress))
     in_shardings = None
     if state_shardings is not None:
       in_shardings = (state_shardings, sharding.batch_sharded(mesh))
@@ -366,13 +372,15 @@ class Evaluator:
     """Returns (metrics dict, list of (prediction, target, confidence) for the first examples)."""
     metrics = evaluation.RecognitionMetrics()
     examples = []
-    for batch in self.batches:
+    for batch in progress_lib.bar(self.batches, desc="reading", unit="batch",
+                                  quiet=not self.progress):
       local = {k: v[self._rows] for k, v in batch.items()}
       ids, conf = self._step(state, sharding.device_batch(local, self.mesh))
       ids, conf = jax.device_get((ids, conf))
       mask = batch["mask"]
-      preds = [self.charset.decode(s) for s in greedy.collapse(ids)]
-      preds = [p for p, m in zip(preds, mask) if m]
+      sequences = greedy.collapse(ids)
+      conf = greedy.reading_confidence([len(s) for s in sequences], conf)
+      preds = [self.charset.decode(s) for s, m in zip(sequences, mask) if m]
       targets = [t for t, m in zip(batch["text"], mask) if m]
       confs = conf[mask]
       metrics.update(preds, targets, confs)

@@ -79,15 +79,17 @@ def test_predict_and_eval_data_show_progress_on_a_terminal(workdir, tmp_path, mo
   for i in range(3):
     Image.fromarray(np.full((32, 60 + 20 * i), 255, np.uint8)).save(images / f"{i}.png")
   (images / "gt.txt").write_text("".join(f"{i}.png\tword\n" for i in range(3)))
-  commands = [["predict", "--checkpoint", str(workdir), *sorted(map(str, images.glob("*.png")))],
-              ["eval", "--checkpoint", str(workdir), "--data", str(images)]]
-  for command in commands:
+  commands = [  # (command, what the bar counts when done)
+      (["predict", "--checkpoint", str(workdir), *sorted(map(str, images.glob("*.png")))], "3/3"),
+      (["eval", "--checkpoint", str(workdir), "--data", str(images)], "3/3"),
+      (["eval", "--checkpoint", str(workdir), "--num-records", "20"], "2/2")]  # 16 a batch.
+  for command, done in commands:
     for quiet in (False, True):
       terminal = _Terminal()
       monkeypatch.setattr(sys, "stderr", terminal)
       assert cli.main(command + (["--quiet"] if quiet else [])) == 0
       monkeypatch.undo()
-      assert ("3/3" in terminal.getvalue()) != quiet, (command[0], terminal.getvalue())
+      assert (done in terminal.getvalue()) != quiet, (command, terminal.getvalue())
 
 
 def test_predict_reads_images_and_reports_a_bad_file(workdir, tmp_path, capsys):

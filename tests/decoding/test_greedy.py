@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from crnn_jax.data.charset import Charset
 from crnn_jax.decoding import greedy
@@ -59,3 +60,18 @@ def test_an_empty_reading_has_confidence_zero_in_every_decoder():
     decoded = select.Decoder(charset, name).decode(log_probs, lengths)
     assert [d.text for d in decoded] == ["", "ab"]
     assert decoded[0].confidence == 0.0 and decoded[1].confidence > 0.5, name
+
+
+def test_training_evaluation_scores_an_empty_reading_zero(monkeypatch):
+  """Evaluator.run (periodic evaluation, `crnn-jax eval --checkpoint`) uses the same rule."""
+  from crnn_jax import train_lib  # pylint: disable=g-import-not-at-top
+  evaluator = object.__new__(train_lib.Evaluator)
+  evaluator.charset, evaluator.mesh, evaluator.progress = Charset("ab"), None, False
+  evaluator._rows = slice(None)  # pylint: disable=protected-access
+  evaluator.batches = [dict(mask=np.array([True, True]), text=["", "ab"])]
+  ids = np.array([[0, 0, 0], [1, 0, 2]])
+  evaluator._step = lambda state, batch: (ids, np.array([0.99, 0.8]))  # pylint: disable=protected-access
+  monkeypatch.setattr(train_lib.sharding, "device_batch", lambda batch, mesh: batch)
+  metrics, examples = evaluator.run(None, num_examples=2)
+  assert examples == [("", "", 0.0), ("ab", "ab", pytest.approx(0.8))]
+  assert metrics["mean_confidence"] == pytest.approx(0.4)
