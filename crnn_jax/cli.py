@@ -42,10 +42,10 @@ def model_name(args) -> str:
 def _eval(args) -> int:
   if args.data:  # Datasets on disk, with the standard protocol (crnn_jax/eval_cli.py).
     return eval_cli.run(args)
-  from crnn_jax import sharding, train_lib  # pylint: disable=g-import-not-at-top
+  from crnn_jax import run_files, sharding, train_lib  # pylint: disable=g-import-not-at-top
   from crnn_jax.data import pipeline  # pylint: disable=g-import-not-at-top
 
-  config = train_lib.load_model_config(args.checkpoint, args.weights)
+  config = run_files.load_model_config(args.checkpoint, args.weights)
   if args.batch_size:
     config.eval_batch_size = args.batch_size
   charset, step, state = train_lib.restore_inference_state(config, args.checkpoint, args.step,

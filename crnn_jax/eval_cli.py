@@ -219,11 +219,11 @@ def run(args) -> int:
   import jax  # pylint: disable=g-import-not-at-top
   from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
 
-  from crnn_jax import train_lib  # pylint: disable=g-import-not-at-top
+  from crnn_jax import run_files  # pylint: disable=g-import-not-at-top
 
   from crnn_jax import pretrained  # pylint: disable=g-import-not-at-top
 
-  config = train_lib.load_model_config(args.checkpoint, getattr(args, "weights", ""))
+  config = run_files.load_model_config(args.checkpoint, getattr(args, "weights", ""))
   model_name = (str(args.checkpoint) if args.checkpoint
                 else f"weights {getattr(args, 'weights', '') or pretrained.DEFAULT_MODEL}")
   if args.batch_size:

@@ -345,11 +345,11 @@ def export_checkpoint(workdir, fmt: str, output, step: int | None = None,
   Returns:
     The written path.
   """
-  from crnn_jax import checkpointing, train_lib  # pylint: disable=g-import-not-at-top
+  from crnn_jax import checkpointing, run_files  # pylint: disable=g-import-not-at-top
 
   if fmt not in FORMATS:
     raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
-  config = train_lib.load_config(workdir)
+  config = run_files.load_config(workdir)
   _, variables = checkpointing.restore_variables(workdir, step)
   return export_variables(config, variables, fmt, output, opset)
 

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from crnn_jax import checkpointing, pretrained, train_lib
+from crnn_jax import checkpointing, pretrained, run_files
 from crnn_jax.data import preprocess
 from crnn_jax.data.charset import Charset
 from crnn_jax.decoding import greedy
@@ -227,7 +227,7 @@ class Recognizer:
       **kwargs: passed to the constructor (decoder, beam_width, lexicon, delta, max_width,
         width_step).
     """
-    config = train_lib.load_config(workdir)
+    config = run_files.load_config(workdir)
     _, variables = checkpointing.restore_variables(workdir, step)
     return cls.from_config(config, variables, **kwargs)
 

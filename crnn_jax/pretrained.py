@@ -26,9 +26,11 @@ import ml_collections
 import numpy as np
 from flax import serialization
 
+from crnn_jax import run_files
+
 WEIGHTS_ROOT = pathlib.Path(__file__).resolve().parent / "weights"
 DEFAULT_MODEL = "scene_en"
-CONFIG_FILE = "config.json"
+CONFIG_FILE = run_files.CONFIG_FILE  # A weights directory's config, named as a run's.
 VARIABLES_FILE = "variables.msgpack"
 INFO_FILE = "info.json"
 DTYPES = ("bfloat16", "float32")
@@ -137,9 +139,9 @@ def load(name_or_dir: str | pathlib.Path = DEFAULT_MODEL
 def export_checkpoint(workdir: str | pathlib.Path, output: str | pathlib.Path,
                       step: int | None = None, dtype: str = "bfloat16") -> pathlib.Path:
   """Writes the weights directory of a training run's checkpoint (the latest by default)."""
-  from crnn_jax import checkpointing, train_lib  # pylint: disable=import-outside-toplevel
+  from crnn_jax import checkpointing, run_files  # pylint: disable=import-outside-toplevel
 
-  config = train_lib.load_config(workdir)
+  config = run_files.load_config(workdir)
   step, variables = checkpointing.restore_variables(workdir, step)
   return save(output, config, variables, dtype=dtype,
               info={"checkpoint": str(workdir), "step": int(step)})

@@ -208,7 +208,7 @@ def import_torch(path, output, *, alphabet: str = CRNN_PYTORCH_ALPHABET,
   """
   import jax  # pylint: disable=g-import-not-at-top
 
-  from crnn_jax import checkpointing, train_lib  # pylint: disable=g-import-not-at-top
+  from crnn_jax import checkpointing, run_files, train_lib  # pylint: disable=g-import-not-at-top
   from crnn_jax.data.charset import Charset  # pylint: disable=g-import-not-at-top
   from crnn_jax.models import crnn  # pylint: disable=g-import-not-at-top
 
@@ -245,7 +245,7 @@ def import_torch(path, output, *, alphabet: str = CRNN_PYTORCH_ALPHABET,
   state = state.replace(params=variables["params"], batch_stats=variables["batch_stats"],
                         opt_state=state.tx.init(variables["params"]))
   output.mkdir(parents=True, exist_ok=True)
-  train_lib.save_config(config, output)
+  run_files.save_config(config, output)
   with checkpointing.make_manager(output) as manager:
     checkpointing.save(manager, state, force=True)
     manager.wait_until_finished()

@@ -47,15 +47,13 @@ from flax.training import train_state
 
 from crnn_jax import checkpointing, distributed, evaluation, optim, sharding, visualize
 from crnn_jax import progress as progress_lib
+from crnn_jax import run_files
 from crnn_jax.data import pipeline
 from crnn_jax.data.charset import Charset
 from crnn_jax.decoding import greedy
 from crnn_jax.models import crnn
 from crnn_jax.ops import ctc
 
-CONFIG_FILE = "config.json"
-RUN_INFO_FILE = "run_info.json"
-TRAIN_LOG_FILE = "train_log.jsonl"
 # The exit status of `train.main` after a SIGTERM-triggered checkpoint: 128 + SIGTERM, as if the
 # signal had ended the process, so schedulers and wrappers see an unfinished run.
 PREEMPTED_EXIT_CODE = 128 + signal.SIGTERM
@@ -273,26 +271,6 @@ def restore_inference_state(config, workdir, step: int | None = None, weights: s
   state = TrainState(step=step, apply_fn=model.apply, params=variables["params"], tx=None,
                      opt_state=None, batch_stats=variables["batch_stats"])
   return charset, step, state
-
-
-def save_config(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> None:
-  (workdir / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2) + "\n")
-
-
-def load_model_config(workdir, weights: str = "") -> ml_collections.ConfigDict:
-  """The config of a training workdir, or (without one) of shipped weights / a weights dir."""
-  if workdir:
-    return load_config(workdir)
-  from crnn_jax import pretrained  # pylint: disable=import-outside-toplevel
-  return pretrained.load_config(weights or pretrained.DEFAULT_MODEL)
-
-
-def load_config(workdir) -> ml_collections.ConfigDict:
-  """The config a run wrote to its workdir."""
-  path = pathlib.Path(workdir) / CONFIG_FILE
-  if not path.is_file():
-    raise FileNotFoundError(f"{path} not found: is {workdir} a crnn-jax training workdir?")
-  return ml_collections.ConfigDict(json.loads(path.read_text()))
 
 
 def run_info(config, mesh, start_step: int) -> dict[str, Any]:
@@ -644,8 +622,8 @@ def _train_and_evaluate(config, workdir: pathlib.Path, watcher: PreemptionWatche
     _log("Initialized from the weights %s", config.init_weights)
   first_step = int(jax.device_get(state.step))
   if is_main:
-    save_config(config, workdir)
-    (workdir / RUN_INFO_FILE).write_text(
+    run_files.save_config(config, workdir)
+    (workdir / run_files.RUN_INFO_FILE).write_text(
         json.dumps(run_info(config, mesh, first_step), indent=2) + "\n")
 
   evaluator = Evaluator(config, charset, mesh, state_shardings=state_shardings)
@@ -656,7 +634,7 @@ def _train_and_evaluate(config, workdir: pathlib.Path, watcher: PreemptionWatche
       donate_argnums=0)
   schedule = optim.learning_rate_schedule(config.optimizer, config.num_train_steps,
                                           config.batch_size)
-  step_log = StepLog(workdir / TRAIN_LOG_FILE if is_main else None, first_step,
+  step_log = StepLog(workdir / run_files.TRAIN_LOG_FILE if is_main else None, first_step,
                      functools.partial(optim.learning_rate_at, schedule, config.optimizer),
                      config.get("max_consecutive_bad_steps", 0))
   writer = _summary_writer(workdir)
@@ -704,7 +682,7 @@ def _train_and_evaluate(config, workdir: pathlib.Path, watcher: PreemptionWatche
             f"{config.max_consecutive_bad_steps}). Their updates were skipped, so the "
             f"checkpoint saved at step {step} holds the last good parameters and optimizer "
             f"state. Check the data, lower the learning rate or clip the gradients, then rerun "
-            f"to resume from it; see {workdir / TRAIN_LOG_FILE}.")
+            f"to resume from it; see {workdir / run_files.TRAIN_LOG_FILE}.")
 
       if (step % config.eval_every_steps == 0 or is_last) and not preempted:
         eval_metrics, examples = evaluator.run(state, config.num_sample_predictions)

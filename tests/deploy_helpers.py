@@ -12,7 +12,7 @@ import jax
 import numpy as np
 
 from configs import default
-from crnn_jax import checkpointing, train_lib
+from crnn_jax import checkpointing, run_files, train_lib
 from crnn_jax.data.charset import Charset
 from crnn_jax.models import crnn
 
@@ -59,7 +59,7 @@ def make_workdir(workdir: pathlib.Path, seed: int = 0, config=None) -> pathlib.P
   state = train_lib.create_train_state(config, model, jax.random.key(seed))
   variables = _randomize({"params": state.params, "batch_stats": state.batch_stats}, seed)
   state = state.replace(params=variables["params"], batch_stats=variables["batch_stats"])
-  train_lib.save_config(config, workdir)
+  run_files.save_config(config, workdir)
   with checkpointing.make_manager(workdir) as manager:
     checkpointing.save(manager, state, force=True)
     manager.wait_until_finished()
@@ -68,7 +68,7 @@ def make_workdir(workdir: pathlib.Path, seed: int = 0, config=None) -> pathlib.P
 
 def model_logits(workdir, images: np.ndarray, widths: np.ndarray):
   """Reference logits `[B, T, K]` and lengths of the workdir's model, straight from flax."""
-  config = train_lib.load_config(workdir)
+  config = run_files.load_config(workdir)
   charset = Charset.from_config(config.text)
   model = crnn.from_config(config.model, charset.num_classes)
   _, variables = checkpointing.restore_variables(workdir)

@@ -25,7 +25,7 @@ import jax
 import numpy as np
 import pytest
 
-from crnn_jax import checkpointing, train_lib
+from crnn_jax import checkpointing, run_files, train_lib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 STEPS = 4
@@ -69,7 +69,7 @@ def _wait_all(procs: list[subprocess.Popen]) -> list[int]:
 
 
 def _log(workdir: pathlib.Path) -> list[dict]:
-  return [json.loads(line) for line in (workdir / train_lib.TRAIN_LOG_FILE).open()]
+  return [json.loads(line) for line in (workdir / run_files.TRAIN_LOG_FILE).open()]
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_two_processes_match_one_process_through_a_preemption(tmp_path, cache):
   assert statuses == [0, 0], finished[1][-3000:]
   assert f"Resumed from step {stopped[0]} " in finished[0]
 
-  info = json.loads((multi / train_lib.RUN_INFO_FILE).read_text())
+  info = json.loads((multi / run_files.RUN_INFO_FILE).read_text())
   assert info["process_count"] == 2 and info["device_count"] == 4
   assert info["mesh"] == {"data": 4} and info["per_device_batch_size"] == 2
   assert sorted({d["process_index"] for d in info["devices"]}) == [0, 1]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import deploy_helpers
-from crnn_jax import checkpointing, cli, export, train_lib
+from crnn_jax import checkpointing, cli, export, run_files
 from crnn_jax.data.charset import Charset
 from crnn_jax.models import crnn
 
@@ -31,7 +31,7 @@ def _inputs(width, widths, seed):
 
 
 def _reference(workdir, images, widths):
-  config = train_lib.load_config(workdir)
+  config = run_files.load_config(workdir)
   model = crnn.from_config(config.model, Charset.from_config(config.text).num_classes)
   _, variables = checkpointing.restore_variables(workdir)
   logits, lengths = jax.jit(lambda x, w: model.apply(variables, x, w, train=False))(images, widths)
@@ -49,7 +49,7 @@ def _assert_close(logits, lengths, ref, ref_lengths):
 
 
 def test_inference_function_equals_model(workdir):
-  config = train_lib.load_config(workdir)
+  config = run_files.load_config(workdir)
   model = crnn.from_config(config.model, Charset.from_config(config.text).num_classes)
   _, variables = checkpointing.restore_variables(workdir)
   forward = jax.jit(export.inference_function(model, variables))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from crnn_jax import checkpointing, train_lib
+from crnn_jax import checkpointing, run_files, train_lib
 from crnn_jax.data import pipeline
 from crnn_jax.data.charset import Charset
 from crnn_jax.decoding import greedy
@@ -112,7 +112,7 @@ def test_resumed_run_equals_unbroken_run(tmp_path):
   jax.tree.map(np.testing.assert_array_equal, vars_a, vars_b)
   assert resumed == straight
   assert (tmp_path / "straight" / "config.json").is_file()
-  assert train_lib.load_config(tmp_path / "straight").model.lstm_hidden == 32
+  assert run_files.load_config(tmp_path / "straight").model.lstm_hidden == 32
 
 
 @pytest.fixture(scope="module")

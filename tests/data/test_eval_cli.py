@@ -103,7 +103,7 @@ def workdir(tmp_path_factory):
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import optax  # pylint: disable=g-import-not-at-top
-  from crnn_jax import checkpointing, train_lib  # pylint: disable=g-import-not-at-top
+  from crnn_jax import checkpointing, run_files, train_lib  # pylint: disable=g-import-not-at-top
   from crnn_jax.data.charset import Charset  # pylint: disable=g-import-not-at-top
   from crnn_jax.models import crnn  # pylint: disable=g-import-not-at-top
 
@@ -123,7 +123,7 @@ def workdir(tmp_path_factory):
   checkpointing.save(manager, state, force=True)
   manager.wait_until_finished()
   manager.close()
-  train_lib.save_config(config, path)
+  run_files.save_config(config, path)
   return path
 
 
