@@ -65,3 +65,14 @@ def test_wide_stage_differs_from_the_second_in_fonts_seed_and_start_only():
   # Each stage draws records the earlier ones never saw.
   assert len({c.get_config().data.train_seed for c in (synth_en, synth_en_finetune,
                                                         synth_en_wide)}) == 3
+
+
+def test_second_scene_stage_differs_from_the_first_where_its_docstring_says():
+  from configs import synth_en_scene, synth_en_scene2  # pylint: disable=import-outside-toplevel
+  first = _leaf_paths(synth_en_scene.get_config())
+  second = _leaf_paths(synth_en_scene2.get_config())
+  changed = {k for k in first if first[k] != second[k]}
+  assert changed == {"init_weights", "data.train_seed", "data.synthetic.strong_fraction",
+                     "num_train_steps", "optimizer.learning_rate"}
+  assert second["optimizer.learning_rate"] < first["optimizer.learning_rate"]
+  assert second["data.synthetic.strong_fraction"] < first["data.synthetic.strong_fraction"]
