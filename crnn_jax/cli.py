@@ -22,11 +22,11 @@ import sys
 from typing import Sequence
 
 from crnn_jax import _xla_flags
+from crnn_jax import cli_format
 from crnn_jax import data_cli
 from crnn_jax import deploy_cli
 from crnn_jax import eval_cli
 from crnn_jax import pretrained
-from crnn_jax import cli_format
 from crnn_jax import progress
 
 _xla_flags.apply()
@@ -148,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
                   help="training workdir (default: the shipped weights, see --weights)")
   ev.add_argument("--weights", default="",
                   help="without --checkpoint: a shipped model name or a weights directory "
-                  "(default: scene_en)")
+                  f"(default: {pretrained.DEFAULT_MODEL})")
   ev.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
   ev.add_argument("--split", default="test", choices=("eval", "test"),
                   help="synthetic split (seed data.eval_seed or data.test_seed)")
@@ -170,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
   pr.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
   pr.add_argument("--weights", default="",
                   help="without --checkpoint: a shipped model name or a weights directory "
-                  "(default: scene_en, the English model of 62 case-sensitive characters)")
+                  f"(default: {pretrained.DEFAULT_MODEL}, the English model of 62 "
+                  "case-sensitive characters)")
   pr.add_argument("inputs", nargs="+", help="image files or directories")
   pr.add_argument("--output", help="write path<TAB>text<TAB>confidence lines here")
   pr.add_argument("--batch-size", type=int, default=64, help="images per batch")

@@ -234,7 +234,7 @@ class Recognizer:
   @classmethod
   def from_pretrained(cls, name_or_dir: str | pathlib.Path = pretrained.DEFAULT_MODEL,
                       **kwargs) -> "Recognizer":
-    """Loads weights shipped with the package (default: the English model 'scene_en') or a
+    """Loads weights shipped with the package (default: `pretrained.DEFAULT_MODEL`) or a
     weights directory written by `crnn-jax export --format weights`.
 
     Args:
