@@ -1,6 +1,5 @@
 """End to end: train a tiny model with the entry point, then `crnn-jax eval` and `predict`."""
 
-import io
 import json
 import os
 import pathlib
@@ -66,14 +65,7 @@ def test_eval_prints_and_writes_metrics(workdir, tmp_path, capsys):
   assert "word_accuracy_ignore_case" in printed and "target" in printed
 
 
-class _Terminal(io.StringIO):
-  """A stderr that says it is a terminal, so progress bars are drawn into it."""
-
-  def isatty(self):
-    return True
-
-
-def test_predict_and_eval_data_show_progress_on_a_terminal(workdir, tmp_path, monkeypatch):
+def test_predict_and_eval_data_show_progress_on_a_terminal(workdir, tmp_path, terminal_stderr):
   images = tmp_path / "images"
   images.mkdir()
   for i in range(3):
@@ -85,10 +77,8 @@ def test_predict_and_eval_data_show_progress_on_a_terminal(workdir, tmp_path, mo
       (["eval", "--checkpoint", str(workdir), "--num-records", "20"], "2/2")]  # 16 a batch.
   for command, done in commands:
     for quiet in (False, True):
-      terminal = _Terminal()
-      monkeypatch.setattr(sys, "stderr", terminal)
-      assert cli.main(command + (["--quiet"] if quiet else [])) == 0
-      monkeypatch.undo()
+      with terminal_stderr() as terminal:
+        assert cli.main(command + (["--quiet"] if quiet else [])) == 0
       assert (done in terminal.getvalue()) != quiet, (command, terminal.getvalue())
 
 

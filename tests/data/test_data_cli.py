@@ -1,10 +1,8 @@
 """Tests of `crnn-jax data build` and `crnn-jax data to-lmdb`."""
 
-import io
 import json
 import logging
 import pathlib
-import sys
 
 from absl import logging as absl_logging
 import lmdb
@@ -108,13 +106,6 @@ def test_build_synthetic_from_a_training_config(tmp_path, capsys):
   assert rc != 0 and "does not exist" in capsys.readouterr().err
 
 
-class _Terminal(io.StringIO):
-  """A stderr that says it is a terminal, so progress bars are drawn into it."""
-
-  def isatty(self):
-    return True
-
-
 def _lines_folder(root: pathlib.Path) -> pathlib.Path:
   """gt.txt with a usable line, one too long for the frames of its narrow image at height 32
   (13 characters, 40 px: 11 frames), and one with a character outside alnum36."""
@@ -151,7 +142,7 @@ def test_for_config_skips_what_training_with_that_config_would_skip(tmp_path, ca
   assert _lmdb_contents(tmp_path / "fit")[b"label-000000001"] == b"hello"
 
 
-def test_long_data_commands_show_progress_on_a_terminal(tmp_path, monkeypatch, capsys):
+def test_long_data_commands_show_progress_on_a_terminal(tmp_path, terminal_stderr, capsys):
   folder = _lines_folder(tmp_path / "lines")
   runs = {
       "build": ["data", "build", "folder", "--input", str(folder), "--output",
@@ -160,11 +151,9 @@ def test_long_data_commands_show_progress_on_a_terminal(tmp_path, monkeypatch, c
   }
   for name, command in runs.items():
     for quiet in (False, True):
-      terminal = _Terminal()
-      monkeypatch.setattr(sys, "stderr", terminal)
       suffix = "_quiet" if quiet else ""
-      assert cli.main([*command[:-1], command[-1] + suffix] + (["--quiet"] if quiet else [])) == 0
-      monkeypatch.undo()
+      with terminal_stderr() as terminal:
+        assert cli.main([*command[:-1], command[-1] + suffix] + (["--quiet"] if quiet else [])) == 0
       shown = terminal.getvalue()
       if quiet:
         assert "3/3" not in shown, name

@@ -1,10 +1,8 @@
 """Tests of held-out test sets (crnn_jax/data/testset.py) and of the set kept in the repository."""
 
 import collections
-import io
 import pathlib
 import string
-import sys
 
 import matplotlib
 import numpy as np
@@ -56,18 +54,12 @@ def test_write_read_and_folder_source(tmp_path):
   assert image.ndim == 2 and image.dtype == np.uint8 and image.std() > 10
 
 
-def test_progress_bar_on_a_terminal_counts_every_image(tmp_path, monkeypatch):
-  class Terminal(io.StringIO):
-    def isatty(self):
-      return True
-
+def test_progress_bar_on_a_terminal_counts_every_image(tmp_path, terminal_stderr):
   total = sum(COUNTS.values())
   for progress, name in ((True, "shown"), (False, "hidden")):
-    terminal = Terminal()
-    monkeypatch.setattr(sys, "stderr", terminal)
-    testset.write_test_set(tmp_path / name, [HELD_OUT_FONT], seed=5, counts=COUNTS,
-                           progress=progress)
-    monkeypatch.undo()
+    with terminal_stderr() as terminal:
+      testset.write_test_set(tmp_path / name, [HELD_OUT_FONT], seed=5, counts=COUNTS,
+                             progress=progress)
     assert (f"{total}/{total}" in terminal.getvalue()) == progress
 
 
