@@ -21,7 +21,7 @@ import jax
 import numpy as np
 import pytest
 
-from crnn_jax import checkpointing, train_lib
+from crnn_jax import checkpointing, run_files, train_lib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 STEPS = 20
@@ -77,7 +77,7 @@ class _Run:
 
 
 def _log_steps(workdir: pathlib.Path) -> list[int]:
-  path = workdir / train_lib.TRAIN_LOG_FILE
+  path = workdir / run_files.TRAIN_LOG_FILE
   if not path.exists():
     return []
   return [json.loads(line)["step"] for line in path.read_text().splitlines() if line.strip()]
@@ -126,16 +126,16 @@ def test_killed_and_preempted_run_resumes_bit_exactly(tmp_path, cache):
 
   run = _Run(resumed, cache, "finished")
   assert run.wait() == 0, run.output[-3000:]
-  info = json.loads((resumed / train_lib.RUN_INFO_FILE).read_text())
+  info = json.loads((resumed / run_files.RUN_INFO_FILE).read_text())
   assert info["start_step"] == stopped_at
 
   step_a, vars_a = checkpointing.restore_variables(straight)
   step_b, vars_b = checkpointing.restore_variables(resumed)
   assert step_a == step_b == STEPS
   jax.tree.map(np.testing.assert_array_equal, vars_a, vars_b)
-  log_a = (straight / train_lib.TRAIN_LOG_FILE).read_text()
+  log_a = (straight / run_files.TRAIN_LOG_FILE).read_text()
   assert _log_steps(straight) == list(range(1, STEPS + 1))
-  assert (resumed / train_lib.TRAIN_LOG_FILE).read_text() == log_a
+  assert (resumed / run_files.TRAIN_LOG_FILE).read_text() == log_a
 
 
 def test_damaged_latest_checkpoint_resumes_from_the_newest_readable(tmp_path, cache):
