@@ -259,7 +259,7 @@ class Recognizer:
 
   def _forward_impl(self, variables, images, widths):
     logits, lengths = self.model.apply(variables, images, widths, train=False)
-    return greedy.best_path(logits, lengths)
+    return greedy.best_reading(logits, lengths)
 
   def _log_probs_impl(self, variables, images, widths):
     logits, lengths = self.model.apply(variables, images, widths, train=False)
@@ -389,11 +389,8 @@ class Recognizer:
         ids, confidence = jax.device_get(self._forward(self.variables, jnp.asarray(images),
                                                        jnp.asarray(widths)))
         lengths = np.asarray(crnn.output_lengths(widths))
-        decoded = []
-        for row in range(len(idx)):
-          labels = select.collapse_path(ids[row, :lengths[row]])
-          decoded.append((labels, float(greedy.reading_confidence(len(labels), confidence[row])),
-                          ids[row, :lengths[row]]))
+        decoded = [(select.collapse_path(ids[row, :lengths[row]]), float(confidence[row]),
+                    ids[row, :lengths[row]]) for row in range(len(idx))]
       else:
         log_probs, lengths = self.logits(images, widths)
         batch_lexicons = None if lexicons is None else [lexicons[i] for i in idx]

@@ -245,7 +245,7 @@ def eval_step(state: TrainState, batch: dict[str, jax.Array]):
   """Inference on a batch: returns best-path ids `[B, T]` and confidences `[B]`."""
   logits, lengths = state.apply_fn({"params": state.params, "batch_stats": state.batch_stats},
                                    batch["image"], batch["width"], train=False)
-  return greedy.best_path(logits.astype(jnp.float32), lengths)
+  return greedy.best_reading(logits.astype(jnp.float32), lengths)
 
 
 def restore_inference_state(config, workdir, step: int | None = None, weights: str = ""):
@@ -356,9 +356,7 @@ class Evaluator:
       ids, conf = self._step(state, sharding.device_batch(local, self.mesh))
       ids, conf = jax.device_get((ids, conf))
       mask = batch["mask"]
-      sequences = greedy.collapse(ids)
-      conf = greedy.reading_confidence([len(s) for s in sequences], conf)
-      preds = [self.charset.decode(s) for s, m in zip(sequences, mask) if m]
+      preds = [self.charset.decode(s) for s, m in zip(greedy.collapse(ids), mask) if m]
       targets = [t for t, m in zip(batch["text"], mask) if m]
       confs = conf[mask]
       metrics.update(preds, targets, confs)

@@ -32,13 +32,22 @@ def best_path(logits: jnp.ndarray, lengths: jnp.ndarray) -> tuple[jnp.ndarray, j
   return ids, jnp.exp(best.sum(axis=-1))
 
 
+def best_reading(logits: jnp.ndarray, lengths: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """`best_path` with the confidence of a reading: 0 when every frame is blank (the collapsed
+  text is empty; see `reading_confidence`). What the Recognizer, evaluation and
+  `greedy_decode` report."""
+  ids, confidence = best_path(logits, lengths)
+  return ids, jnp.where(jnp.any(ids != BLANK_ID, axis=-1), confidence, 0.0)
+
+
 def reading_confidence(num_chars, path_probability):
   """The confidence reported for a reading: its path probability, or 0 when it is empty.
 
   A crop sent to a recognizer holds text, so reading nothing is a failure however sure the
   model is that every frame is blank (it is, on crops it cannot read: high-confidence empty
   outputs were most of the empty outputs on real photographs). PaddleOCR's recognizer scores
-  an empty reading 0 too. Works on scalars and on `[B]` arrays.
+  an empty reading 0 too. `best_reading` applies it on device; the host-side decoders call this.
+  Works on scalars and on `[B]` arrays.
   """
   return np.where(np.asarray(num_chars) > 0, path_probability, 0.0)
 
@@ -64,10 +73,8 @@ def greedy_decode(logits, lengths, charset: Charset) -> tuple[list[str], np.ndar
     texts: B decoded strings.
     confidence: `[B]` best-path probabilities (0 for an empty text: `reading_confidence`).
   """
-  ids, confidence = _best_path_jit(logits, lengths)
-  sequences = collapse(np.asarray(ids))
-  confidence = reading_confidence([len(s) for s in sequences], np.asarray(confidence))
-  return [charset.decode(seq) for seq in sequences], confidence.astype(np.float32)
+  ids, confidence = _best_reading_jit(logits, lengths)
+  return [charset.decode(seq) for seq in collapse(np.asarray(ids))], np.asarray(confidence)
 
 
-_best_path_jit = jax.jit(best_path)
+_best_reading_jit = jax.jit(best_reading)

@@ -63,15 +63,25 @@ def test_an_empty_reading_has_confidence_zero_in_every_decoder():
 
 
 def test_training_evaluation_scores_an_empty_reading_zero(monkeypatch):
-  """Evaluator.run (periodic evaluation, `crnn-jax eval --checkpoint`) uses the same rule."""
+  """Evaluator.run (periodic evaluation, `crnn-jax eval --checkpoint`) through the real
+  eval_step and best_path: the same rule."""
+  import types  # pylint: disable=g-import-not-at-top
   from crnn_jax import train_lib  # pylint: disable=g-import-not-at-top
+  sure_blank = np.log(np.array([[0.98, 0.01, 0.01]] * 4))
+  reads_ab = np.log(np.array([[0.02, 0.97, 0.01], [0.9, 0.05, 0.05], [0.02, 0.01, 0.97],
+                              [0.9, 0.05, 0.05]]))
+  logits = jnp.asarray(np.stack([sure_blank, reads_ab]), jnp.float32)
+  state = types.SimpleNamespace(
+      params={}, batch_stats={},
+      apply_fn=lambda variables, image, width, train: (logits, jnp.array([4, 4])))
   evaluator = object.__new__(train_lib.Evaluator)
   evaluator.charset, evaluator.mesh, evaluator.progress = Charset("ab"), None, False
   evaluator._rows = slice(None)  # pylint: disable=protected-access
-  evaluator.batches = [dict(mask=np.array([True, True]), text=["", "ab"])]
-  ids = np.array([[0, 0, 0], [1, 0, 2]])
-  evaluator._step = lambda state, batch: (ids, np.array([0.99, 0.8]))  # pylint: disable=protected-access
+  evaluator.batches = [dict(mask=np.array([True, True]), text=np.array(["", "ab"]),
+                            image=np.zeros((2, 1)), width=np.zeros(2))]
+  evaluator._step = train_lib.eval_step  # pylint: disable=protected-access
   monkeypatch.setattr(train_lib.sharding, "device_batch", lambda batch, mesh: batch)
-  metrics, examples = evaluator.run(None, num_examples=2)
-  assert examples == [("", "", 0.0), ("ab", "ab", pytest.approx(0.8))]
-  assert metrics["mean_confidence"] == pytest.approx(0.4)
+  metrics, examples = evaluator.run(state, num_examples=2)
+  ab = 0.97 * 0.9 * 0.97 * 0.9
+  assert examples == [("", "", 0.0), ("ab", "ab", pytest.approx(ab, rel=1e-5))]
+  assert metrics["mean_confidence"] == pytest.approx(ab / 2, rel=1e-5)
