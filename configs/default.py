@@ -87,6 +87,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.synthetic.length_balance = 0.0  # Share of words drawn length first (SynthTIGER).
   # Share of records with punctuation outside the charset drawn (not labelled) around words.
   config.data.synthetic.punctuation_fraction = 0.0
+  # Share of digit records drawn as prices, with a currency sign that the label leaves out.
+  config.data.synthetic.price_fraction = 0.0
   config.data.synthetic.fonts_dir = ""  # Extra directory of .ttf/.otf fonts added to the pool.
   # 'standard': DejaVu and the PyPI font packages; 'extended': also matplotlib's STIX (Times
   # style) and Computer Modern faces (Roman, Sans, Bold, Typewriter); 'wide': also 50 Google

@@ -106,6 +106,9 @@ def register(subparsers) -> None:
                      help="share of words drawn length first (long words as often as short)")
   synth.add_argument("--punctuation-fraction", type=float, default=0.0,
                      help="share of records with punctuation drawn but not labelled")
+  synth.add_argument("--price-fraction", type=float, default=0.0,
+                     help="share of digit strings drawn as prices, the currency sign not "
+                     "labelled")
   synth.add_argument("--strong-fraction", type=float, default=0.0,
                      help="'scene': share of records drawn at the 'strong' level")
   synth.add_argument("--backgrounds-dir", default="",
@@ -181,7 +184,7 @@ def _write_report(path: str | None, payload: dict) -> None:
 _SYNTHETIC_FIELDS = ("min_length", "max_length", "word_fraction", "digit_fraction",
                      "lower_fraction", "upper_fraction", "augment", "font_size", "fonts_dir",
                      "font_pool", "vocabulary", "length_balance", "punctuation_fraction",
-                     "strong_fraction", "backgrounds_dir")
+                     "price_fraction", "strong_fraction", "backgrounds_dir")
 
 
 def _synthetic_options(args) -> dict:
@@ -199,6 +202,7 @@ def _synthetic_options(args) -> dict:
               digit_fraction=args.digit_fraction, vocabulary=args.vocabulary,
               length_balance=args.length_balance,
               punctuation_fraction=args.punctuation_fraction,
+              price_fraction=args.price_fraction,
               strong_fraction=args.strong_fraction, backgrounds_dir=args.backgrounds_dir)
 
 

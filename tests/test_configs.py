@@ -76,3 +76,18 @@ def test_second_scene_stage_differs_from_the_first_where_its_docstring_says():
                      "num_train_steps", "optimizer.learning_rate"}
   assert second["optimizer.learning_rate"] < first["optimizer.learning_rate"]
   assert second["data.synthetic.strong_fraction"] < first["data.synthetic.strong_fraction"]
+
+
+def test_third_scene_stage_arms_differ_only_in_resizing():
+  # pylint: disable-next=import-outside-toplevel
+  from configs import synth_en_scene2, synth_en_scene3, synth_en_scene3_keep_ratio
+  second = _leaf_paths(synth_en_scene2.get_config())
+  fixed = _leaf_paths(synth_en_scene3.get_config())
+  keep_ratio = _leaf_paths(synth_en_scene3_keep_ratio.get_config())
+  changed = {k for k in second if second[k] != fixed[k]}
+  assert changed == {"init_weights", "data.train_seed", "data.synthetic.price_fraction",
+                     "num_train_steps", "optimizer.learning_rate", "optimizer.warmup_steps",
+                     "eval_every_steps"}
+  assert fixed["data.train_seed"] not in (second["data.train_seed"], 303)
+  assert {k for k in fixed if fixed[k] != keep_ratio[k]} == {"data.resize"}
+  assert keep_ratio["data.resize"] == "keep_ratio"

@@ -33,6 +33,9 @@ WORD_PREFIXES = "\"'(#-*"
 WORD_SUFFIXES = ".,!?:;\"')-%*"
 NUMBER_SEPARATORS = ".,/-:"
 NUMBER_PREFIXES = "$#(+-"
+# Currency signs of the prices that `price_fraction` draws (drawn, not labelled, as above);
+# '$' is drawn most often, as on the signs of the English-language benchmarks.
+CURRENCY_SIGNS = "$$$$\u00a3\u20ac\u00a2"
 
 
 def _case_forms(word: str) -> tuple[str, str, str]:
@@ -135,6 +138,7 @@ class SyntheticTextSource:
       vocabulary: str = "web2",
       length_balance: float = 0.0,
       punctuation_fraction: float = 0.0,
+      price_fraction: float = 0.0,
       strong_fraction: float = 0.0,
       backgrounds_dir: str = "",
       builtin_backgrounds: bool = True,
@@ -167,6 +171,9 @@ class SyntheticTextSource:
         are rare in text but common on signs and in benchmarks).
       punctuation_fraction: share of records drawn with punctuation the charset lacks around
         or inside them (see WORD_PREFIXES, ...); it is in the image, not in the label.
+      price_fraction: share of digit records drawn as prices ('$12.99', '5.50\u20ac', '\u00a3300'):
+        a currency sign the charset lacks (CURRENCY_SIGNS) and often a decimal point, drawn
+        but not labelled, so that '$' is not read as a digit.
       strong_fraction: with augment='scene', the share of records drawn at the 'strong' level
         (clean grayscale print) instead.
       backgrounds_dir: an optional directory of background images for the 'scene' level.
@@ -203,6 +210,7 @@ class SyntheticTextSource:
       raise ValueError(f"vocabulary must be one of {VOCABULARIES}, got {vocabulary!r}")
     for name, value in (("length_balance", length_balance),
                         ("punctuation_fraction", punctuation_fraction),
+                        ("price_fraction", price_fraction),
                         ("strong_fraction", strong_fraction)):
       if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be in [0, 1], got {value}")
@@ -225,6 +233,7 @@ class SyntheticTextSource:
     self.vocabulary = vocabulary
     self.length_balance = float(length_balance)
     self.punctuation_fraction = float(punctuation_fraction)
+    self.price_fraction = float(price_fraction)
     self.strong_fraction = float(strong_fraction)
     self.backgrounds_dir = str(backgrounds_dir or "")
     self.builtin_backgrounds = bool(builtin_backgrounds)
@@ -272,6 +281,7 @@ class SyntheticTextSource:
         vocabulary=synthetic.get("vocabulary", "web2"),
         length_balance=synthetic.get("length_balance", 0.0),
         punctuation_fraction=synthetic.get("punctuation_fraction", 0.0),
+        price_fraction=synthetic.get("price_fraction", 0.0),
         strong_fraction=synthetic.get("strong_fraction", 0.0),
         backgrounds_dir=synthetic.get("backgrounds_dir", ""),
         builtin_backgrounds=synthetic.get("builtin_backgrounds", True),
@@ -320,6 +330,20 @@ class SyntheticTextSource:
       k = min(int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right")),
               len(indices) - 1)
     return pool.words[indices[k]]
+
+  def _price(self, rng: np.random.Generator, digits: str, font: str) -> tuple[str, str]:
+    """(drawn, label): `digits` cut to at most 6 as a price with a currency sign (price_fraction)."""
+    covered = fonts_lib.font_codepoints(font)
+    signs = [c for c in CURRENCY_SIGNS if ord(c) in covered and c not in self.charset.chars]
+    if not signs:
+      return digits, digits
+    digits = digits[:6]
+    sign = signs[int(rng.integers(len(signs)))]
+    drawn = digits
+    if len(digits) >= 3 and rng.random() < 0.6 and ord(".") in covered:
+      drawn = digits[:-2] + "." + digits[-2:]  # 12.99
+    suffix = sign == "\u00a2" or (sign == "\u20ac" and rng.random() < 0.5)
+    return (drawn + sign if suffix else sign + drawn), digits
 
   def _punctuate(self, rng: np.random.Generator, text: str, digits: bool, font: str) -> str:
     """`text` with punctuation the charset lacks added (drawn only; see WORD_PREFIXES)."""
@@ -383,7 +407,8 @@ class SyntheticTextSource:
 
     Returns:
       {'image': uint8 [H, W] grayscale image ([H, W, 3] RGB at the 'scene' level), 'text': the
-      label: the rendered string without the punctuation `punctuation_fraction` adds}.
+      label: the rendered string without the punctuation and currency signs that
+      `punctuation_fraction` and `price_fraction` add}.
 
     Raises:
       IndexError: the index is out of range.
@@ -406,7 +431,9 @@ class SyntheticTextSource:
       text = self._random_string(rng)
     font = self.fonts[rng.integers(len(self.fonts))]
     drawn = text
-    if self.punctuation_fraction and rng.random() < self.punctuation_fraction:
+    if digits and self.price_fraction and rng.random() < self.price_fraction:
+      drawn, text = self._price(rng, text, font)
+    elif self.punctuation_fraction and rng.random() < self.punctuation_fraction:
       drawn = self._punctuate(rng, text, digits, font)
     if self.augment == "scene" and rng.random() >= self.strong_fraction:
       image = self._scene.render_scene(drawn, font, rng, font_size=self.font_size,

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from crnn_jax.data import fonts
+from crnn_jax.data import renderer
 from crnn_jax.data.charset import Charset
 from crnn_jax.data.synthetic import SyntheticTextSource
 
@@ -260,6 +261,30 @@ def test_scene_labels_are_encodable_and_punctuation_is_drawn_not_labelled(scene_
   assert len(punctuated) >= 5
   stripped = {"".join(c for c in d if c in charset.chars) for d in drawn}
   assert stripped <= set(labels)
+
+
+def test_prices_draw_a_currency_sign_the_label_leaves_out(monkeypatch):
+  from crnn_jax.data import synthetic  # pylint: disable=import-outside-toplevel
+  drawn = []
+  real = renderer.render_text
+  monkeypatch.setattr(renderer, "render_text",
+                      lambda text, *a, **k: drawn.append(text) or real(text, *a, **k))
+  source = _source(word_fraction=0.0, digit_fraction=1.0, price_fraction=0.7, augment="none",
+                   max_length=12)
+  labels = [source[i]["text"] for i in range(60)]
+  assert all(label.isdigit() for label in labels)
+  prices = [(d, label) for d, label in zip(drawn, labels) if d != label]
+  assert 25 <= len(prices) <= 55  # price_fraction 0.7 of 60.
+  signs = set(synthetic.CURRENCY_SIGNS)
+  for text, label in prices:
+    assert len(label) <= 6
+    assert sum(c in signs for c in text) == 1, text
+    assert text.replace(".", "").strip("".join(signs)) == label
+  assert any("." in text for text, _ in prices) and any(t[0] == "$" for t, _ in prices)
+  # Labels longer than 6 digits are drawn only without a sign.
+  assert any(len(label) > 6 for d, label in zip(drawn, labels) if d == label)
+  with pytest.raises(ValueError, match="price_fraction"):
+    _source(price_fraction=2.0)
 
 
 def test_wordfreq_vocabulary_prefers_frequent_words():

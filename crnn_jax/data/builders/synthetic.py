@@ -37,6 +37,7 @@ class SyntheticConfig(base.TextLineConfig):
   vocabulary: str = "web2"
   length_balance: float = 0.0
   punctuation_fraction: float = 0.0
+  price_fraction: float = 0.0
   strong_fraction: float = 0.0
   backgrounds_dir: str = ""
 
@@ -64,6 +65,7 @@ class CrnnSynthetic(base.TextLineBuilder):
         lower_fraction=c.lower_fraction, upper_fraction=c.upper_fraction, augment=c.augment,
         font_size=c.font_size, fonts_dir=c.fonts_dir, digit_fraction=c.digit_fraction,
         font_pool=c.font_pool, vocabulary=c.vocabulary, length_balance=c.length_balance,
-        punctuation_fraction=c.punctuation_fraction, strong_fraction=c.strong_fraction,
+        punctuation_fraction=c.punctuation_fraction, price_fraction=c.price_fraction,
+        strong_fraction=c.strong_fraction,
         backgrounds_dir=c.backgrounds_dir)
     return sources.SyntheticRecords(source)
