@@ -44,13 +44,16 @@ def run_tesseract(paths, threads: int, whitelist: str | None = None):
   return [r[0] for r in results], [r[1] for r in results], seconds
 
 
-def run_crnn(paths, checkpoint: str, weights: str):
-  """A batched, jitted `Recognizer` (a training workdir, else shipped weights); compiled first."""
+def run_crnn(paths, checkpoint: str, weights: str, onnx: str = "", backend: str = "jax"):
+  """A batched `Recognizer` (an ONNX file, a training workdir, else shipped weights; on the JAX
+  or onnxruntime backend); compiled first."""
   import crnn_jax  # pylint: disable=import-outside-toplevel
-  if checkpoint:
-    recognizer = crnn_jax.Recognizer.from_checkpoint(checkpoint)
+  if onnx:
+    recognizer = crnn_jax.Recognizer.from_onnx(onnx)
+  elif checkpoint:
+    recognizer = crnn_jax.Recognizer.from_checkpoint(checkpoint, backend=backend)
   else:
-    recognizer = crnn_jax.Recognizer.from_pretrained(weights)
+    recognizer = crnn_jax.Recognizer.from_pretrained(weights, backend=backend)
   recognizer.recognize(paths[:64])  # Compile.
   start = time.perf_counter()
   predictions = recognizer.recognize(paths)

@@ -191,6 +191,10 @@ def main(argv=None) -> int:
   parser.add_argument("--checkpoint", default="", help="a training workdir instead of --weights")
   parser.add_argument("--weights", default="", help="shipped model name or weights directory "
                       "(default: the shipped default model)")
+  parser.add_argument("--onnx", default="", help="an exported .onnx file (float32 or int8, "
+                      "run in onnxruntime) instead of --weights")
+  parser.add_argument("--backend", default="jax", choices=("jax", "onnxruntime"),
+                      help="how --weights or --checkpoint run")
   parser.add_argument("--no-crnn", action="store_true", help="only the peers")
   parser.add_argument("--no-tesseract", action="store_true")
   parser.add_argument("--rapidocr", action="store_true", help="also RapidOCR (PyPI rapidocr)")
@@ -222,8 +226,11 @@ def main(argv=None) -> int:
   if not args.no_crnn:
     from crnn_jax import pretrained  # pylint: disable=import-outside-toplevel
     weights = args.weights or pretrained.DEFAULT_MODEL
-    runs["crnn-jax " + (args.checkpoint or weights)] = peers.run_crnn(paths, args.checkpoint,
-                                                                       weights)
+    name = args.onnx or args.checkpoint or weights
+    if not args.onnx and args.backend != "jax":
+      name += f" ({args.backend})"
+    runs["crnn-jax " + name] = peers.run_crnn(paths, args.checkpoint, weights, args.onnx,
+                                              args.backend)
   if not args.no_tesseract:
     if shutil.which("tesseract") is None:
       print("tesseract not found (apt-get install tesseract-ocr); use --no-tesseract",

@@ -37,6 +37,14 @@ def register(subparsers) -> None:
   ex.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32"),
                   help="weights: storage dtype of the floating arrays")
   ex.add_argument("--opset", type=int, default=21, help="ONNX opset")
+  ex.add_argument("--quantize", default="none", choices=("none", "int8"),
+                  help="onnx: int8 writes a statically quantized model (int8 convolutions and "
+                  "projections), calibrated on images of the model's own renderer")
+  ex.add_argument("--calibration-images", type=int, default=1024,
+                  help="--quantize int8: synthetic images the activation ranges are taken from")
+  ex.add_argument("--reduce-range", action=argparse.BooleanOptionalAction, default=True,
+                  help="--quantize int8: 7-bit weights, which CPUs without AVX-512 VNNI need "
+                  "(full 8-bit weights saturate their int8 kernels)")
   ex.set_defaults(func=_export)
 
   im = subparsers.add_parser("import-torch", help="convert crnn.pytorch weights to a workdir")
@@ -62,11 +70,16 @@ def _export(args) -> int:
           f"--weights {out} IMAGE)", file=sys.stderr)
     return 0
   from crnn_jax import export  # pylint: disable=g-import-not-at-top
+  if args.quantize != "none" and args.format != "onnx":
+    print(f"error: --quantize {args.quantize} is for --format onnx", file=sys.stderr)
+    return 2
+  options = dict(quantize=args.quantize, calibration_images=args.calibration_images,
+                 reduce_range=args.reduce_range)
   if args.checkpoint:
     path = export.export_checkpoint(args.checkpoint, args.format, args.output, args.step,
-                                    args.opset)
+                                    args.opset, **options)
   else:
-    path = export.export_weights(args.weights, args.format, args.output, args.opset)
+    path = export.export_weights(args.weights, args.format, args.output, args.opset, **options)
   print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)", file=sys.stderr)
   return 0
 

@@ -136,10 +136,7 @@ def export_onnx(model: crnn.CRNN, variables: dict[str, Any], charset, *, height:
   except ImportError as e:
     raise ImportError(f"ONNX export needs onnx: pip install 'crnn-jax[export]' ({e})") from None
   from crnn_jax import onnx_graph  # pylint: disable=g-import-not-at-top
-  proto = onnx.helper.make_model(onnx_graph.build_graph(model, variables, height=height),
-                                 opset_imports=[onnx.helper.make_opsetid("", opset)],
-                                 producer_name="crnn-jax", producer_version=_version())
-  proto.ir_version = min(proto.ir_version, 10)  # What onnxruntime 1.24 and later load.
+  proto = onnx_graph.build_model(model, variables, height=height, opset=opset)
   del proto.metadata_props[:]
   for key, value in metadata(charset, height, fold_case, resize=resize,
                              fixed_width=fixed_width).items():
@@ -149,8 +146,11 @@ def export_onnx(model: crnn.CRNN, variables: dict[str, Any], charset, *, height:
   return proto
 
 
+QUANTIZE_MODES = ("none", "int8")
+
+
 def export_checkpoint(workdir, fmt: str, output, step: int | None = None,
-                      opset: int = 21) -> pathlib.Path:
+                      opset: int = 21, **onnx_options) -> pathlib.Path:
   """Exports a training workdir's checkpoint to `output`.
 
   Args:
@@ -159,6 +159,8 @@ def export_checkpoint(workdir, fmt: str, output, step: int | None = None,
     output: the file to write (StableHLO also writes `output + '.json'` with the metadata).
     step: the checkpoint step (default: latest).
     opset: ONNX opset.
+    **onnx_options: `quantize`, `calibration_images`, `reduce_range` (see
+      `export_variables`).
 
   Returns:
     The written path.
@@ -169,10 +171,11 @@ def export_checkpoint(workdir, fmt: str, output, step: int | None = None,
     raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
   config = run_files.load_config(workdir)
   _, variables = checkpointing.restore_variables(workdir, step)
-  return export_variables(config, variables, fmt, output, opset)
+  return export_variables(config, variables, fmt, output, opset, **onnx_options)
 
 
-def export_weights(name_or_dir, fmt: str, output, opset: int = 21) -> pathlib.Path:
+def export_weights(name_or_dir, fmt: str, output, opset: int = 21,
+                   **onnx_options) -> pathlib.Path:
   """Exports a shipped model (`pretrained.available()`) or a weights directory to `output`.
 
   Arguments and result as `export_checkpoint`; the weights are exported in float32.
@@ -182,15 +185,30 @@ def export_weights(name_or_dir, fmt: str, output, opset: int = 21) -> pathlib.Pa
   if fmt not in FORMATS:
     raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
   config, variables = pretrained.load(name_or_dir)
-  return export_variables(config, variables, fmt, output, opset)
+  return export_variables(config, variables, fmt, output, opset, **onnx_options)
 
 
-def export_variables(config, variables, fmt: str, output, opset: int = 21) -> pathlib.Path:
-  """Exports a model given by its training config and variables (see `export_checkpoint`)."""
+def export_variables(config, variables, fmt: str, output, opset: int = 21, *,
+                     quantize: str = "none", calibration_images: int = 1024,
+                     reduce_range: bool = True) -> pathlib.Path:
+  """Exports a model given by its training config and variables (see `export_checkpoint`).
+
+  Args:
+    config, variables: the model.
+    fmt, output, opset: as `export_checkpoint`.
+    quantize: ONNX only: 'int8' writes a statically quantized model (`crnn_jax.quantize`),
+      calibrated on `calibration_images` images of the model's own renderer settings.
+    calibration_images: see `quantize`.
+    reduce_range: int8 with 7-bit weights (see `crnn_jax.quantize`).
+  """
   from crnn_jax.data.charset import Charset  # pylint: disable=g-import-not-at-top
 
   if fmt not in FORMATS:
     raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+  if quantize not in QUANTIZE_MODES:
+    raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, got {quantize!r}")
+  if quantize != "none" and fmt != "onnx":
+    raise ValueError(f"quantize={quantize!r} is for the onnx format, not {fmt!r}")
   charset = Charset.from_config(config.text)
   model = crnn.from_config(config.model, charset.num_classes)
   height = int(config.data.height)
@@ -208,6 +226,11 @@ def export_variables(config, variables, fmt: str, output, opset: int = 21) -> pa
   else:
     proto = export_onnx(model, variables, charset, height=height,
                         fold_case=bool(config.text.fold_case), opset=opset, **resize)
+    if quantize == "int8":
+      from crnn_jax import quantize as quantize_lib  # pylint: disable=g-import-not-at-top
+      proto = quantize_lib.quantize_int8(
+          proto, quantize_lib.calibration_batches(config, calibration_images),
+          reduce_range=reduce_range)
     output.write_bytes(proto.SerializeToString())
   return output
 

@@ -163,14 +163,19 @@ class TooWideWarning(UserWarning):
   """Inputs far wider than the model's training images (see `Recognizer.max_aspect_ratio`)."""
 
 
+BACKENDS = ("jax", "onnxruntime")
+
+
 class Recognizer:
   """A trained CRNN ready to read text-line images.
 
   Attributes:
-    model: the flax module.
-    variables: its params and batch_stats.
+    model: the flax module (None for `from_onnx`).
+    variables: its params and batch_stats (None for `from_onnx`).
     charset: the charset it was trained with.
     decoder: the CTC decoder (`crnn_jax.decoding.select.Decoder`).
+    backend: 'jax' or 'onnxruntime'.
+    onnx: the `onnx_backend.OnnxModel` of the onnxruntime backend (else None).
   """
 
   def __init__(self, model: crnn.CRNN, variables: dict[str, Any], charset: Charset, *,
@@ -178,7 +183,9 @@ class Recognizer:
                fixed_width: int | None = None,
                decoder: select.Decoder | str = "greedy", beam_width: int = 10,
                lexicon: Sequence[str] | str | pathlib.Path | None = None, delta: int = 3,
-               compilation_cache: bool | str | pathlib.Path = True):
+               compilation_cache: bool | str | pathlib.Path = True,
+               backend: str = "jax", onnx_model: str | pathlib.Path | bytes | None = None,
+               threads: int = 0):
     """Wraps a model.
 
     Args:
@@ -198,11 +205,31 @@ class Recognizer:
       delta: the lexicon decoder's edit-distance radius.
       compilation_cache: True: `enable_compilation_cache()` (a per-user cache
         directory); a path: that directory; False: leave JAX's settings alone.
+      backend: 'jax' (XLA) or 'onnxruntime' (the model exported to ONNX and run by
+        onnxruntime's CPU kernels; `crnn_jax.onnx_backend`). Both give the same predictions.
+      onnx_model: with backend 'onnxruntime', a `.onnx` file of this model (e.g. int8 from
+        `crnn-jax export --quantize int8`), its bytes or an `onnx_backend.OnnxModel`; default:
+        built from `model` and `variables` and kept in the compilation cache directory.
+      threads: with backend 'onnxruntime', its intra-op threads (0: one per core).
+
+    Raises:
+      ValueError: an unknown backend, or an ONNX model that cannot be loaded.
     """
+    if backend not in BACKENDS:
+      raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    cache = None
     if compilation_cache:
-      enable_compilation_cache(None if compilation_cache is True else compilation_cache)
+      cache = enable_compilation_cache(None if compilation_cache is True else compilation_cache)
     self.model = model
-    self.variables = jax.device_put(variables)
+    self.backend = backend
+    self.onnx = None
+    if backend == "onnxruntime":
+      from crnn_jax import onnx_backend  # pylint: disable=import-outside-toplevel
+      if onnx_model is None:
+        onnx_model = onnx_backend.model_bytes(model, variables, height=height, cache_dir=cache)
+      self.onnx = (onnx_model if isinstance(onnx_model, onnx_backend.OnnxModel)
+                   else onnx_backend.OnnxModel(onnx_model, threads=threads))
+    self.variables = jax.device_put(variables) if variables is not None else None
     self.charset = charset
     self.height = height
     self.max_width = max_width
@@ -257,6 +284,30 @@ class Recognizer:
       kwargs.setdefault("fixed_width", config.data.fixed_width)
     return cls(model, variables, charset, height=config.data.height, **kwargs)
 
+  @classmethod
+  def from_onnx(cls, path: str | pathlib.Path, **kwargs) -> "Recognizer":
+    """Reads with an ONNX file of `crnn-jax export --format onnx` in onnxruntime alone.
+
+    The charset, case folding, input height and resizing come from the file's metadata.
+
+    Args:
+      path: the `.onnx` file (float32 or int8).
+      **kwargs: passed to the constructor (decoder, threads, ...).
+
+    Raises:
+      ValueError: naming the file, when it cannot be loaded or was not written by crnn-jax.
+    """
+    from crnn_jax import onnx_backend  # pylint: disable=import-outside-toplevel
+    onnx_model = onnx_backend.OnnxModel(path, threads=kwargs.pop("threads", 0))
+    try:
+      settings = onnx_backend.recognizer_settings(onnx_model.metadata)
+    except ValueError as e:
+      raise ValueError(f"{path}: {e}") from None
+    charset = Charset(settings.pop("chars"), fold_case=settings.pop("fold_case"))
+    for key, value in settings.items():
+      kwargs.setdefault(key, value)
+    return cls(None, None, charset, backend="onnxruntime", onnx_model=onnx_model, **kwargs)
+
   def _forward_impl(self, variables, images, widths):
     logits, lengths = self.model.apply(variables, images, widths, train=False)
     return greedy.best_reading(logits, lengths)
@@ -275,9 +326,20 @@ class Recognizer:
     Returns:
       log-probabilities `[B, T, K]` (log-softmax of the logits) and lengths `[B]`.
     """
+    if self.onnx is not None:
+      logits, lengths = self.onnx.logits(images, widths)
+      return select.log_softmax(logits), lengths
     log_probs, lengths = self._log_probs(self.variables, jnp.asarray(images),
                                          jnp.asarray(widths, jnp.int32))
     return np.asarray(log_probs), np.asarray(lengths)
+
+  def best_paths(self, images: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy readings of a padded batch: (ids `[B, T]`, confidence `[B]`), see
+    `greedy.best_reading`."""
+    if self.onnx is not None:
+      return greedy.best_reading(*self.onnx.logits(images, widths))
+    return jax.device_get(self._forward(self.variables, jnp.asarray(images),
+                                        jnp.asarray(widths, jnp.int32)))
 
   @property
   def max_aspect_ratio(self) -> float:
@@ -375,19 +437,20 @@ class Recognizer:
     for start in range(0, len(order), batch_size):
       idx = order[start:start + batch_size]
       widest = max(arrays[i].shape[1] for i in idx)
-      width = -(-widest // self.width_step) * self.width_step
+      # XLA compiles a program per shape: round the width up and pad the batch to a power of
+      # two to bound their number. onnxruntime compiles nothing, so it runs the exact shape.
+      step = self.width_step if self.onnx is None else 1
+      width = -(-widest // step) * step
       images = preprocess.pad_to_width([arrays[i] for i in idx], width)
       widths = np.array([arrays[i].shape[1] for i in idx], np.int32)
-      # Pad the batch itself to a power of two to bound the number of compiled shapes.
-      rows = 1 << (len(idx) - 1).bit_length()
+      rows = 1 << (len(idx) - 1).bit_length() if self.onnx is None else len(idx)
       if rows > len(idx):
         images = np.concatenate([images, np.zeros((rows - len(idx),) + images.shape[1:],
                                                   np.float32)])
         widths = np.concatenate([widths, np.full(rows - len(idx), preprocess.MIN_WIDTH,
                                                  np.int32)])
       if self.decoder.name == "greedy":
-        ids, confidence = jax.device_get(self._forward(self.variables, jnp.asarray(images),
-                                                       jnp.asarray(widths)))
+        ids, confidence = self.best_paths(images, widths)
         lengths = np.asarray(crnn.output_lengths(widths))
         decoded = [(select.collapse_path(ids[row, :lengths[row]]), float(confidence[row]),
                     ids[row, :lengths[row]]) for row in range(len(idx))]

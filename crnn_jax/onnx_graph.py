@@ -55,7 +55,8 @@ class _GraphBuilder:
 
   def op(self, op_type: str, inputs, prefix: str | None = None, outputs: int = 1, **attrs):
     names = [self.name(prefix or op_type.lower()) for _ in range(outputs)]
-    self.nodes.append(self.helper.make_node(op_type, list(inputs), names, **attrs))
+    self.nodes.append(self.helper.make_node(op_type, list(inputs), names, name=names[0],
+                                            **attrs))
     return names[0] if outputs == 1 else names
 
 
@@ -178,8 +179,8 @@ def build_graph(model: crnn.CRNN, variables: dict[str, Any], *, height: int = 32
                                                 f"proj{layer}_kernel")]),
                      g.const(np.asarray(proj["bias"], np.float32), f"proj{layer}_bias")],
              prefix=f"proj{layer}")
-  g.nodes.append(g.helper.make_node("Transpose", [x], ["logits"], perm=[1, 0, 2]))
-  g.nodes.append(g.helper.make_node("Identity", [lengths], ["lengths"]))
+  g.nodes.append(g.helper.make_node("Transpose", [x], ["logits"], name="logits", perm=[1, 0, 2]))
+  g.nodes.append(g.helper.make_node("Identity", [lengths], ["lengths"], name="lengths"))
   num_classes = int(np.asarray(params[f"rnn{model.lstm_layers - 1}"]["projection"]["bias"]).size)
   make = g.helper.make_tensor_value_info
   return g.helper.make_graph(
@@ -189,3 +190,18 @@ def build_graph(model: crnn.CRNN, variables: dict[str, Any], *, height: int = 32
       [make("logits", TensorProto.FLOAT, ["B", "T", num_classes]),
        make("lengths", TensorProto.INT32, ["B"])],
       g.initializers)
+
+
+OPSET = 21
+
+
+def build_model(model: crnn.CRNN, variables: dict[str, Any], *, height: int = 32,
+                opset: int = OPSET):
+  """`build_graph` as an ONNX ModelProto of `opset` (no metadata; see `export.export_onnx`)."""
+  import onnx  # pylint: disable=g-import-not-at-top
+  from crnn_jax import __version__  # pylint: disable=g-import-not-at-top
+  proto = onnx.helper.make_model(build_graph(model, variables, height=height),
+                                 opset_imports=[onnx.helper.make_opsetid("", opset)],
+                                 producer_name="crnn-jax", producer_version=__version__)
+  proto.ir_version = min(proto.ir_version, 10)  # What onnxruntime 1.24 and later load.
+  return proto

@@ -17,7 +17,9 @@ def best_path(logits: jnp.ndarray, lengths: jnp.ndarray) -> tuple[jnp.ndarray, j
   """Per-frame arg max and the probability of the best path.
 
   Args:
-    logits: `[B, T, K]` class scores.
+    logits: `[B, T, K]` class scores: a JAX array (traced, on device), or a NumPy array
+      (computed in NumPy, for outputs of the onnxruntime backend, whose shapes vary too much
+      to compile a program for each).
     lengths: `[B]` real frames per sample.
 
   Returns:
@@ -25,11 +27,17 @@ def best_path(logits: jnp.ndarray, lengths: jnp.ndarray) -> tuple[jnp.ndarray, j
     confidence: `[B]` float32 probability of the best path, the product over real frames of
       the maximum softmax probability.
   """
-  log_probs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
-  real = jnp.arange(logits.shape[1])[None, :] < lengths[:, None]
-  ids = jnp.where(real, jnp.argmax(log_probs, axis=-1), BLANK_ID).astype(jnp.int32)
-  best = jnp.where(real, jnp.max(log_probs, axis=-1), 0.0)
-  return ids, jnp.exp(best.sum(axis=-1))
+  xp = np if isinstance(logits, np.ndarray) else jnp
+  logits = logits.astype(xp.float32)
+  if xp is np:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+  else:
+    log_probs = jax.nn.log_softmax(logits, axis=-1)
+  real = xp.arange(logits.shape[1])[None, :] < xp.asarray(lengths)[:, None]
+  ids = xp.where(real, xp.argmax(log_probs, axis=-1), BLANK_ID).astype(xp.int32)
+  best = xp.where(real, xp.max(log_probs, axis=-1), 0.0)
+  return ids, xp.exp(best.sum(axis=-1)).astype(xp.float32)
 
 
 def best_reading(logits: jnp.ndarray, lengths: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
@@ -37,7 +45,8 @@ def best_reading(logits: jnp.ndarray, lengths: jnp.ndarray) -> tuple[jnp.ndarray
   text is empty; see `reading_confidence`). What the Recognizer, evaluation and
   `greedy_decode` report."""
   ids, confidence = best_path(logits, lengths)
-  return ids, jnp.where(jnp.any(ids != BLANK_ID, axis=-1), confidence, 0.0)
+  xp = np if isinstance(ids, np.ndarray) else jnp
+  return ids, xp.where(xp.any(ids != BLANK_ID, axis=-1), confidence, xp.float32(0.0))
 
 
 def reading_confidence(num_chars, path_probability):
