@@ -4,8 +4,8 @@
   crnn-jax eval --checkpoint WORKDIR --data DATASET [DATASET ...] [--case-sensitive] [--unfiltered]
   crnn-jax eval --data testdata/heldout_en --case-sensitive     # the shipped English model
   crnn-jax predict IMAGE_OR_DIR ... [--checkpoint WORKDIR | --weights DIR] [--output preds.tsv]
-      [--decoder greedy|beam|lexicon] [--visualize OUT_DIR]
-  crnn-jax export --checkpoint WORKDIR --format onnx|stablehlo --output FILE
+      [--decoder greedy|beam|lexicon] [--visualize OUT_DIR] [--backend onnxruntime | --onnx FILE]
+  crnn-jax export --checkpoint WORKDIR --format onnx|stablehlo --output FILE [--quantize int8]
   crnn-jax import-torch crnn.pth --output WORKDIR
   crnn-jax data build {lmdb,mjsynth,folder,synthetic} --input PATH ... --output DATA_DIR
   crnn-jax data to-lmdb --input DATASET --output LMDB_DIR
@@ -78,14 +78,19 @@ def _eval(args) -> int:
 def _predict(args) -> int:
   from crnn_jax import inference  # pylint: disable=g-import-not-at-top
 
-  kwargs = deploy_cli.recognizer_kwargs(args)
   try:
-    if args.checkpoint:
+    kwargs = deploy_cli.recognizer_kwargs(args)
+    if args.onnx:
+      if args.checkpoint or args.weights:
+        raise ValueError("--onnx reads the model from the file: leave out --checkpoint and "
+                         "--weights")
+      recognizer = inference.Recognizer.from_onnx(args.onnx, **kwargs)
+    elif args.checkpoint:
       recognizer = inference.Recognizer.from_checkpoint(args.checkpoint, args.step, **kwargs)
     else:
       recognizer = inference.Recognizer.from_pretrained(args.weights or pretrained.DEFAULT_MODEL,
                                                         **kwargs)
-  except (FileNotFoundError, ValueError) as e:
+  except (FileNotFoundError, ValueError, ImportError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
   paths = inference.expand_inputs(args.inputs)

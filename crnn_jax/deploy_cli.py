@@ -105,8 +105,16 @@ def decoders_requested(args) -> bool:
 
 
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
-  """`predict` options: decoder choice and `--visualize OUT_DIR`."""
+  """`predict` options: decoder choice, backend, and `--visualize OUT_DIR`."""
   select.add_arguments(parser, multiple=False)
+  parser.add_argument("--backend", default="jax", choices=("jax", "onnxruntime"),
+                      help="jax (XLA) or onnxruntime (the model exported to ONNX on the fly, "
+                      "kept in the cache directory; needs the export extra)")
+  parser.add_argument("--onnx", metavar="FILE", default="",
+                      help="read with an exported .onnx file (float32 or int8) in onnxruntime "
+                      "instead of --checkpoint or --weights")
+  parser.add_argument("--threads", type=int, default=0,
+                      help="onnxruntime: intra-op threads (0: one per core)")
   parser.add_argument("--visualize", metavar="OUT_DIR",
                       help="write a PNG per image: input, per-frame path, text and confidence")
 
@@ -116,8 +124,14 @@ def recognizer_kwargs(args) -> dict[str, Any]:
   name = getattr(args, "decoder", "greedy") or "greedy"
   if name == "lexicon" and not getattr(args, "lexicon", None):
     raise ValueError("--decoder lexicon needs --lexicon FILE")
-  return dict(decoder=name, beam_width=args.beam_width, lexicon=args.lexicon,
-              delta=args.delta)
+  kwargs = dict(decoder=name, beam_width=args.beam_width, lexicon=args.lexicon,
+                delta=args.delta)
+  backend = getattr(args, "backend", "jax")
+  if backend != "jax" or getattr(args, "onnx", ""):
+    kwargs["threads"] = getattr(args, "threads", 0)
+  if backend != "jax" and not getattr(args, "onnx", ""):
+    kwargs["backend"] = backend
+  return kwargs
 
 
 def write_visualizations(out_dir, paths: Sequence[pathlib.Path], arrays, predictions) -> int:

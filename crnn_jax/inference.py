@@ -226,6 +226,9 @@ class Recognizer:
     if backend == "onnxruntime":
       from crnn_jax import onnx_backend  # pylint: disable=import-outside-toplevel
       if onnx_model is None:
+        # A directory given here, else the one JAX's cache uses.
+        if compilation_cache and compilation_cache is not True:
+          cache = compilation_cache
         onnx_model = onnx_backend.model_bytes(model, variables, height=height, cache_dir=cache)
       self.onnx = (onnx_model if isinstance(onnx_model, onnx_backend.OnnxModel)
                    else onnx_backend.OnnxModel(onnx_model, threads=threads))

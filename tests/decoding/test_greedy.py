@@ -85,3 +85,17 @@ def test_training_evaluation_scores_an_empty_reading_zero(monkeypatch):
   ab = 0.97 * 0.9 * 0.97 * 0.9
   assert examples == [("", "", 0.0), ("ab", "ab", pytest.approx(ab, rel=1e-5))]
   assert metrics["mean_confidence"] == pytest.approx(ab / 2, rel=1e-5)
+
+
+def test_best_reading_on_numpy_arrays_equals_the_jax_one():
+  rng = np.random.default_rng(3)
+  logits = (rng.normal(size=(4, 9, 5)) * 3).astype(np.float32)
+  logits[1, :, 0] = 50.0  # All blank: an empty reading.
+  lengths = np.array([9, 5, 3, 1], np.int32)
+  ids, confidence = greedy.best_reading(logits, lengths)
+  assert isinstance(ids, np.ndarray) and ids.dtype == np.int32
+  assert confidence.dtype == np.float32 and confidence[1] == 0.0
+  jax_ids, jax_confidence = greedy.best_reading(jnp.asarray(logits), jnp.asarray(lengths))
+  np.testing.assert_array_equal(ids, np.asarray(jax_ids))
+  np.testing.assert_allclose(confidence, np.asarray(jax_confidence), rtol=1e-5)
+  assert (ids[2, 3:] == 0).all() and (ids[0] != 0).any()  # Padding frames are blank.
