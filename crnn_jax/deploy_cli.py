@@ -8,7 +8,7 @@
   crnn-jax eval ... [--decoder greedy,beam,lexicon] [--beam-width 10] [--lexicon FILE]
                     [--image-lexicons FILE] [--delta 3]
 
-Heavy modules (JAX, jax2onnx, PyTorch) are imported only when a command runs.
+Heavy modules (JAX, onnx, PyTorch) are imported only when a command runs.
 """
 
 from __future__ import annotations

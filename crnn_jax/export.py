@@ -1,4 +1,4 @@
-"""Exporting a trained CRNN: ONNX (through jax2onnx) and serialized StableHLO (jax.export).
+"""Exporting a trained CRNN: ONNX (native operators) and serialized StableHLO (jax.export).
 
   crnn-jax export --checkpoint WORKDIR --format onnx --output crnn.onnx
   crnn-jax export --checkpoint WORKDIR --format stablehlo --output crnn.stablehlo
