@@ -21,7 +21,6 @@ import pathlib
 import sys
 from typing import Sequence
 
-from crnn_jax import _xla_flags
 from crnn_jax import cli_format
 from crnn_jax import data_cli
 from crnn_jax import deploy_cli
@@ -29,7 +28,6 @@ from crnn_jax import eval_cli
 from crnn_jax import pretrained
 from crnn_jax import progress
 
-_xla_flags.apply()
 
 
 def model_name(args) -> str:

@@ -39,16 +39,10 @@ import pathlib
 from typing import Any
 
 
-from crnn_jax import _xla_flags
-
-_xla_flags.apply()
-
-# pylint: disable=g-import-not-at-top
 import jax
 import jax.numpy as jnp
 
 from crnn_jax.models import crnn
-# pylint: enable=g-import-not-at-top
 
 FORMATS = ("onnx", "stablehlo")
 MIN_WIDTH = 8

@@ -52,7 +52,8 @@ def test_onnxruntime_backend_predicts_what_jax_predicts(workdir, tmp_path, decod
                                                 compilation_cache=tmp_path / "cache",
                                                 threads=1)
   assert ort_rec.backend == "onnxruntime" and ort_rec.onnx is not None
-  for batch_size in (64, 3):  # One padded batch, and batches of different widths.
+  # One padded batch, and (greedy) batches of different widths.
+  for batch_size in (64, 3) if decoder == "greedy" else (64,):
     _assert_same_predictions(ort_rec.recognize(images, batch_size=batch_size),
                              jax_rec.recognize(images, batch_size=batch_size))
 

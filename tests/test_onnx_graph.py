@@ -43,7 +43,8 @@ def test_graph_equals_flax_model_with_padding(layout, layers):
   assert ops.count("LSTM") == layers and ops.count("Conv") == 7
   assert "BatchNormalization" not in ops and not {"Loop", "Scan"} & set(ops)
   rng = np.random.default_rng(0)
-  for width, widths in CASES:
+  # Every padding case for the default layout; one mixed batch for the others.
+  for width, widths in CASES if (layout, layers) == ("torch", 2) else CASES[1:2]:
     images = rng.uniform(-1, 1, (len(widths), 32, width, 1)).astype(np.float32)
     widths = np.array(widths, np.int32)
     logits, lengths = session.run(None, {"images": images, "widths": widths})

@@ -41,7 +41,6 @@ from crnn_jax.data import sources
 from crnn_jax.data.charset import Charset
 from crnn_jax.models.crnn import output_lengths
 
-HOST_ONLY_KEYS = ("text",)
 SOURCES = ("synthetic", "auto") + sources.KINDS
 SKIP_REASONS = records.REASONS
 
