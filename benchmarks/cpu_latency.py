@@ -11,7 +11,8 @@ threads and batch 1 and 64, it times images -> strings for:
   onnxruntime    `Recognizer(backend='onnxruntime')`: the float32 model of crnn_jax.onnx_graph;
   onnxruntime int8  `Recognizer.from_onnx(--int8)`, a `crnn-jax export --quantize int8` file;
   pytorch        benchmarks/torch_crnn.py (eager, inference mode) with the same weights, on the
-                 same preprocessed and padded batches, greedy decoding;
+                 same preprocessed images batched as the Recognizer batches them (sorted by
+                 width, padded to each batch's widest, without masking), greedy decoding;
   rapidocr       RapidOCR's PP-OCR recognizer (recognition only) on the original crops, its own
                  preprocessing (height 48) and batching (`rec_batch_num`).
 and reports milliseconds per image (median of --repeats) and the throughput relative to
@@ -109,15 +110,19 @@ def worker(args) -> dict:
     torch_model.eval()
 
     def torch_read(count, batch):
-      out = []
+      """The Recognizer's batching (sorted by width, each batch padded to its widest)."""
+      order = sorted(range(count), key=lambda i: arrays[i].shape[1])
+      out = [""] * count
       for start in range(0, count, batch):
-        chunk = arrays[start:min(start + batch, count)]
+        idx = order[start:start + batch]
+        chunk = [arrays[i] for i in idx]
         images = torch.from_numpy(preprocess.pad_to_width(chunk, max(a.shape[1] for a in chunk)))
         with torch.inference_mode():
           logits = torch_model(images.permute(0, 3, 1, 2)).permute(1, 0, 2).numpy()
         widths = np.array([a.shape[1] for a in chunk], np.int32)
         ids, _ = greedy.best_reading(logits, widths // 4 + 1)
-        out.extend(jax_rec.charset.decode(s) for s in greedy.collapse(ids))
+        for i, labels in zip(idx, greedy.collapse(ids)):
+          out[i] = jax_rec.charset.decode(labels)
       return out
 
     entry = {}
