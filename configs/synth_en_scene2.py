@@ -4,7 +4,8 @@ Stage 1 (configs/synth_en_scene.py, 1,800 steps from synth_en) was still gaining
 when its schedule ended (SVT-train +1.9 points over its last 300 steps). This stage starts from
 stage 1's weights with a new data seed (images stage 1 never saw), a smaller share of clean
 print (15%: stage 1 left the print set at 97%, above its 95% floor) and a second cosine
-schedule from a lower peak learning rate. Its result ships as `scene_en`.
+schedule from a lower peak learning rate. Its result shipped as `scene_en` until stage 3
+(configs/synth_en_scene3_keep_ratio.py) replaced it.
 
   crnn-jax export --checkpoint ~/runs/synth_en_scene --format weights \\
       --output ~/runs/scene_en_stage1
