@@ -38,8 +38,8 @@ def register(subparsers) -> None:
                   help="weights: storage dtype of the floating arrays")
   ex.add_argument("--opset", type=int, default=21, help="ONNX opset")
   ex.add_argument("--quantize", default="none", choices=("none", "int8"),
-                  help="onnx: int8 writes a statically quantized model (int8 convolutions and "
-                  "projections), calibrated on images of the model's own renderer")
+                  help="onnx: int8 writes a quantized model (int8 convolutions, static, "
+                  "calibrated on images of the model's own renderer; int8 LSTMs, dynamic)")
   ex.add_argument("--calibration-images", type=int, default=1024,
                   help="--quantize int8: synthetic images the activation ranges are taken from")
   ex.add_argument("--reduce-range", action=argparse.BooleanOptionalAction, default=True,
@@ -125,12 +125,9 @@ def recognizer_kwargs(args) -> dict[str, Any]:
   if name == "lexicon" and not getattr(args, "lexicon", None):
     raise ValueError("--decoder lexicon needs --lexicon FILE")
   kwargs = dict(decoder=name, beam_width=args.beam_width, lexicon=args.lexicon,
-                delta=args.delta)
-  backend = getattr(args, "backend", "jax")
-  if backend != "jax" or getattr(args, "onnx", ""):
-    kwargs["threads"] = getattr(args, "threads", 0)
-  if backend != "jax" and not getattr(args, "onnx", ""):
-    kwargs["backend"] = backend
+                delta=args.delta, threads=getattr(args, "threads", 0))
+  if not getattr(args, "onnx", ""):  # An --onnx file always runs in onnxruntime.
+    kwargs["backend"] = getattr(args, "backend", "jax")
   return kwargs
 
 

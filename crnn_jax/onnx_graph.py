@@ -109,7 +109,7 @@ def _lstm_weights(cells: tuple[dict, dict]) -> tuple[np.ndarray, np.ndarray, np.
   for cell in cells:
     w_in, w_h, b_h = (np.asarray(a, np.float32) for a in lstm.gate_kernels(cell, np.float32))
     hidden = w_h.shape[0]
-    def reorder(matrix, hidden=hidden):  # [X, 4H] in flax order -> [4H, X] in ONNX order.
+    def reorder(matrix):  # [X, 4H] in flax order -> [4H, X] in ONNX order.
       blocks = np.split(matrix, 4, axis=-1)
       return np.concatenate([blocks[k] for k in _ONNX_GATE_ORDER], axis=-1).T
     ws.append(reorder(w_in))

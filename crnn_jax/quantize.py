@@ -12,8 +12,9 @@ quantized dynamically (`DynamicQuantizeLSTM`: int8 weights, inputs quantized per
 more than halves their time and the file size. Calibration images are
 rendered by the training renderer with the model's own settings (`config.data.synthetic`, at
 its augmentation level, e.g. the 'scene' level for scene_en), from a seed no training or
-evaluation split uses, and preprocessed exactly as the Recognizer does; they are batched by
-width so that keep-ratio models see their real width distribution.
+evaluation split uses, and preprocessed as in training (grayscale, height 32, the config's
+fixed width or keep-ratio widths up to data.max_width, [-1, 1]); they are batched by width so
+that keep-ratio models see their real width distribution.
 
 7-bit weights (`reduce_range`, the default): on CPUs without AVX-512 VNNI onnxruntime's u8s8
 kernels add pairs of products in 16 bits, which saturates with full-range weights; measured on

@@ -23,7 +23,7 @@ def _config(resize="keep_ratio"):
 
 
 @pytest.mark.parametrize("resize", ["keep_ratio", "fixed"])
-def test_calibration_batches_are_preprocessed_like_the_recognizer(resize):
+def test_calibration_batches_are_preprocessed_as_in_training(resize):
   config = _config(resize)
   batches = quantize.calibration_batches(config, num_images=40, batch_size=16)
   assert [len(b["widths"]) for b in batches] == [16, 16, 8]

@@ -13,6 +13,13 @@ import numpy as np
 from crnn_jax.data.charset import BLANK_ID, Charset
 
 
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+  """Numerically stable log-softmax over the last axis in NumPy, float32 `[..., K]`."""
+  logits = np.asarray(logits, np.float32)
+  shifted = logits - logits.max(axis=-1, keepdims=True)
+  return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
 def best_path(logits: jnp.ndarray, lengths: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
   """Per-frame arg max and the probability of the best path.
 
@@ -29,11 +36,7 @@ def best_path(logits: jnp.ndarray, lengths: jnp.ndarray) -> tuple[jnp.ndarray, j
   """
   xp = np if isinstance(logits, np.ndarray) else jnp
   logits = logits.astype(xp.float32)
-  if xp is np:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-  else:
-    log_probs = jax.nn.log_softmax(logits, axis=-1)
+  log_probs = log_softmax(logits) if xp is np else jax.nn.log_softmax(logits, axis=-1)
   real = xp.arange(logits.shape[1])[None, :] < xp.asarray(lengths)[:, None]
   ids = xp.where(real, xp.argmax(log_probs, axis=-1), BLANK_ID).astype(xp.int32)
   best = xp.where(real, xp.max(log_probs, axis=-1), 0.0)

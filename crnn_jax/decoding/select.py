@@ -60,11 +60,7 @@ class Decoded:
   labels: tuple[int, ...]
 
 
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-  """Numerically stable log-softmax over the last axis, float32 `[..., K]`."""
-  logits = np.asarray(logits, np.float32)
-  shifted = logits - logits.max(axis=-1, keepdims=True)
-  return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+log_softmax = greedy.log_softmax  # NumPy log-softmax over the last axis, float32.
 
 
 def load_image_lexicons(path: str | pathlib.Path) -> dict[str, list[str]]:
