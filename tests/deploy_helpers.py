@@ -20,16 +20,19 @@ TINY_CHANNELS = (4, 4, 8, 8, 8, 8, 8)
 TINY_HIDDEN = 8
 
 
-def tiny_config(charset: str = "0123456789abcdefghijklmnopqrstuvwxyz"):
+def tiny_config(charset: str = "0123456789abcdefghijklmnopqrstuvwxyz",
+                resize: str = "keep_ratio"):
+  """The tiny CRNN's config; `resize='fixed'` stretches images to 32 x 100."""
   config = default.get_config()
   config.text.charset = charset
   config.model.conv_channels = TINY_CHANNELS
   config.model.lstm_hidden = TINY_HIDDEN
   config.num_train_steps = 10
   config.optimizer.warmup_steps = 1
-  # Keep-ratio resizing: the Recognizer then batches mixed widths (models trained with
-  # 'fixed' are read at their fixed width, see test_pretrained).
-  config.data.resize = "keep_ratio"
+  # Keep-ratio resizing by default: the Recognizer then batches mixed widths (models trained
+  # with 'fixed' are read at their fixed width, see test_pretrained).
+  config.data.resize = resize
+  config.data.fixed_width = 100
   return config
 
 

@@ -159,9 +159,7 @@ def _readme_onnx_snippet() -> str:
 @pytest.mark.parametrize("resize", ["fixed", "keep_ratio"])
 def test_readme_onnxruntime_snippet_reads_what_predict_reads(resize, tmp_path):
   pytest.importorskip("onnxruntime")
-  config = deploy_helpers.tiny_config()
-  config.data.resize = resize
-  config.data.fixed_width = 100
+  config = deploy_helpers.tiny_config(resize=resize)
   workdir = deploy_helpers.make_workdir(tmp_path / "run", seed=5, config=config)
   model_path = tmp_path / "crnn.onnx"
   assert cli.main(["export", "--checkpoint", str(workdir), "--format", "onnx", "--output",

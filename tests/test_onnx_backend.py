@@ -84,9 +84,7 @@ def test_from_onnx_reads_charset_and_resizing_from_the_file(workdir, onnx_file):
 
 
 def test_from_onnx_of_a_fixed_width_model(tmp_path):
-  config = deploy_helpers.tiny_config()
-  config.data.resize = "fixed"
-  config.data.fixed_width = 100
+  config = deploy_helpers.tiny_config(resize="fixed")
   workdir = deploy_helpers.make_workdir(tmp_path / "fixed", seed=2, config=config)
   path = tmp_path / "fixed.onnx"
   assert cli.main(["export", "--checkpoint", str(workdir), "--format", "onnx", "--output",

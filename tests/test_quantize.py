@@ -14,9 +14,7 @@ pytest.importorskip("onnxruntime")
 
 
 def _config(resize="keep_ratio"):
-  config = deploy_helpers.tiny_config()
-  config.data.resize = resize
-  config.data.fixed_width = 100
+  config = deploy_helpers.tiny_config(resize=resize)
   config.data.synthetic.augment = "light"
   config.data.synthetic.max_length = 8
   return config
