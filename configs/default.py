@@ -82,6 +82,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.synthetic.strong_fraction = 0.0  # 'scene': share drawn at the 'strong' level.
   config.data.synthetic.backgrounds_dir = ""  # 'scene': extra directory of background images.
   config.data.synthetic.builtin_backgrounds = True  # 'scene': Debian/PyPI images (backgrounds.py).
+  # 'scene': fields of crnn_jax.data.scene.SceneParams to change (effect probabilities, ranges).
+  config.data.synthetic.scene_params = ml_collections.ConfigDict()
   # 'web2' (Webster's list, uniform) or 'wordfreq' (100k frequent words, frequency-weighted).
   config.data.synthetic.vocabulary = "web2"
   config.data.synthetic.length_balance = 0.0  # Share of words drawn length first (SynthTIGER).

@@ -113,6 +113,9 @@ def register(subparsers) -> None:
                      help="'scene': share of records drawn at the 'strong' level")
   synth.add_argument("--backgrounds-dir", default="",
                      help="'scene': extra directory of background images")
+  synth.add_argument("--scene-params", default="", metavar="JSON",
+                     help="'scene': a JSON object of crnn_jax.data.scene.SceneParams fields to "
+                     "change, e.g. '{\"bevel_prob\": 0.15}'")
   build.set_defaults(func=_build)
 
   to_lmdb = sub.add_parser(
@@ -195,6 +198,8 @@ def _synthetic_options(args) -> dict:
     synthetic = config.data.synthetic
     options = {name: synthetic[name] for name in _SYNTHETIC_FIELDS if name in synthetic}
     options["alphabet"] = config.text.charset
+    if synthetic.get("scene_params"):
+      options["scene_params"] = json.dumps(dict(synthetic.scene_params))
     return options
   return dict(alphabet=_charset(args.alphabet), min_length=args.min_length, max_length=args.max_length,
               augment=args.augment, font_size=args.font_size, fonts_dir=args.fonts_dir,
@@ -203,7 +208,21 @@ def _synthetic_options(args) -> dict:
               length_balance=args.length_balance,
               punctuation_fraction=args.punctuation_fraction,
               price_fraction=args.price_fraction,
-              strong_fraction=args.strong_fraction, backgrounds_dir=args.backgrounds_dir)
+              strong_fraction=args.strong_fraction, backgrounds_dir=args.backgrounds_dir,
+              scene_params=_scene_params_json(args.scene_params))
+
+
+def _scene_params_json(text: str) -> str:
+  """--scene-params, checked to be a JSON object (the builder checks the fields)."""
+  if not text:
+    return ""
+  try:
+    value = json.loads(text)
+  except json.JSONDecodeError as e:
+    raise ValueError(f"--scene-params is not JSON ({e}): {text!r}") from None
+  if not isinstance(value, dict):
+    raise ValueError(f"--scene-params must be a JSON object, got {text!r}")
+  return json.dumps(value)
 
 
 def _build(args) -> int:

@@ -4,6 +4,7 @@ A variant overrides fields by attribute assignment, which a ConfigDict accepts f
 misspelt field (`warmup_step`) would add a field nobody reads and train with the default.
 """
 
+import dataclasses
 import importlib
 import pathlib
 
@@ -32,7 +33,16 @@ def test_there_are_variants_to_check():
 @pytest.mark.parametrize("name", VARIANTS)
 def test_variant_sets_only_fields_of_the_default(name):
   config = importlib.import_module(f"configs.{name}").get_config()
-  unknown = set(_leaf_paths(config)) - set(_leaf_paths(default.get_config()))
+  paths = set(_leaf_paths(config))
+  # scene_params is a set of overrides: its names are the fields of scene.SceneParams.
+  prefix = "data.synthetic.scene_params."
+  scene_names = {path[len(prefix):] for path in paths if path.startswith(prefix)}
+  if scene_names:
+    from crnn_jax.data import scene  # pylint: disable=import-outside-toplevel
+    fields = {field.name for field in dataclasses.fields(scene.SceneParams)}
+    assert scene_names <= fields, f"configs/{name}.py: no such scene params {scene_names - fields}"
+  unknown = {path for path in paths if not path.startswith(prefix)} - set(
+      _leaf_paths(default.get_config()))
   assert not unknown, f"configs/{name}.py sets fields configs/default.py does not have: {unknown}"
 
 

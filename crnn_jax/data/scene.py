@@ -7,7 +7,7 @@ model's inputs (`preprocess.to_grayscale`). The stages, each with its own probab
 
   1. Layout: font size, character spacing from tight to very wide, stroke weight (dilated or
      eroded glyphs), parts of neighbouring words and lines drawn around the word.
-  2. Text effects: outline (border), drop shadow, 3-D extrusion.
+  2. Text effects: outline (border), drop shadow, 3-D extrusion, bevel (shaded ink).
   3. Geometry: arc-shaped baselines, projective transform (corner jitter, rotation, shear),
      all applied to every layer at once with OpenCV.
   4. Crop: tight to loose margins around the transformed word box (which spans the capital
@@ -47,12 +47,14 @@ class SceneParams:
 
   size_range: tuple[float, float] = (0.75, 1.25)
   spacing_prob: float = 0.5
-  wide_spacing_prob: float = 0.3  # Of spaced words: tracking 0.12-0.6 em ('T H E').
+  wide_spacing_prob: float = 0.3  # Of spaced words: tracking of `wide_tracking` ('T H E').
+  wide_tracking: tuple[float, float] = (0.12, 0.6)  # In em, added between letters.
   weight_prob: float = 0.3  # Dilate (2/3) or erode (1/3) the glyphs.
   neighbour_prob: float = 0.3  # Parts of other lines above/below or letters at the sides.
   border_prob: float = 0.15
   shadow_prob: float = 0.15
   extrude_prob: float = 0.08
+  bevel_prob: float = 0.0  # Ink shaded by a light direction, as raised or engraved letters.
   curve_prob: float = 0.15
   curve_range: float = 0.45  # Arc height at the word's ends.
   perspective_prob: float = 0.6
@@ -249,6 +251,45 @@ def _curve(stack: np.ndarray, rng, box, origin, size: int, amount: float) -> np.
   return cv2.remap(stack, map_x, map_y, cv2.INTER_LINEAR, borderValue=0)
 
 
+def _bevel(rng, ink: np.ndarray, text_alpha: np.ndarray, size: int) -> np.ndarray:
+  """`ink` `[H, W, 3]` lit from a random direction across the glyphs' soft edges.
+
+  The slope of the blurred glyph mask, projected on the light direction, brightens the strokes'
+  sides that face the light and darkens the others (a raised letter; an engraved one with the
+  light from the other side).
+  """
+  soft = cv2.GaussianBlur(text_alpha, (0, 0), max(0.6, size * rng.uniform(0.02, 0.06)))
+  grad_y, grad_x = np.gradient(soft)
+  angle = rng.uniform(0, 2 * math.pi)
+  shade = grad_x * math.cos(angle) + grad_y * math.sin(angle)
+  shade /= max(float(np.abs(shade).max()), 1e-6)
+  return ink + np.float32(rng.uniform(60.0, 140.0)) * shade[..., None]
+
+
+def scene_params(overrides=None) -> SceneParams:
+  """`SceneParams` with the fields named in `overrides` (a mapping, e.g. a config's
+  `data.synthetic.scene_params`) changed; lists become tuples.
+
+  Raises:
+    ValueError: a name that is not a field, or a range given with the wrong length.
+  """
+  overrides = dict(overrides or {})
+  fields = {f.name: f for f in dataclasses.fields(SceneParams)}
+  unknown = sorted(set(overrides) - set(fields))
+  if unknown:
+    raise ValueError(f"unknown scene parameter(s) {', '.join(unknown)}; the fields are "
+                     f"{', '.join(fields)}")
+  values = {}
+  for name, value in overrides.items():
+    default = getattr(DEFAULT_PARAMS, name)
+    if isinstance(default, tuple):
+      value = tuple(value)
+      if len(value) != len(default):
+        raise ValueError(f"scene parameter {name} takes {len(default)} values, got {value}")
+    values[name] = value
+  return dataclasses.replace(DEFAULT_PARAMS, **values)
+
+
 def _homography(rng, box_corners: np.ndarray, box_height: float, params: SceneParams):
   """A random projective map of the word box (corner jitter, rotation, shear)."""
   centre = box_corners.mean(axis=0)
@@ -298,7 +339,7 @@ def render_scene(text: str, font_path: str, rng: np.random.Generator, *, font_si
   gaps = None
   if len(text) > 1 and rng.random() < params.spacing_prob and renderer.spacing_jitter_ok(text):
     if rng.random() < params.wide_spacing_prob:
-      tracking = rng.uniform(0.12, 0.6)
+      tracking = rng.uniform(*params.wide_tracking)
     else:
       tracking = rng.uniform(-0.05, 0.12)
     gaps = (tracking + rng.uniform(-0.02, 0.02, size=len(text) - 1)) * size
@@ -407,6 +448,9 @@ def render_scene(text: str, font_path: str, rng: np.random.Generator, *, font_si
     ink = fill * (1.0 + rng.uniform(0.1, 0.4) * (grain - 0.5))
   else:
     ink = fill
+  # Drawn only when asked, so that configs without it keep their random streams (and records).
+  if params.bevel_prob and rng.random() < params.bevel_prob:
+    ink = _bevel(rng, np.broadcast_to(ink, image.shape), text_alpha, size)
   under = image
   image = under + (ink - under) * alpha
   # A word the effects made invisible (ink as dark as a dark photo, a shadow the colour of

@@ -14,7 +14,7 @@ import functools
 import math
 import operator
 import pathlib
-from typing import NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
@@ -142,6 +142,7 @@ class SyntheticTextSource:
       strong_fraction: float = 0.0,
       backgrounds_dir: str = "",
       builtin_backgrounds: bool = True,
+      scene_params: Mapping[str, Any] | None = None,
   ):
     """Creates the source and selects the fonts that cover the charset.
 
@@ -178,6 +179,8 @@ class SyntheticTextSource:
         (clean grayscale print) instead.
       backgrounds_dir: an optional directory of background images for the 'scene' level.
       builtin_backgrounds: use the images of Debian and PyPI packages (`backgrounds`).
+      scene_params: with augment='scene', `scene.SceneParams` fields to change from their
+        defaults (probabilities and ranges of the effects, e.g. {'bevel_prob': 0.15}).
 
     Raises:
       ValueError: invalid arguments, or no font covers the charset.
@@ -216,6 +219,8 @@ class SyntheticTextSource:
         raise ValueError(f"{name} must be in [0, 1], got {value}")
     if font_size < 8:
       raise ValueError(f"font_size must be at least 8 pixels, got {font_size}")
+    if scene_params and augment != "scene":
+      raise ValueError(f"scene_params apply to augment='scene' only, got augment={augment!r}")
 
     self.charset = charset
     self.seed = int(seed)
@@ -247,6 +252,7 @@ class SyntheticTextSource:
             f"augment='scene' needs {e.name}: pip install 'crnn-jax[scene]'") from e
       from crnn_jax.data import backgrounds  # pylint: disable=import-outside-toplevel
       self._scene = scene
+      self.scene_params = scene.scene_params(scene_params)
       self.backgrounds = tuple(backgrounds.discover_backgrounds(
           [self.backgrounds_dir] if self.backgrounds_dir else [], self.builtin_backgrounds))
     self._punctuation = "".join(sorted(set(
@@ -285,6 +291,7 @@ class SyntheticTextSource:
         strong_fraction=synthetic.get("strong_fraction", 0.0),
         backgrounds_dir=synthetic.get("backgrounds_dir", ""),
         builtin_backgrounds=synthetic.get("builtin_backgrounds", True),
+        scene_params=dict(synthetic.get("scene_params", {})),
     )
 
   def _select_fonts(self) -> list[pathlib.Path]:
@@ -437,7 +444,7 @@ class SyntheticTextSource:
       drawn = self._punctuate(rng, text, digits, font)
     if self.augment == "scene" and rng.random() >= self.strong_fraction:
       image = self._scene.render_scene(drawn, font, rng, font_size=self.font_size,
-                                       backgrounds=self.backgrounds)
+                                       backgrounds=self.backgrounds, params=self.scene_params)
     else:
       image = renderer.render_text(drawn, font, rng, font_size=self.font_size,
                                    augment="strong" if self.augment == "scene" else self.augment)

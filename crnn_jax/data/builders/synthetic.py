@@ -8,6 +8,7 @@ pixels as training on the fly.
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from crnn_jax.data import sources
 from crnn_jax.data.builders import base
@@ -40,6 +41,7 @@ class SyntheticConfig(base.TextLineConfig):
   price_fraction: float = 0.0
   strong_fraction: float = 0.0
   backgrounds_dir: str = ""
+  scene_params: str = ""  # JSON object of scene.SceneParams fields to change.
 
 
 class CrnnSynthetic(base.TextLineBuilder):
@@ -67,5 +69,6 @@ class CrnnSynthetic(base.TextLineBuilder):
         font_pool=c.font_pool, vocabulary=c.vocabulary, length_balance=c.length_balance,
         punctuation_fraction=c.punctuation_fraction, price_fraction=c.price_fraction,
         strong_fraction=c.strong_fraction,
-        backgrounds_dir=c.backgrounds_dir)
+        backgrounds_dir=c.backgrounds_dir,
+        scene_params=json.loads(c.scene_params) if c.scene_params else None)
     return sources.SyntheticRecords(source)
