@@ -141,3 +141,60 @@ def test_word_box_keeps_the_case_height_cue(font_paths):
 def test_empty_text_is_an_error(font_paths):
   with pytest.raises(ValueError, match="empty"):
     _render("", font_paths[0], 0)
+
+
+_FLAT = dict(photo_prob=0.0, flat_prob=1.0, lighting_prob=0.0, blur_prob=0.0,
+             motion_blur_prob=0.0, defocus_prob=0.0, jpeg_prob=0.0, noise_sigma=(0.0, 0.0),
+             low_resolution_prob=0.0, multiply_prob=0.0, textured_fill_prob=0.0,
+             border_prob=0.0, shadow_prob=0.0, extrude_prob=0.0, neighbour_prob=0.0,
+             low_contrast_prob=0.0)
+
+
+def test_bevel_shades_the_ink_and_nothing_else(font_paths):
+  # Everything drawn before the bevel is the same at one seed; fixed height, no degradations.
+  plain = scene.scene_params(dict(_FLAT, output_height=(32, 32)))
+  bevelled = scene.scene_params(dict(_FLAT, output_height=(32, 32), bevel_prob=1.0))
+  for seed in range(4):
+    a = _render("HOTEL", font_paths[0], seed, params=plain).astype(int)
+    b = _render("HOTEL", font_paths[0], seed, params=bevelled).astype(int)
+    assert a.shape == b.shape
+    diff = preprocess.to_grayscale(b.astype(np.uint8)).astype(int) - preprocess.to_grayscale(
+        a.astype(np.uint8)).astype(int)
+    ink = preprocess.to_grayscale(a.astype(np.uint8)).astype(int)
+    background = np.median(np.concatenate([ink[0], ink[-1]]))
+    far_from_ink = ink == background
+    assert np.abs(diff[far_from_ink]).max() <= 4  # The background barely moves (faint edges).
+    changed = diff[np.abs(diff) > 3]
+    assert changed.size > 50 and (changed > 10).any() and (changed < -10).any(), seed
+
+
+def test_bevel_off_keeps_the_records_of_earlier_configs(font_paths):
+  # With bevel_prob 0 no random number is drawn for it: the images are those of the defaults.
+  for seed in range(3):
+    np.testing.assert_array_equal(
+        _render("Main St", font_paths[1], seed),
+        _render("Main St", font_paths[1], seed, params=scene.scene_params({"bevel_prob": 0.0})))
+
+
+def test_wide_tracking_sets_the_letter_gaps(font_paths):
+  spaced = dict(_FLAT, spacing_prob=1.0, wide_spacing_prob=1.0, perspective_prob=0.0,
+                curve_prob=0.0, margin_x=(0.0, 0.0), margin_y=(0.0, 0.0), size_range=(1.0, 1.0),
+                weight_prob=0.0)
+  narrow = scene.scene_params(dict(spaced, wide_tracking=(0.2, 0.2)))
+  wide = scene.scene_params(dict(spaced, wide_tracking=(1.0, 1.0)))
+  for seed in range(3):
+    a = _render("GRAND", font_paths[0], seed, params=narrow)
+    b = _render("GRAND", font_paths[0], seed, params=wide)
+    # 4 gaps of 0.8 em more at the same height: the aspect ratio grows by about 3.2 em / h.
+    assert b.shape[1] / b.shape[0] > a.shape[1] / a.shape[0] + 1.5, (a.shape, b.shape)
+
+
+def test_scene_params_overrides_are_checked():
+  params = scene.scene_params({"bevel_prob": 0.2, "wide_tracking": [0.1, 1.0]})
+  assert params.bevel_prob == 0.2 and params.wide_tracking == (0.1, 1.0)
+  assert params.blur_prob == scene.DEFAULT_PARAMS.blur_prob
+  assert scene.scene_params(None) == scene.DEFAULT_PARAMS
+  with pytest.raises(ValueError, match="unknown scene parameter.*bevel_probability"):
+    scene.scene_params({"bevel_probability": 0.2})
+  with pytest.raises(ValueError, match="wide_tracking takes 2 values"):
+    scene.scene_params({"wide_tracking": (0.1, 0.5, 0.9)})

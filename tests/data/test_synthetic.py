@@ -329,3 +329,31 @@ def test_scene_config_builds_its_source():
   assert source.font_pool == "scene" and source.strong_fraction == 0.25
   assert len(source.fonts) > 300
   assert all(charset.can_encode(source[i]["text"]) for i in range(8))
+
+
+def test_scene_params_reach_the_renderer(monkeypatch):
+  from crnn_jax.data import scene  # pylint: disable=import-outside-toplevel
+  seen = []
+  real = scene.render_scene
+
+  def spy(*args, params=scene.DEFAULT_PARAMS, **kwargs):
+    seen.append(params)
+    return real(*args, params=params, **kwargs)
+
+  monkeypatch.setattr(scene, "render_scene", spy)
+  source = _source(augment="scene", scene_params={"bevel_prob": 0.5}, builtin_backgrounds=False)
+  for i in range(4):
+    source[i]
+  assert seen and all(p.bevel_prob == 0.5 for p in seen)
+  with pytest.raises(ValueError, match="scene_params apply to augment='scene' only"):
+    _source(augment="strong", scene_params={"bevel_prob": 0.5})
+  with pytest.raises(ValueError, match="unknown scene parameter"):
+    _source(augment="scene", scene_params={"bevel": 0.5}, builtin_backgrounds=False)
+
+
+def test_stage4_config_changes_the_scene_params():
+  from configs import synth_en_scene4  # pylint: disable=import-outside-toplevel
+  config = synth_en_scene4.get_config()
+  source = SyntheticTextSource.from_config(config.data, Charset.from_config(config.text), seed=1,
+                                           num_records=4)
+  assert source.scene_params.bevel_prob == 0.15 and source.scene_params.wide_tracking == (0.12, 1.1)
