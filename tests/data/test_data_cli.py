@@ -188,3 +188,36 @@ def test_to_lmdb_help_says_what_happens_to_colour():
   help_text = " ".join(to_lmdb.format_help().split())
   assert "copied unchanged (colour stays colour)" in help_text
   assert "grayscale PNGs" in help_text
+
+
+def test_build_synthetic_draws_the_configs_scene_params(tmp_path, capsys):
+  rc = cli.main(["data", "build", "synthetic", "--from-config", "configs/synth_en_scene4.py",
+                 "--num-records", "3", "--seed", "9", "--output", str(tmp_path / "tfds")])
+  assert rc == 0, capsys.readouterr().err
+  built = sources.open_dataset(tmp_path / "tfds")
+  from crnn_jax import config_file  # pylint: disable=import-outside-toplevel
+  from crnn_jax.data import preprocess  # pylint: disable=import-outside-toplevel
+  from crnn_jax.data.synthetic import SyntheticTextSource  # pylint: disable=import-outside-toplevel
+  config = config_file.load("configs/synth_en_scene4.py")
+  expected = SyntheticTextSource.from_config(
+      config.data, Charset.from_config(config.text), seed=9, num_records=3)
+  default = config_file.load("configs/synth_en_scene4.py")
+  default.data.synthetic.scene_params = {}
+  unchanged = SyntheticTextSource.from_config(
+      default.data, Charset.from_config(default.text), seed=9, num_records=3)
+  images = [records.decode_image(built[i]["image"]) for i in range(3)]
+  want = [np.asarray(preprocess.to_grayscale(np.asarray(expected[i]["image"]))) for i in range(3)]
+  for image, target in zip(images, want):
+    np.testing.assert_array_equal(np.squeeze(image), np.squeeze(target))
+  differs = [np.asarray(unchanged[i]["image"]).shape != np.asarray(expected[i]["image"]).shape
+             or (np.asarray(unchanged[i]["image"]) != np.asarray(expected[i]["image"])).any()
+             for i in range(3)]
+  assert any(differs)  # The overrides changed what is drawn.
+
+
+def test_build_synthetic_scene_params_flag_is_checked(tmp_path, capsys):
+  for text, message in (("{bevel", "not JSON"), ("[1]", "JSON object"),
+                        ('{"bevel": 1}', "unknown scene parameter")):
+    rc = cli.main(["data", "build", "synthetic", "--augment", "scene", "--num-records", "2",
+                   "--scene-params", text, "--output", str(tmp_path / "x")])
+    assert rc != 0 and message in capsys.readouterr().err, text
