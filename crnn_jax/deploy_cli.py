@@ -62,8 +62,9 @@ def _export(args) -> int:
     if args.checkpoint:
       out = pretrained.export_checkpoint(args.checkpoint, args.output, args.step, args.dtype)
     else:
-      config, variables = pretrained.load(args.weights)
-      out = pretrained.save(args.output, config, variables, dtype=args.dtype,
+      from crnn_jax import run_files  # pylint: disable=g-import-not-at-top
+      loaded = run_files.load_model(weights=args.weights)
+      out = pretrained.save(args.output, loaded.config, loaded.variables, dtype=args.dtype,
                             info={"weights": str(args.weights)})
     size = (out / pretrained.VARIABLES_FILE).stat().st_size
     print(f"wrote {out} ({size / 1e6:.2f} MB of {args.dtype} weights; try: crnn-jax predict "

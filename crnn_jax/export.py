@@ -159,13 +159,12 @@ def export_checkpoint(workdir, fmt: str, output, step: int | None = None,
   Returns:
     The written path.
   """
-  from crnn_jax import checkpointing, run_files  # pylint: disable=g-import-not-at-top
+  from crnn_jax import run_files  # pylint: disable=g-import-not-at-top
 
   if fmt not in FORMATS:
     raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
-  config = run_files.load_config(workdir)
-  _, variables = checkpointing.restore_variables(workdir, step)
-  return export_variables(config, variables, fmt, output, opset, **onnx_options)
+  loaded = run_files.load_model(workdir, step)
+  return export_variables(loaded.config, loaded.variables, fmt, output, opset, **onnx_options)
 
 
 def export_weights(name_or_dir, fmt: str, output, opset: int = 21,
@@ -174,12 +173,12 @@ def export_weights(name_or_dir, fmt: str, output, opset: int = 21,
 
   Arguments and result as `export_checkpoint`; the weights are exported in float32.
   """
-  from crnn_jax import pretrained  # pylint: disable=g-import-not-at-top
+  from crnn_jax import run_files  # pylint: disable=g-import-not-at-top
 
   if fmt not in FORMATS:
     raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
-  config, variables = pretrained.load(name_or_dir)
-  return export_variables(config, variables, fmt, output, opset, **onnx_options)
+  loaded = run_files.load_model(weights=name_or_dir)
+  return export_variables(loaded.config, loaded.variables, fmt, output, opset, **onnx_options)
 
 
 def export_variables(config, variables, fmt: str, output, opset: int = 21, *,
@@ -203,8 +202,10 @@ def export_variables(config, variables, fmt: str, output, opset: int = 21, *,
     raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, got {quantize!r}")
   if quantize != "none" and fmt != "onnx":
     raise ValueError(f"quantize={quantize!r} is for the onnx format, not {fmt!r}")
+  from crnn_jax import run_files  # pylint: disable=g-import-not-at-top
+
   charset = Charset.from_config(config.text)
-  model = crnn.from_config(config.model, charset.num_classes)
+  model = run_files.build_module(config)
   height = int(config.data.height)
   output = pathlib.Path(output)
   if output.parent:

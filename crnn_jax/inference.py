@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from crnn_jax import checkpointing, pretrained, run_files
+from crnn_jax import pretrained, run_files
 from crnn_jax.data import preprocess
 from crnn_jax.data.charset import Charset
 from crnn_jax.decoding import greedy
@@ -257,9 +257,8 @@ class Recognizer:
       **kwargs: passed to the constructor (decoder, beam_width, lexicon, delta, max_width,
         width_step).
     """
-    config = run_files.load_config(workdir)
-    _, variables = checkpointing.restore_variables(workdir, step)
-    return cls.from_config(config, variables, **kwargs)
+    loaded = run_files.load_model(workdir, step)
+    return cls.from_config(loaded.config, loaded.variables, **kwargs)
 
   @classmethod
   def from_pretrained(cls, name_or_dir: str | pathlib.Path = pretrained.DEFAULT_MODEL,
@@ -271,8 +270,8 @@ class Recognizer:
       name_or_dir: a name of `pretrained.available()` or a weights directory.
       **kwargs: passed to the constructor.
     """
-    config, variables = pretrained.load(name_or_dir)
-    return cls.from_config(config, variables, **kwargs)
+    loaded = run_files.load_model(weights=name_or_dir)
+    return cls.from_config(loaded.config, loaded.variables, **kwargs)
 
   @classmethod
   def from_config(cls, config, variables: dict[str, Any], **kwargs) -> "Recognizer":
@@ -281,11 +280,10 @@ class Recognizer:
     Images are resized as in training: to config.data.fixed_width for `resize = 'fixed'`,
     keeping the aspect ratio otherwise.
     """
-    charset = Charset.from_config(config.text)
-    model = crnn.from_config(config.model, charset.num_classes)
     if config.data.get("resize", "keep_ratio") == "fixed":
       kwargs.setdefault("fixed_width", config.data.fixed_width)
-    return cls(model, variables, charset, height=config.data.height, **kwargs)
+    return cls(run_files.build_module(config), variables, Charset.from_config(config.text),
+               height=config.data.height, **kwargs)
 
   @classmethod
   def from_onnx(cls, path: str | pathlib.Path, **kwargs) -> "Recognizer":

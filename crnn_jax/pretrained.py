@@ -139,9 +139,8 @@ def load(name_or_dir: str | pathlib.Path = DEFAULT_MODEL
 def export_checkpoint(workdir: str | pathlib.Path, output: str | pathlib.Path,
                       step: int | None = None, dtype: str = "bfloat16") -> pathlib.Path:
   """Writes the weights directory of a training run's checkpoint (the latest by default)."""
-  from crnn_jax import checkpointing, run_files  # pylint: disable=import-outside-toplevel
+  from crnn_jax import run_files  # pylint: disable=import-outside-toplevel
 
-  config = run_files.load_config(workdir)
-  step, variables = checkpointing.restore_variables(workdir, step)
-  return save(output, config, variables, dtype=dtype,
-              info={"checkpoint": str(workdir), "step": int(step)})
+  loaded = run_files.load_model(workdir, step)
+  return save(output, loaded.config, loaded.variables, dtype=dtype,
+              info={"checkpoint": str(workdir), "step": loaded.step})

@@ -5,13 +5,16 @@
   WORKDIR/train_log.jsonl   one line of metrics per step
   WORKDIR/checkpoints/      orbax checkpoints (`crnn_jax.checkpointing`)
 
-Opening a model for inference or export reads these without importing the training module.
+Opening a model for inference or export reads these without importing the training module:
+`load_model` is the one way to open a model, from a workdir's checkpoint or from weights (a
+shipped name or a `crnn-jax export --format weights` directory).
 """
 
 from __future__ import annotations
 
 import json
 import pathlib
+from typing import Any, NamedTuple
 
 import ml_collections
 
@@ -39,3 +42,51 @@ def load_model_config(workdir, weights: str = "") -> ml_collections.ConfigDict:
     return load_config(workdir)
   from crnn_jax import pretrained  # pylint: disable=import-outside-toplevel
   return pretrained.load_config(weights or pretrained.DEFAULT_MODEL)
+
+
+class LoadedModel(NamedTuple):
+  """A model opened by `load_model`."""
+
+  config: ml_collections.ConfigDict  # The training config (text, model, data sections).
+  variables: dict[str, Any]  # {'params', 'batch_stats'}, float32.
+  step: int  # The checkpoint's step (weights: the step they were exported at, or 0).
+  name: str  # The workdir, or 'weights NAME'.
+
+  @property
+  def charset(self):
+    from crnn_jax.data.charset import Charset  # pylint: disable=import-outside-toplevel
+    return Charset.from_config(self.config.text)
+
+  @property
+  def module(self):
+    """The flax CRNN module of `config` (apply it to `variables`)."""
+    return build_module(self.config)
+
+
+def build_module(config: ml_collections.ConfigDict):
+  """The flax CRNN module that a training config describes (its charset sets the classes)."""
+  from crnn_jax.data.charset import Charset  # pylint: disable=import-outside-toplevel
+  from crnn_jax.models import crnn  # pylint: disable=import-outside-toplevel
+  return crnn.from_config(config.model, Charset.from_config(config.text).num_classes)
+
+
+def load_model(workdir: str | pathlib.Path = "", step: int | None = None,
+               weights: str | pathlib.Path = "") -> LoadedModel:
+  """Opens a model: a training workdir's checkpoint, or else weights.
+
+  Args:
+    workdir: a training workdir (config.json and checkpoints/); empty: load `weights`.
+    step: with a workdir, the checkpoint step (default: the latest).
+    weights: without a workdir, a shipped model name or a weights directory (default:
+      `pretrained.DEFAULT_MODEL`).
+  """
+  if workdir:
+    from crnn_jax import checkpointing  # pylint: disable=import-outside-toplevel
+    config = load_config(workdir)
+    step, variables = checkpointing.restore_variables(workdir, step)
+    return LoadedModel(config, variables, int(step), str(workdir))
+  from crnn_jax import pretrained  # pylint: disable=import-outside-toplevel
+  name = weights or pretrained.DEFAULT_MODEL
+  config, variables = pretrained.load(name)
+  return LoadedModel(config, variables, int(pretrained.info(name).get("step", 0)),
+                     f"weights {name}")

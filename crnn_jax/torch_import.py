@@ -209,8 +209,6 @@ def import_torch(path, output, *, alphabet: str = CRNN_PYTORCH_ALPHABET,
   import jax  # pylint: disable=g-import-not-at-top
 
   from crnn_jax import checkpointing, run_files, train_lib  # pylint: disable=g-import-not-at-top
-  from crnn_jax.data.charset import Charset  # pylint: disable=g-import-not-at-top
-  from crnn_jax.models import crnn  # pylint: disable=g-import-not-at-top
 
   output = pathlib.Path(output)
   if output.exists() and any(output.iterdir()) and not overwrite:
@@ -232,8 +230,7 @@ def import_torch(path, output, *, alphabet: str = CRNN_PYTORCH_ALPHABET,
   config.model.lstm_hidden = sizes["lstm_hidden"]
   config.model.lstm_layers = sizes["lstm_layers"]
   config.model.dtype = "float32"
-  charset = Charset.from_config(config.text)
-  model = crnn.from_config(config.model, charset.num_classes)
+  model = run_files.build_module(config)
   state = train_lib.create_train_state(config, model, jax.random.key(0))
   # The converted tree must match the model's exactly (names, shapes).
   template = {"params": state.params, "batch_stats": state.batch_stats}

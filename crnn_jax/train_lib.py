@@ -51,7 +51,6 @@ from crnn_jax import run_files
 from crnn_jax.data import pipeline
 from crnn_jax.data.charset import Charset
 from crnn_jax.decoding import greedy
-from crnn_jax.models import crnn
 from crnn_jax.ops import ctc
 
 # The exit status of `train.main` after a SIGTERM-triggered checkpoint: 128 + SIGTERM, as if the
@@ -260,17 +259,12 @@ def restore_inference_state(config, workdir, step: int | None = None, weights: s
   Returns:
     (charset, restored step, state) where `state` works with `eval_step`.
   """
-  charset = Charset.from_config(config.text)
-  model = crnn.from_config(config.model, charset.num_classes)
-  if workdir:
-    step, variables = checkpointing.restore_variables(workdir, step)
-  else:
-    from crnn_jax import pretrained  # pylint: disable=import-outside-toplevel
-    _, variables = pretrained.load(weights or pretrained.DEFAULT_MODEL)
-    step = pretrained.info(weights or pretrained.DEFAULT_MODEL).get("step", 0)
-  state = TrainState(step=step, apply_fn=model.apply, params=variables["params"], tx=None,
-                     opt_state=None, batch_stats=variables["batch_stats"])
-  return charset, step, state
+  loaded = run_files.load_model(workdir, step, weights)
+  variables = loaded.variables
+  state = TrainState(step=loaded.step, apply_fn=run_files.build_module(config).apply,
+                     params=variables["params"], tx=None, opt_state=None,
+                     batch_stats=variables["batch_stats"])
+  return Charset.from_config(config.text), loaded.step, state
 
 
 def run_info(config, mesh, start_step: int) -> dict[str, Any]:
@@ -588,7 +582,7 @@ def _train_and_evaluate(config, workdir: pathlib.Path, watcher: PreemptionWatche
   workdir.mkdir(parents=True, exist_ok=True)
   is_main = jax.process_index() == 0
   charset = Charset.from_config(config.text)
-  model = crnn.from_config(config.model, charset.num_classes)
+  model = run_files.build_module(config)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
   data_index, data_count = sharding.process_batch_slice(config.batch_size, mesh)

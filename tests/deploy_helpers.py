@@ -71,11 +71,8 @@ def make_workdir(workdir: pathlib.Path, seed: int = 0, config=None) -> pathlib.P
 
 def model_logits(workdir, images: np.ndarray, widths: np.ndarray):
   """Reference logits `[B, T, K]` and lengths of the workdir's model, straight from flax."""
-  config = run_files.load_config(workdir)
-  charset = Charset.from_config(config.text)
-  model = crnn.from_config(config.model, charset.num_classes)
-  _, variables = checkpointing.restore_variables(workdir)
-  logits, lengths = model.apply(variables, images, widths, train=False)
+  loaded = run_files.load_model(workdir)
+  logits, lengths = loaded.module.apply(loaded.variables, images, widths, train=False)
   return np.asarray(logits), np.asarray(lengths)
 
 

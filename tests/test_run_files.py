@@ -3,6 +3,9 @@
 import subprocess
 import sys
 
+import deploy_helpers
+import jax
+import numpy as np
 import pytest
 
 from configs import tiny
@@ -27,3 +30,24 @@ def test_inference_and_export_do_not_import_the_training_module():
   result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, timeout=120)
   assert result.stdout.strip() == "False"
+
+
+def test_load_model_opens_a_checkpoint_or_weights(tmp_path):
+  from crnn_jax import checkpointing  # pylint: disable=import-outside-toplevel
+  from crnn_jax import pretrained  # pylint: disable=import-outside-toplevel
+  workdir = deploy_helpers.make_workdir(tmp_path / "run", seed=3)
+  loaded = run_files.load_model(workdir)
+  _, reference = checkpointing.restore_variables(workdir)
+  assert loaded.step == 0 and loaded.name == str(workdir)
+  assert loaded.config.model.lstm_hidden == run_files.load_config(workdir).model.lstm_hidden
+  assert jax.tree_util.tree_all(jax.tree_util.tree_map(np.array_equal, loaded.variables,
+                                                       reference))
+  logits, lengths = loaded.module.apply(loaded.variables, np.zeros((1, 32, 40, 1), np.float32),
+                                        np.array([40]), train=False)
+  assert logits.shape[-1] == loaded.charset.num_classes and int(lengths[0]) == 11
+  shipped = run_files.load_model(weights="synth_en")
+  assert shipped.name == "weights synth_en"
+  assert shipped.step == pretrained.info("synth_en").get("step", 0)
+  assert run_files.load_model().name == f"weights {pretrained.DEFAULT_MODEL}"
+  with pytest.raises(FileNotFoundError):
+    run_files.load_model(tmp_path / "nothing")
