@@ -152,8 +152,8 @@ def evaluate_datasets(entries, predict: Predict, data_config, protocol: protocol
               groups=protocol_lib.group_totals(rows))
 
 
-def _model_predictor(args, config):
-  """Loads the checkpoint; returns (predict, mesh)."""
+def _model_predictor(charset, state, config):
+  """The greedy batch predictor of the model in `state` (`train_lib.restore_inference_state`)."""
   import jax  # pylint: disable=g-import-not-at-top
   from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
   from jax.sharding import PartitionSpec  # pylint: disable=g-import-not-at-top
@@ -161,8 +161,6 @@ def _model_predictor(args, config):
   from crnn_jax import sharding, train_lib  # pylint: disable=g-import-not-at-top
   from crnn_jax.decoding import greedy  # pylint: disable=g-import-not-at-top
 
-  charset, step, state = train_lib.restore_inference_state(config, args.checkpoint, args.step,
-                                                        getattr(args, "weights", ""))
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.eval_batch_size, mesh, "eval batch size")
   step_fn = jax.jit(train_lib.eval_step)
@@ -179,22 +177,20 @@ def _model_predictor(args, config):
     ids, confidence = local_rows(ids), local_rows(confidence)
     return [charset.decode(s) for s in greedy.collapse(ids)], confidence
 
-  return predict, step
+  return predict
 
 
-def _other_decoders(args, config, entries, protocol) -> dict[str, dict]:
+def _other_decoders(args, config, charset, state, entries, protocol) -> dict[str, dict]:
   """Per-dataset results of each `--decoder` other than greedy (single process), by label."""
   import jax  # pylint: disable=g-import-not-at-top
 
-  from crnn_jax import deploy_cli, train_lib  # pylint: disable=g-import-not-at-top
+  from crnn_jax import deploy_cli  # pylint: disable=g-import-not-at-top
   from crnn_jax.decoding import select  # pylint: disable=g-import-not-at-top
 
   if not deploy_cli.decoders_requested(args):
     return {}
   if jax.process_count() > 1:
     raise ValueError("--decoder beam/lexicon with --data runs in a single process")
-  charset, _, state = train_lib.restore_inference_state(config, args.checkpoint, args.step,
-                                                        getattr(args, "weights", ""))
   image_lexicons = (select.load_image_lexicons(args.image_lexicons)
                     if getattr(args, "image_lexicons", None) else None)
   apply = jax.jit(lambda p, b, x, w: state.apply_fn({"params": p, "batch_stats": b}, x, w,
@@ -230,7 +226,11 @@ def run(args) -> int:
     config.eval_batch_size = args.batch_size
   protocol = protocol_from_args(args)
   entries = expand_datasets(args.data, args.kind)  # Fails early on a missing path.
-  predict, step = _model_predictor(args, config)
+  from crnn_jax import train_lib  # pylint: disable=g-import-not-at-top
+  # The model is restored once, for the greedy results and every other --decoder.
+  charset, step, state = train_lib.restore_inference_state(config, args.checkpoint, args.step,
+                                                           getattr(args, "weights", ""))
+  predict = _model_predictor(charset, state, config)
   allreduce = None
   if jax.process_count() > 1:
     allreduce = lambda v: np.asarray(multihost_utils.process_allgather(v)).sum(0)
@@ -245,7 +245,8 @@ def run(args) -> int:
       quiet=getattr(args, "quiet", False) or jax.process_index() != 0)
   results = dict(checkpoint=model_name, step=int(step), **results)
   tables = ""
-  for label, decoded in _other_decoders(args, config, entries, protocol).items():
+  others = _other_decoders(args, config, charset, state, entries, protocol)
+  for label, decoded in others.items():
     results.setdefault("decoders", {})[label] = decoded
     tables += f"\n### decoder {label}\n\n" + protocol_lib.markdown_table(decoded)
   if jax.process_index() != 0:

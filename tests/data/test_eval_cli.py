@@ -148,7 +148,13 @@ def test_eval_command_writes_json_and_markdown(workdir, evaluation_dir, tmp_path
   assert rc == 2 and "does not exist" in capsys.readouterr().err
 
 
-def test_eval_data_with_beam_and_lexicon_decoders(workdir, evaluation_dir, tmp_path, capsys):
+def test_eval_data_with_beam_and_lexicon_decoders(workdir, evaluation_dir, tmp_path, capsys,
+                                                  monkeypatch):
+  from crnn_jax import checkpointing  # pylint: disable=import-outside-toplevel
+  restores = []
+  real_restore = checkpointing.restore_variables
+  monkeypatch.setattr(checkpointing, "restore_variables",
+                      lambda *a, **k: restores.append(a) or real_restore(*a, **k))
   lexicon = tmp_path / "lexicon.txt"
   lexicon.write_text("hello\n")  # A one-word lexicon: every image decodes to 'hello'.
   output = tmp_path / "results.json"
@@ -163,3 +169,4 @@ def test_eval_data_with_beam_and_lexicon_decoders(workdir, evaluation_dir, tmp_p
   assert by_name["SVT"]["word_accuracy"] == 0.0
   assert results["decoders"]["beam3"]["total"]["count"] == results["total"]["count"] == 8
   assert "### decoder lexicon" in capsys.readouterr().out
+  assert len(restores) == 1  # One restore serves the greedy results and every other decoder.
