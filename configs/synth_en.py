@@ -14,7 +14,7 @@ random alphanumeric strings (30%), 1 to 12 characters, as in the held-out test s
 the paper, with 33 frames instead of 26 for the long words and strings); the line box spans
 the capital height and the descenders whatever the text, so 'o' and 'O' keep the height cue
 that tells them apart. (Keeping the aspect ratio in width buckets up to 256 pixels costs about
-1.8 times as much per step, measured 2026-11-24.)
+1.8 times as much per step.)
 
 The run can be stopped (Ctrl-C, SIGTERM) and continued with the same command: it resumes
 from the last checkpoint, data iterator included. To train on from the shipped weights
@@ -22,11 +22,7 @@ instead (a new run, fresh optimizer), add `--config.init_weights=synth_en`.
 
 This file is the first of the shipped model's three stages; configs/synth_en_finetune.py, the
 second, trains its exported weights on, and configs/synth_en_wide.py, the third, adds fonts
-(commands there). Stage 1 on the 2-core CPU of the
-development machine (no GPU), 2026-11-28, from step 0 without interruption: 1 h 56 min for 2,200
-steps (3.16 s per step, 20 images/s, evaluations included; short test runs shared the CPU at
-times). Case-sensitive accuracy on testdata/heldout_en after 550 / 1,100 / 1,375 / 1,650 / 2,200
-steps: 54.3 / 81.0 / 84.8 / 91.2 / 92.5%.
+(commands there). Wall time and learning curve: README, section "The print model synth_en".
 """
 
 from configs import default

@@ -14,14 +14,7 @@ as exported): a second warm-up and cosine decay at half the first stage's peak l
 over records the first stage never drew (another `data.train_seed`). Everything else, the text
 mix, fonts, augmentation and image size, is the first stage's.
 
-Measured 2026-11-28 on that CPU: 1 h 31 min for 1,800 steps (09:59 to 11:30, 3.0 s per step,
-evaluations included; the machine measured 0.15 TFLOP/s of float32 matmul that day, against 0.35
-on a quiet day). Case-sensitive accuracy on the synthetic eval split went from 93.4% (stage 1)
-to 91.3 / 94.5 / 95.3% after 600 / 1,200 / 1,800 steps; on testdata/heldout_en (fonts outside
-the training pool) from 92.5% to 86.7 / 91.5 / 92.7 / 93.0% after 600 / 1,050 / 1,350 / 1,800
-steps (float32 checkpoint; 92.8% as exported to bfloat16). Dictionary words gained most (93.7
--> 95.7%); random strings did not (83.3 -> 81.3%): their errors are mostly l/I/1, o/O/0 and
-lone letters whose case only the image height tells (c/C, z/Z), in faces unlike any in the pool.
+Wall time and learning curve: README, section "The print model synth_en".
 """
 
 from configs import synth_en

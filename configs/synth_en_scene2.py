@@ -13,11 +13,8 @@ schedule from a lower peak learning rate. Its result shipped as `scene_en` until
   crnn-jax export --checkpoint ~/runs/synth_en_scene2 --format weights \\
       --output crnn_jax/weights/scene_en
 
-Set-up as for configs/synth_en_scene.py. The shipped run started from stage 1 as it shipped
-then (the same bfloat16 weights as that export) with a 1,800-step schedule, cut to 1,400 at
-step 151 and to 1,200 at step 595 (SIGTERM, then the same command) so that it fitted the
-session: 2-core CPU, about 3.5 s a step on a quiet machine. Wall time and the learning curve
-are in the README (section "Reading photographs").
+Set-up as for configs/synth_en_scene.py. The run's history (its schedule was shortened
+twice), wall time and learning curve are in the README (section "Reading photographs").
 """
 
 from configs import synth_en_scene

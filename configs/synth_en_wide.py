@@ -14,12 +14,7 @@ the second stage's exported weights (fresh Adam state, new records, the second s
 
 Everything else, the text mix, augmentation and image size, is the first two stages'.
 
-Measured 2026-11-28 on the 2-core CPU of the development machine (no GPU): 1 h 19 min for 1,800
-steps (12:46 to 14:05, 2.6 s per step, evaluations included). Case-sensitive accuracy on the
-synthetic eval split (now drawn from the wide pool) 91.5 / 95.3 / 96.2% after 600 / 1,200 /
-1,800 steps; on testdata/heldout_en 92.8 / 95.5 / 96.2% (float32 checkpoint; 96.2% as exported to
-bfloat16), from 92.8% for the second stage: words 95.7 -> 98.0%, digits 98.7 -> 99.3%, random
-strings 81.3 -> 89.3%.
+Wall time and learning curve: README, section "The print model synth_en".
 """
 
 from configs import synth_en_finetune

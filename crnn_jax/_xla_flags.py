@@ -1,9 +1,8 @@
 """XLA flags for the CPU backend, set before JAX initializes its backends.
 
 `--xla_cpu_experimental_ynn_fusion_type=individual_dot` sends convolutions to Eigen instead of
-YNNPACK (matrix products keep YNNPACK). On the 2-core CPU it runs the conv weight-gradient
-kernels ~1.7x faster: quickstart train step 537 -> 468 ms, paper-size 1700 -> 1374 ms
-(batch 64, 32x100; benchmarks/). It is a `xla_cpu_*` flag, read only by the CPU compiler, so
+YNNPACK (matrix products keep YNNPACK), whose conv weight-gradient kernels are slower on the
+CPUs measured (README, section "Speed on a 2-core CPU"). It is a `xla_cpu_*` flag, read only by the CPU compiler, so
 GPU and TPU programs are unaffected. Set CRNN_JAX_NO_XLA_FLAGS=1 to leave XLA_FLAGS alone.
 """
 

@@ -16,12 +16,7 @@ without changing what is computed:
    missing the cache on almost every read. `conv2d` hands its backward pass operands that went
    through `materialize`, so the transposes read finished arrays.
 
-Measured on the 2-core CPU (Intel, AVX-512), paper-size CRNN, batch 64, 32x100, the project's
-train step with flax's Conv/BatchNorm vs these, interleaved in one process (12 runs): CPU time
-per step 2688 -> 1998 ms (-26%), fastest wall time 1378 -> 1025 ms (1.34x); of this, (1) took
-2688 -> 2225 ms and (2) 2225 -> 1981 ms (a separate A/B). Inference is unchanged (547 vs 549 ms
-CPU). In the profile, the reduce-window loops were the largest non-convolution cost of the
-step and the fused transposes the next (~370 -> ~80 ms).
+What each change measured is in the README (section "Speed on a 2-core CPU").
 
 On other backends `channel_sum` is `jnp.sum` and `materialize` the identity (chosen at lowering
 time by `lax.platform_dependent`), so GPU and TPU programs are the plain ones.

@@ -14,17 +14,15 @@ all T * B frames, as cuDNN's LSTM does:
 
 All arrays are 2-D `[T * B, .]` or `[T, B, .]` per direction (4-D stacks of both directions made
 XLA:CPU insert transposes and batched products), and the bias gradient is a
-`fast_layers.channel_sum` (XLA:CPU's own column sum over `[T * B, 4H]` took ~30 ms).
+`fast_layers.channel_sum` (XLA:CPU's own column sum over `[T * B, 4H]` is slow).
 
 The backward direction runs forward in time over the reversed sequence; a frame beyond a
 sample's length holds the state at zero, so that direction starts fresh at each sample's last
 real frame, as flax's `nn.RNN(..., seq_lengths=...)` does. Outputs on real frames equal flax's;
 on padding frames they are zero.
 
-Measured on the 2-core CPU (Intel AVX-512), paper-size CRNN, batch 64, 26 frames, both BiLSTM
-layers with their projections, against flax's `nn.Bidirectional(nn.RNN(OptimizedLSTMCell))`,
-interleaved (10 rounds, fastest / median): forward and backward 250 / 274 ms against 288 / 333,
-forward alone 76 / 112 ms against 78 / 98 (PyTorch: 196 / 248 and 53 / 79 ms).
+Its speed against flax's `nn.Bidirectional(nn.RNN(OptimizedLSTMCell))` is in the README
+(section "Speed on a 2-core CPU").
 tests/ops/test_lstm.py compares values and gradients with flax's layer in float64.
 """
 
