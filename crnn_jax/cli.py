@@ -19,6 +19,7 @@ import argparse
 import json
 import pathlib
 import sys
+import warnings
 from typing import Sequence
 
 from crnn_jax import cli_format
@@ -26,7 +27,6 @@ from crnn_jax import data_cli
 from crnn_jax import deploy_cli
 from crnn_jax import eval_cli
 from crnn_jax import pretrained
-from crnn_jax import progress
 
 
 
@@ -95,24 +95,23 @@ def _predict(args) -> int:
   if not paths:
     print("no input images found", file=sys.stderr)
     return 1
-  arrays, sizes, good, failed = [], [], [], 0
-  for path in progress.bar(paths, desc="loading", unit="file", quiet=args.quiet):
-    try:
-      array, size = recognizer.prepare(path)
-    except ValueError as e:
-      print(f"error: {e}", file=sys.stderr)
-      failed += 1
-      continue
-    arrays.append(array)
-    sizes.append(size)
-    good.append(path)
-  predictions = recognizer.recognize_preprocessed(arrays, batch_size=args.batch_size,
-                                                  input_sizes=sizes, progress=not args.quiet)
-  too_wide = recognizer.warn_too_wide(predictions)
-  if too_wide:
-    print(f"warning: {too_wide}", file=sys.stderr)
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always", inference.TooWideWarning)
+    predictions = recognizer.recognize(paths, batch_size=args.batch_size, errors="report",
+                                       progress=not args.quiet)
+  for warning in caught:
+    if issubclass(warning.category, inference.TooWideWarning):
+      print(f"warning: {warning.message}", file=sys.stderr)
+    else:
+      warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+  failed = [p.error for p in predictions if p.error]
+  for message in failed:
+    print(f"error: {message}", file=sys.stderr)
+  good = [path for path, p in zip(paths, predictions) if not p.error]
+  predictions = [p for p in predictions if not p.error]
   lines = [f"{path}\t{p.text}\t{p.confidence:.4f}" for path, p in zip(good, predictions)]
   if args.visualize:
+    arrays = [recognizer.prepare(path)[0] for path in good]
     count = deploy_cli.write_visualizations(args.visualize, good, arrays, predictions)
     print(f"wrote {count} pictures to {args.visualize}", file=sys.stderr)
   if args.output:
@@ -123,7 +122,7 @@ def _predict(args) -> int:
     for line in lines:
       print(line)
   if failed:
-    print(f"{failed} of {len(paths)} inputs could not be read", file=sys.stderr)
+    print(f"{len(failed)} of {len(paths)} inputs could not be read", file=sys.stderr)
   return 1 if failed else 0
 
 

@@ -85,6 +85,8 @@ class Prediction:
     aspect_ratio: the input's width / height (0 if unknown).
     too_wide: the input is far wider than anything the model was trained on
       (`Recognizer.max_aspect_ratio`): it was squeezed and may read poorly or empty.
+    error: why the input could not be read (`recognize(..., errors='report')`); the text is
+      then empty. Empty for every image that was read.
   """
 
   text: str
@@ -95,6 +97,7 @@ class Prediction:
   model_width: int = 0
   aspect_ratio: float = 0.0
   too_wide: bool = False
+  error: str = ""
 
 
 def load_image(path: str | pathlib.Path) -> np.ndarray:
@@ -385,7 +388,8 @@ class Recognizer:
             "words or shorter lines")
 
   def recognize(self, images: Sequence[Any], batch_size: int = 64,
-                lexicons: Sequence[Sequence[str] | None] | None = None) -> list[Prediction]:
+                lexicons: Sequence[Sequence[str] | None] | None = None, *,
+                errors: str = "raise", progress: bool = False) -> list[Prediction]:
     """Reads text from images.
 
     Args:
@@ -394,17 +398,38 @@ class Recognizer:
       batch_size: images per model call (images are grouped by width).
       lexicons: for the lexicon decoder, one word list per image (None entries use the
         recognizer's global lexicon).
+      errors: 'raise': an input that cannot be read raises ValueError naming it; 'report': its
+        Prediction has empty text and the reason in `error`, and the others are read.
+      progress: progress bars for loading and reading, on a terminal (`crnn_jax.progress`).
 
     Returns:
       One Prediction per image, in input order; spans are in input-image columns.
     """
-    prepared = [self.prepare(image) for image in images]
-    predictions = self.recognize_preprocessed([a for a, _ in prepared], batch_size,
-                                              input_sizes=[s for _, s in prepared],
-                                              lexicons=lexicons)
-    message = self.warn_too_wide(predictions)
+    from crnn_jax import progress as progress_lib  # pylint: disable=import-outside-toplevel
+    if errors not in ("raise", "report"):
+      raise ValueError(f"errors must be 'raise' or 'report', got {errors!r}")
+    if lexicons is not None and len(lexicons) != len(images):
+      raise ValueError(f"{len(lexicons)} lexicons for {len(images)} images")
+    prepared, failures = [], {}
+    for i, image in enumerate(progress_lib.bar(images, desc="loading", unit="image",
+                                               quiet=not progress)):
+      try:
+        prepared.append((i, *self.prepare(image)))
+      except ValueError as e:
+        if errors == "raise":
+          raise
+        failures[i] = str(e)
+    read = self.recognize_preprocessed(
+        [a for _, a, _ in prepared], batch_size, input_sizes=[s for _, _, s in prepared],
+        lexicons=None if lexicons is None else [lexicons[i] for i, _, _ in prepared],
+        progress=progress)
+    message = self.warn_too_wide(read)
     if message:
       warnings.warn(message, TooWideWarning, stacklevel=2)
+    predictions = [Prediction("", 0.0, error=failures[i]) if i in failures else None
+                   for i in range(len(images))]
+    for (i, _, _), prediction in zip(prepared, read):
+      predictions[i] = prediction
     return predictions
 
   def recognize_preprocessed(self, arrays: Sequence[np.ndarray], batch_size: int = 64, *,

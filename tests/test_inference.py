@@ -252,3 +252,31 @@ def test_far_too_wide_inputs_warn_once_with_the_count(recognizer, workdir, tmp_p
   assert cli.main(["predict", "--checkpoint", str(workdir), str(tmp_path)]) == 0
   err = capsys.readouterr().err
   assert err.count("warning: 2 of 3 images are wider than 32:1") == 1
+
+
+def test_recognize_reports_unreadable_inputs_when_asked(recognizer, tmp_path):
+  images = deploy_helpers.text_images(6, [100, 64, 180])
+  paths = []
+  for i, image in enumerate(images):
+    paths.append(tmp_path / f"{i}.png")
+    Image.fromarray(image).save(paths[-1])
+  broken = tmp_path / "broken.png"
+  broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+  inputs = [paths[0], broken, paths[1], paths[2]]
+  with pytest.raises(ValueError, match="broken.png: cannot read image"):
+    recognizer.recognize(inputs)
+  reported = recognizer.recognize(inputs, errors="report")
+  assert len(reported) == 4
+  assert reported[1].text == "" and "broken.png: cannot read image" in reported[1].error
+  alone = recognizer.recognize(paths)
+  assert [p.error for p in alone] == ["", "", ""]
+  assert [reported[i] for i in (0, 2, 3)] == alone  # The others read as without the bad file.
+  lex = crnn_jax.Recognizer(recognizer.model, recognizer.variables, recognizer.charset,
+                            decoder="lexicon", lexicon=["abc"])
+  per_image = lex.recognize(inputs, lexicons=[["one"], ["bad"], ["two"], ["three"]],
+                            errors="report")
+  assert [p.text for p in per_image] == ["one", "", "two", "three"]  # Lexicons stay aligned.
+  with pytest.raises(ValueError, match="errors must be"):
+    recognizer.recognize(inputs, errors="ignore")
+  with pytest.raises(ValueError, match="3 lexicons for 4 images"):
+    lex.recognize(inputs, lexicons=[["a"]] * 3)
