@@ -44,6 +44,7 @@ def _tensorboard_tags(path):
   return tags
 
 
+@pytest.mark.slow
 def test_training_writes_config_checkpoint_and_tensorboard(workdir):
   config = json.loads((workdir / "config.json").read_text())
   assert config["num_train_steps"] == 2  # Command-line overrides are recorded.
@@ -54,6 +55,7 @@ def test_training_writes_config_checkpoint_and_tensorboard(workdir):
   assert tags["eval/examples"] == "image"  # The grid of validation predictions.
 
 
+@pytest.mark.slow
 def test_eval_prints_and_writes_metrics(workdir, tmp_path, capsys):
   out = tmp_path / "metrics.json"
   assert cli.main(["eval", "--checkpoint", str(workdir), "--num-records", "20",
@@ -65,6 +67,7 @@ def test_eval_prints_and_writes_metrics(workdir, tmp_path, capsys):
   assert "word_accuracy_ignore_case" in printed and "target" in printed
 
 
+@pytest.mark.slow
 def test_predict_and_eval_data_show_progress_on_a_terminal(workdir, tmp_path, terminal_stderr):
   images = tmp_path / "images"
   images.mkdir()
@@ -82,6 +85,7 @@ def test_predict_and_eval_data_show_progress_on_a_terminal(workdir, tmp_path, te
       assert (done in terminal.getvalue()) != quiet, (command, terminal.getvalue())
 
 
+@pytest.mark.slow
 def test_predict_reads_images_and_reports_a_bad_file(workdir, tmp_path, capsys):
   images = tmp_path / "images"
   images.mkdir()

@@ -39,6 +39,7 @@ def _train_main(*args):
                         capture_output=True, text=True, timeout=120, check=False)
 
 
+@pytest.mark.slow
 def test_train_main_rejects_a_misspelt_field_in_one_line(tmp_path):
   result = _train_main("--config", "configs/tiny.py", "--workdir", str(tmp_path / "w"),
                        "--config.optimizr.learning_rate=1")
@@ -49,6 +50,7 @@ def test_train_main_rejects_a_misspelt_field_in_one_line(tmp_path):
   assert not (tmp_path / "w").exists()
 
 
+@pytest.mark.slow
 def test_train_main_help_exits_zero_with_the_multi_host_example():
   result = _train_main("--help")
   assert result.returncode == 0

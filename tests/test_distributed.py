@@ -86,6 +86,7 @@ def _start_pair(workdir: pathlib.Path, tmp_path: pathlib.Path, cache: pathlib.Pa
       "--config.distributed.initialization_timeout=120")) for i in range(2)]
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_process_through_a_preemption(tmp_path, cache):
   single = tmp_path / "single"
   multi = tmp_path / "multi"

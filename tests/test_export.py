@@ -91,6 +91,7 @@ def test_onnx_export_loads_in_onnxruntime_without_warnings(workdir, tmp_path, ca
   assert "[W:onnxruntime" not in capfd.readouterr().err
 
 
+@pytest.mark.slow
 def test_stablehlo_export_loads_without_crnn_jax(workdir, tmp_path):
   path = tmp_path / "crnn.stablehlo"
   assert cli.main(["export", "--checkpoint", str(workdir), "--format", "stablehlo",
@@ -156,6 +157,7 @@ def _readme_onnx_snippet() -> str:
   return section.split("```python\n", 1)[1].split("```", 1)[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("resize", ["fixed", "keep_ratio"])
 def test_readme_onnxruntime_snippet_reads_what_predict_reads(resize, tmp_path):
   pytest.importorskip("onnxruntime")

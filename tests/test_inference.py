@@ -29,6 +29,7 @@ def recognizer(workdir):
   return crnn_jax.Recognizer.from_checkpoint(workdir)
 
 
+@pytest.mark.slow
 def test_import_is_lazy_and_flags_apply_first():
   code = ("import os, sys, crnn_jax\n"
           "assert 'jax' not in sys.modules\n"

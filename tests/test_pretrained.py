@@ -138,6 +138,7 @@ def heldout_table(english):
   return testset.accuracy_by_group(samples, [p.text for p in predictions])
 
 
+@pytest.mark.slow
 def test_shipped_model_meets_the_target_on_the_heldout_set(heldout_table):
   assert heldout_table["all"]["accuracy"] >= TARGET_ACCURACY, heldout_table
   for group, minimum in MIN_GROUP_ACCURACY.items():
@@ -158,6 +159,7 @@ def test_predict_cli_without_checkpoint_uses_the_shipped_model(english, capsys):
   assert sum(line[1] == s.text for line, s in zip(lines, picked)) >= 3, (lines, picked)
 
 
+@pytest.mark.slow
 def test_eval_cli_without_checkpoint_scores_the_shipped_model(tmp_path, capsys):
   output = tmp_path / "heldout.json"
   assert cli.main(["eval", "--data", str(HELDOUT_EN), "--case-sensitive",

@@ -93,6 +93,7 @@ def cache(tmp_path_factory):
   return tmp_path_factory.getbasetemp() / "jax_compilation_cache"
 
 
+@pytest.mark.slow
 def test_killed_and_preempted_run_resumes_bit_exactly(tmp_path, cache):
   straight = tmp_path / "straight"
   run = _Run(straight, cache, "straight")
@@ -138,6 +139,7 @@ def test_killed_and_preempted_run_resumes_bit_exactly(tmp_path, cache):
   assert (resumed / run_files.TRAIN_LOG_FILE).read_text() == log_a
 
 
+@pytest.mark.slow
 def test_damaged_latest_checkpoint_resumes_from_the_newest_readable(tmp_path, cache):
   first = tmp_path / "first"
   run = _Run(first, cache, "first")

@@ -24,6 +24,7 @@ def test_config_round_trip_and_a_clear_error_for_a_missing_workdir(tmp_path):
     run_files.load_config(tmp_path / "nothing")
 
 
+@pytest.mark.slow
 def test_inference_and_export_do_not_import_the_training_module():
   code = ("import sys, crnn_jax.inference, crnn_jax.export, crnn_jax.pretrained; "
           "print('crnn_jax.train_lib' in sys.modules)")

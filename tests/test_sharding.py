@@ -85,6 +85,7 @@ def results(tmp_path_factory):
   return runs, dict(np.load(out / "info.npz"))
 
 
+@pytest.mark.slow
 def test_the_steps_ran_sharded(results):
   _, info = results
   assert info["one_image_shards"] == 1
@@ -95,6 +96,7 @@ def test_the_steps_ran_sharded(results):
   assert info["one_donated"] and info["eight_donated"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("run", ["eight", "eight_fsdp"])
 def test_eight_devices_match_one(results, run):
   runs, _ = results
@@ -122,6 +124,7 @@ def test_eight_devices_match_one(results, run):
   assert not np.array_equal(runs["one"]["params['rnn1']['projection']['bias']"], 0)
 
 
+@pytest.mark.slow
 def test_batch_that_does_not_divide_fails_at_start(results):
   _, info = results
   message = str(info["bad_batch_error"])

@@ -95,6 +95,7 @@ def test_infeasible_and_dropped_labels_are_counted_not_averaged():
   assert float(metrics["loss_sum"]) / int(metrics["num_feasible"]) < 1000
 
 
+@pytest.mark.slow
 def test_resumed_run_equals_unbroken_run(tmp_path):
   config = tiny.get_config()
   straight = train_lib.train_and_evaluate(config, str(tmp_path / "straight"))
@@ -126,6 +127,7 @@ def tiny_weights(tmp_path_factory):
   return pretrained.export_checkpoint(root / "run", root / "weights", dtype="float32")
 
 
+@pytest.mark.slow
 def test_init_weights_start_a_fresh_run_from_trained_weights(tmp_path, tiny_weights):
   from crnn_jax import pretrained  # pylint: disable=g-import-not-at-top
   _, trained = pretrained.load(tiny_weights)
@@ -157,6 +159,7 @@ def test_shape_mismatches_name_each_differing_or_missing_array():
   ]
 
 
+@pytest.mark.slow
 def test_init_weights_must_match_the_alphabet_and_model(tiny_weights):
   config = tiny.get_config()
   config.text.charset = config.text.charset.replace("z", "")
@@ -271,6 +274,7 @@ class _PoisonFrom:
     return batch
 
 
+@pytest.mark.slow
 def test_consecutive_bad_steps_stop_the_run_with_the_last_good_state(tmp_path, monkeypatch):
   config = tiny.get_config()
   config.num_train_steps = 20

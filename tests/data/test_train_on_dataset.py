@@ -2,10 +2,13 @@
 
 import json
 
+import pytest
+
 from configs import tiny
 from crnn_jax import train_lib
 
 
+@pytest.mark.slow
 def test_training_logs_skipped_records_per_reason(gt_folder, tmp_path):
   root, good, bad = gt_folder
   config = tiny.get_config()
