@@ -1,4 +1,4 @@
-"""Tests of crnn_jax/cli_format.py: every option of every subcommand explains itself."""
+"""Tests of crnn_jax/cli/format.py: every option of every subcommand explains itself."""
 
 import argparse
 

@@ -213,7 +213,7 @@ def _percent(x: float) -> str:
 
 
 def markdown_table(results: Mapping[str, Any]) -> str:
-  """A Markdown table of `eval_cli.evaluate_datasets` results: datasets, total, group totals."""
+  """A Markdown table of `crnn_jax.cli.eval.evaluate_datasets` results: datasets, total, group totals."""
   lines = [
       f"Protocol: {results['protocol']['name']}",
       "",

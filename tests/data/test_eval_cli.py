@@ -7,7 +7,7 @@ import pytest
 
 from configs import tiny
 from crnn_jax import cli
-from crnn_jax import eval_cli
+from crnn_jax.cli import eval as eval_cli
 from crnn_jax.data import lmdb_io
 from crnn_jax.data import protocol
 from tests.data.conftest import encode, image_array

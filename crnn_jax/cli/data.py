@@ -19,7 +19,7 @@ import json
 import pathlib
 import sys
 
-from crnn_jax import cli_format
+from crnn_jax.cli import format as cli_format
 from crnn_jax import progress
 from crnn_jax.data import protocol as protocol_lib
 

@@ -1,24 +1,16 @@
-"""Command-line pieces for decoding and deployment, wired into `crnn_jax/cli.py`.
+"""`crnn-jax export` and `crnn-jax import-torch`: a model to other formats and back.
 
-  crnn-jax export --checkpoint WORKDIR --format onnx|stablehlo --output FILE
+  crnn-jax export --checkpoint WORKDIR --format onnx|stablehlo --output FILE [--quantize int8]
   crnn-jax export --checkpoint WORKDIR --format weights --output DIR [--dtype float32]
   crnn-jax export --weights NAME_OR_DIR --format onnx|stablehlo|weights --output FILE
   crnn-jax import-torch crnn.pth --output WORKDIR
-  crnn-jax predict ... [--decoder greedy|beam|lexicon] [--visualize OUT_DIR]
-  crnn-jax eval ... [--decoder greedy,beam,lexicon] [--beam-width 10] [--lexicon FILE]
-                    [--image-lexicons FILE] [--delta 3]
-
-Heavy modules (JAX, onnx, PyTorch) are imported only when a command runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import pathlib
 import sys
-from typing import Any, Sequence
 
-from crnn_jax.decoding import select
 
 
 def register(subparsers) -> None:
@@ -92,79 +84,3 @@ def _import_torch(args) -> int:
   print(f"wrote crnn-jax workdir {out} (try: crnn-jax predict --checkpoint {out} IMAGE)",
         file=sys.stderr)
   return 0
-
-
-def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
-  """`eval` options: `--decoder` (repeatable), `--beam-width`, `--lexicon`, `--image-lexicons`,
-  `--delta`."""
-  select.add_arguments(parser, multiple=True)
-
-
-def decoders_requested(args) -> bool:
-  """Whether `eval` was asked for anything but the default greedy decoding."""
-  return select.decoder_names(args) != ["greedy"]
-
-
-def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
-  """`predict` options: decoder choice, backend, and `--visualize OUT_DIR`."""
-  select.add_arguments(parser, multiple=False)
-  parser.add_argument("--backend", default="jax", choices=("jax", "onnxruntime"),
-                      help="jax (XLA) or onnxruntime (the model exported to ONNX on the fly, "
-                      "kept in the cache directory; needs the export extra)")
-  parser.add_argument("--onnx", metavar="FILE", default="",
-                      help="read with an exported .onnx file (float32 or int8) in onnxruntime "
-                      "instead of --checkpoint or --weights")
-  parser.add_argument("--threads", type=int, default=0,
-                      help="onnxruntime: intra-op threads (0: one per core)")
-  parser.add_argument("--visualize", metavar="OUT_DIR",
-                      help="write a PNG per image: input, per-frame path, text and confidence")
-
-
-def recognizer_kwargs(args) -> dict[str, Any]:
-  """Recognizer constructor arguments from `predict`'s decoder options."""
-  name = getattr(args, "decoder", "greedy") or "greedy"
-  if name == "lexicon" and not getattr(args, "lexicon", None):
-    raise ValueError("--decoder lexicon needs --lexicon FILE")
-  kwargs = dict(decoder=name, beam_width=args.beam_width, lexicon=args.lexicon,
-                delta=args.delta, threads=getattr(args, "threads", 0))
-  if not getattr(args, "onnx", ""):  # An --onnx file always runs in onnxruntime.
-    kwargs["backend"] = getattr(args, "backend", "jax")
-  return kwargs
-
-
-def write_visualizations(out_dir, paths: Sequence[pathlib.Path], arrays, predictions) -> int:
-  """Writes OUT_DIR/NNNN_<stem>.png for each prediction; returns how many."""
-  from crnn_jax import visualize  # pylint: disable=g-import-not-at-top
-  out_dir = pathlib.Path(out_dir)
-  out_dir.mkdir(parents=True, exist_ok=True)
-  for i, (path, array, prediction) in enumerate(zip(paths, arrays, predictions)):
-    visualize.save_prediction_png(out_dir / f"{i:04d}_{pathlib.Path(path).stem}.png", array,
-                                  prediction)
-  return len(predictions)
-
-
-def eval_decoders(args, apply_fn, variables, charset, batches) -> dict[str, dict[str, Any]]:
-  """Metrics of each `--decoder` on the eval batches (the model runs once per batch)."""
-  import jax  # pylint: disable=g-import-not-at-top
-
-  decoders = select.decoders_from_args(args, charset)
-  image_lexicons = (select.load_image_lexicons(args.image_lexicons)
-                    if getattr(args, "image_lexicons", None) else None)
-  apply = jax.jit(lambda v, x, w: apply_fn(v, x, w, train=False))
-  variables = jax.device_put(variables)
-
-  def logits_fn(images, widths):
-    return jax.device_get(apply(variables, images, widths))
-
-  return select.evaluate(logits_fn, batches, decoders, image_lexicons,
-                         num_examples=getattr(args, "show", 0))
-
-
-def print_decoder_metrics(results: dict[str, dict[str, Any]], file=None) -> None:
-  """A small table: one row per decoder."""
-  file = file or sys.stdout
-  keys = ("word_accuracy", "word_accuracy_ignore_case", "one_minus_ned", "char_error_rate",
-          "mean_confidence")
-  print(f"{'decoder':12s} " + " ".join(f"{k:>26s}" for k in keys), file=file)
-  for label, metrics in results.items():
-    print(f"{label:12s} " + " ".join(f"{metrics[k]:26.4f}" for k in keys), file=file)

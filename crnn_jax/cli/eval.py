@@ -1,14 +1,18 @@
-"""`crnn-jax eval --data PATH [PATH ...]`: a checkpoint on datasets, with the standard protocol.
+"""`crnn-jax eval`: a model on datasets on disk (standard protocol), or on a synthetic split.
 
   crnn-jax eval --checkpoint WORKDIR --data data_lmdb_release/evaluation \
       [--case-sensitive] [--unfiltered] [--output results.json] [--markdown results.md]
+  crnn-jax eval --checkpoint WORKDIR [--split test] [--num-records 2000] [--output m.json]
+  crnn-jax eval ... [--decoder greedy,beam,lexicon] [--beam-width 10] [--lexicon FILE]
 
-Each path may be a dataset built by `crnn-jax data build`, an LMDB database, a folder with
+With --data (`run_on_data`), each path may be a dataset built by `crnn-jax data build`, an LMDB database, a folder with
 gt.txt, or a directory above several of them (each becomes one row: `evaluation/` of
 deep-text-recognition-benchmark gives the ten benchmark sets). The table (printed, and written
 as Markdown) has per dataset the records read, the records counted under the protocol, word
 accuracy, 1 - NED, mean confidence and the records skipped per reason, then the total over all
-rows and the totals over the usual benchmark groups (see `crnn_jax.data.protocol`).
+rows and the totals over the usual benchmark groups (see `crnn_jax.data.protocol`). Without
+--data (`run_on_split`), the model is scored on its run's held-out synthetic split (or eval
+datasets) as training evaluates it. Other decoders than greedy (--decoder) get a table each.
 """
 
 from __future__ import annotations
@@ -21,8 +25,41 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from crnn_jax import pretrained
 from crnn_jax import progress
+from crnn_jax.cli import format as cli_format
 from crnn_jax.data import protocol as protocol_lib
+from crnn_jax.decoding import select
+
+
+def register(subparsers) -> None:
+  """Adds the `eval` subcommand."""
+  ev = subparsers.add_parser("eval", help="evaluate a checkpoint on a held-out synthetic split")
+  ev.add_argument("--checkpoint", default="",
+                  help="training workdir (default: the shipped weights, see --weights)")
+  ev.add_argument("--weights", default="",
+                  help="without --checkpoint: a shipped model name or a weights directory "
+                  f"(default: {pretrained.DEFAULT_MODEL})")
+  ev.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
+  ev.add_argument("--split", default="test", choices=("eval", "test"),
+                  help="synthetic split (seed data.eval_seed or data.test_seed)")
+  ev.add_argument("--num-records", type=int, default=0,
+                  help="records evaluated (default: all of the run's data.eval_paths, or "
+                  "data.eval_size synthetic images)")
+  ev.add_argument("--batch-size", type=int, default=0,
+                  help="images per batch (0: the config's eval_batch_size)")
+  ev.add_argument("--show", type=int, default=0, help="print the first N predictions")
+  ev.add_argument("--output", help="write the metrics as JSON")
+  cli_format.add_quiet_argument(ev)
+  add_arguments(ev)
+  add_eval_arguments(ev)
+  ev.set_defaults(func=run)
+
+
+
+def run(args) -> int:
+  """The `crnn-jax eval` command: datasets on disk with --data, else the synthetic split."""
+  return run_on_data(args) if args.data else run_on_split(args)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -184,10 +221,9 @@ def _other_decoders(args, config, charset, state, entries, protocol) -> dict[str
   """Per-dataset results of each `--decoder` other than greedy (single process), by label."""
   import jax  # pylint: disable=g-import-not-at-top
 
-  from crnn_jax import deploy_cli  # pylint: disable=g-import-not-at-top
   from crnn_jax.decoding import select  # pylint: disable=g-import-not-at-top
 
-  if not deploy_cli.decoders_requested(args):
+  if not decoders_requested(args):
     return {}
   if jax.process_count() > 1:
     raise ValueError("--decoder beam/lexicon with --data runs in a single process")
@@ -210,18 +246,15 @@ def _other_decoders(args, config, charset, state, entries, protocol) -> dict[str
   return out
 
 
-def run(args) -> int:
-  """The `crnn-jax eval --data ...` command."""
+def run_on_data(args) -> int:
+  """`crnn-jax eval --data ...`: datasets on disk under the standard protocol."""
   import jax  # pylint: disable=g-import-not-at-top
   from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
 
   from crnn_jax import run_files  # pylint: disable=g-import-not-at-top
 
-  from crnn_jax import pretrained  # pylint: disable=g-import-not-at-top
-
   config = run_files.load_model_config(args.checkpoint, getattr(args, "weights", ""))
-  model_name = (str(args.checkpoint) if args.checkpoint
-                else f"weights {getattr(args, 'weights', '') or pretrained.DEFAULT_MODEL}")
+  name = model_name(args)
   if args.batch_size:
     config.eval_batch_size = args.batch_size
   protocol = protocol_from_args(args)
@@ -236,14 +269,14 @@ def run(args) -> int:
     allreduce = lambda v: np.asarray(multihost_utils.process_allgather(v)).sum(0)
   log = (lambda m: print(m, file=sys.stderr)) if jax.process_index() == 0 else None
   if log:
-    log(f"evaluating step {step} of {model_name} on {len(entries)} dataset(s), "
+    log(f"evaluating step {step} of {name} on {len(entries)} dataset(s), "
         f"protocol {protocol.name}")
   results = evaluate_datasets(
       entries, predict, config.data, protocol, config.eval_batch_size, split=args.data_split,
       process_index=jax.process_index(), process_count=jax.process_count(),
       read_threads=args.read_threads, allreduce=allreduce, log=log,
       quiet=getattr(args, "quiet", False) or jax.process_index() != 0)
-  results = dict(checkpoint=model_name, step=int(step), **results)
+  results = dict(checkpoint=name, step=int(step), **results)
   tables = ""
   others = _other_decoders(args, config, charset, state, entries, protocol)
   for label, decoded in others.items():
@@ -260,3 +293,83 @@ def run(args) -> int:
   if markdown:
     pathlib.Path(markdown).write_text(table)
   return 0
+
+
+def run_on_split(args) -> int:
+  """`crnn-jax eval` without --data: the run's held-out synthetic split (or eval datasets)."""
+  from crnn_jax import run_files, sharding, train_lib  # pylint: disable=g-import-not-at-top
+  from crnn_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+
+  config = run_files.load_model_config(args.checkpoint, args.weights)
+  if args.batch_size:
+    config.eval_batch_size = args.batch_size
+  charset, step, state = train_lib.restore_inference_state(config, args.checkpoint, args.step,
+                                                           args.weights)
+  mesh = sharding.make_mesh()
+  num_records = args.num_records or None  # None: all of the run's eval datasets, or eval_size.
+  print(f"evaluating step {step} of {model_name(args)} on "
+        f"{pipeline.describe_eval_data(config, args.split, num_records)}", file=sys.stderr)
+  evaluator = train_lib.Evaluator(config, charset, mesh, args.split, num_records,
+                                  progress=not args.quiet)
+  metrics, examples = evaluator.run(state, num_examples=args.show)
+  metrics = dict(checkpoint=model_name(args), step=step, split=args.split, **metrics)
+  if decoders_requested(args):  # --decoder beam / lexicon: each one's metrics.
+    variables = {"params": state.params, "batch_stats": state.batch_stats}
+    metrics["decoders"] = eval_decoders(args, state.apply_fn, variables, charset,
+                                       evaluator.batches)
+    print_decoder_metrics(metrics["decoders"])
+  for pred, target, conf in examples:
+    print(f"{'ok ' if pred == target else 'BAD'} {pred!r:24} target {target!r:24} "
+          f"confidence {conf:.3f}")
+  for key in ("count", "word_accuracy", "word_accuracy_ignore_case", "one_minus_ned",
+              "char_error_rate", "mean_confidence"):
+    value = metrics[key]
+    print(f"{key:28s} {value:.4f}" if isinstance(value, float) else f"{key:28s} {value}")
+  if args.output:
+    pathlib.Path(args.output).write_text(json.dumps(metrics, indent=2) + "\n")
+  return 0
+
+
+def model_name(args) -> str:
+  """What `eval` / `predict` read: the checkpoint workdir or the weights."""
+  if args.checkpoint:
+    return str(args.checkpoint)
+  return f"weights {args.weights or pretrained.DEFAULT_MODEL}"
+
+
+def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+  """`eval` options: `--decoder` (repeatable), `--beam-width`, `--lexicon`, `--image-lexicons`,
+  `--delta`."""
+  select.add_arguments(parser, multiple=True)
+
+
+def decoders_requested(args) -> bool:
+  """Whether `eval` was asked for anything but the default greedy decoding."""
+  return select.decoder_names(args) != ["greedy"]
+
+
+def eval_decoders(args, apply_fn, variables, charset, batches) -> dict[str, dict[str, Any]]:
+  """Metrics of each `--decoder` on the eval batches (the model runs once per batch)."""
+  import jax  # pylint: disable=g-import-not-at-top
+
+  decoders = select.decoders_from_args(args, charset)
+  image_lexicons = (select.load_image_lexicons(args.image_lexicons)
+                    if getattr(args, "image_lexicons", None) else None)
+  apply = jax.jit(lambda v, x, w: apply_fn(v, x, w, train=False))
+  variables = jax.device_put(variables)
+
+  def logits_fn(images, widths):
+    return jax.device_get(apply(variables, images, widths))
+
+  return select.evaluate(logits_fn, batches, decoders, image_lexicons,
+                         num_examples=getattr(args, "show", 0))
+
+
+def print_decoder_metrics(results: dict[str, dict[str, Any]], file=None) -> None:
+  """A small table: one row per decoder."""
+  file = file or sys.stdout
+  keys = ("word_accuracy", "word_accuracy_ignore_case", "one_minus_ned", "char_error_rate",
+          "mean_confidence")
+  print(f"{'decoder':12s} " + " ".join(f"{k:>26s}" for k in keys), file=file)
+  for label, metrics in results.items():
+    print(f"{label:12s} " + " ".join(f"{metrics[k]:26.4f}" for k in keys), file=file)
