@@ -40,8 +40,9 @@ from PIL import Image
 from crnn_jax import pretrained, run_files
 from crnn_jax.data import preprocess
 from crnn_jax.data.charset import Charset
+from crnn_jax.decoding import alignment
+from crnn_jax.decoding import decoder as decoder_lib
 from crnn_jax.decoding import greedy
-from crnn_jax.decoding import select
 from crnn_jax.models import crnn
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
@@ -176,7 +177,7 @@ class Recognizer:
     model: the flax module (None for `from_onnx`).
     variables: its params and batch_stats (None for `from_onnx`).
     charset: the charset it was trained with.
-    decoder: the CTC decoder (`crnn_jax.decoding.select.Decoder`).
+    decoder: the CTC decoder (`crnn_jax.decoding.decoder_lib.Decoder`).
     backend: 'jax' or 'onnxruntime'.
     onnx: the `onnx_backend.OnnxModel` of the onnxruntime backend (else None).
   """
@@ -184,7 +185,7 @@ class Recognizer:
   def __init__(self, model: crnn.CRNN, variables: dict[str, Any], charset: Charset, *,
                height: int = 32, max_width: int = 1024, width_step: int = 32,
                fixed_width: int | None = None,
-               decoder: select.Decoder | str = "greedy", beam_width: int = 10,
+               decoder: decoder_lib.Decoder | str = "greedy", beam_width: int = 10,
                lexicon: Sequence[str] | str | pathlib.Path | None = None, delta: int = 3,
                compilation_cache: bool | str | pathlib.Path = True,
                backend: str = "jax", onnx_model: str | pathlib.Path | bytes | None = None,
@@ -200,7 +201,7 @@ class Recognizer:
       width_step: batch widths are rounded up to a multiple of this.
       fixed_width: if set, every image is resized to height x fixed_width (for models trained
         with `data.resize = 'fixed'`); otherwise the aspect ratio is kept.
-      decoder: a `select.Decoder`, or 'greedy', 'beam' or 'lexicon' configured by the
+      decoder: a `decoder_lib.Decoder`, or 'greedy', 'beam' or 'lexicon' configured by the
         following arguments.
       beam_width: prefixes kept by the beam decoder.
       lexicon: the lexicon decoder's word list or lexicon file (optional when every call to
@@ -242,7 +243,7 @@ class Recognizer:
     self.width_step = width_step
     self.fixed_width = fixed_width or None
     if isinstance(decoder, str):
-      decoder = select.Decoder(charset, decoder, beam_width=beam_width, lexicon=lexicon,
+      decoder = decoder_lib.Decoder(charset, decoder, beam_width=beam_width, lexicon=lexicon,
                                delta=delta)
     self.decoder = decoder
     self._forward = jax.jit(self._forward_impl)
@@ -332,7 +333,7 @@ class Recognizer:
     """
     if self.onnx is not None:
       logits, lengths = self.onnx.logits(images, widths)
-      return select.log_softmax(logits), lengths
+      return greedy.log_softmax(logits), lengths
     log_probs, lengths = self._log_probs(self.variables, jnp.asarray(images),
                                          jnp.asarray(widths, jnp.int32))
     return np.asarray(log_probs), np.asarray(lengths)
@@ -478,14 +479,14 @@ class Recognizer:
       if self.decoder.name == "greedy":
         ids, confidence = self.best_paths(images, widths)
         lengths = np.asarray(crnn.output_lengths(widths))
-        decoded = [(select.collapse_path(ids[row, :lengths[row]]), float(confidence[row]),
+        decoded = [(greedy.collapse_path(ids[row, :lengths[row]]), float(confidence[row]),
                     ids[row, :lengths[row]]) for row in range(len(idx))]
       else:
         log_probs, lengths = self.logits(images, widths)
         batch_lexicons = None if lexicons is None else [lexicons[i] for i in idx]
         out = self.decoder.decode(log_probs[:len(idx)], lengths[:len(idx)], batch_lexicons)
         decoded = [(list(d.labels), d.confidence,
-                    select.best_alignment(log_probs[row, :lengths[row]], d.labels))
+                    alignment.best_alignment(log_probs[row, :lengths[row]], d.labels))
                    for row, d in enumerate(out)]
       for row, i in enumerate(idx):
         labels, confidence, path = decoded[row]
@@ -507,8 +508,8 @@ class Recognizer:
       return Prediction(text, confidence, (), "", input_width, model_width)
     scale = input_width / model_width
     spans = []
-    for k, first, last in select.char_spans(path):
-      x0, x1 = select.frame_columns(first, last, model_width)
+    for k, first, last in alignment.char_spans(path):
+      x0, x1 = crnn.frame_columns(first, last, model_width)
       spans.append(CharSpan(self.charset.chars[k - 1], first, last, x0 * scale, x1 * scale))
-    return Prediction(text, confidence, tuple(spans), select.frame_path(path, self.charset),
+    return Prediction(text, confidence, tuple(spans), alignment.frame_path(path, self.charset),
                       input_width, model_width)

@@ -1,6 +1,5 @@
 """Tests for the Recognizer API, decoder selection, alignments and character spans."""
 
-import itertools
 import json
 import os
 import subprocess
@@ -14,7 +13,9 @@ import deploy_helpers
 import crnn_jax
 from crnn_jax import cli
 from crnn_jax.data.charset import Charset
-from crnn_jax.decoding import select
+from crnn_jax.decoding import alignment
+from crnn_jax.decoding import greedy
+from crnn_jax.models import crnn
 
 CHARSET = Charset("abc")
 
@@ -57,10 +58,10 @@ def test_recognize_any_input_equals_model_greedy(recognizer, workdir, tmp_path):
         workdir, array[None, :, :, None], np.array([array.shape[1]], np.int32))
     frames = logits[0, :lengths[0]]
     best = frames.argmax(-1)
-    assert p.text == recognizer.charset.decode(select.collapse_path(best))
-    log_probs = select.log_softmax(frames)
+    assert p.text == recognizer.charset.decode(greedy.collapse_path(best))
+    log_probs = greedy.log_softmax(frames)
     assert p.confidence == pytest.approx(np.exp(log_probs.max(-1).sum()), rel=1e-3)
-    assert p.path == select.frame_path(best, recognizer.charset)
+    assert p.path == alignment.frame_path(best, recognizer.charset)
     assert p.model_width == array.shape[1]
   assert predictions[0].input_width == 120 and predictions[2].input_width == 80
   assert predictions[3].text == predictions[4].text  # Same pixels, uint8 color vs float gray.
@@ -77,132 +78,34 @@ def test_spans_map_frames_to_input_columns(recognizer):
     for s in p.spans:
       assert previous_last < s.first_frame <= s.last_frame < len(p.path)
       assert set(p.path[s.first_frame:s.last_frame + 1]) == {s.char}
-      x0, x1 = select.frame_columns(s.first_frame, s.last_frame, p.model_width)
+      x0, x1 = crnn.frame_columns(s.first_frame, s.last_frame, p.model_width)
       assert (s.x0, s.x1) == pytest.approx((x0 * scale, x1 * scale))
       assert 0 <= s.x0 < s.x1 <= input_width
       previous_last = s.last_frame
 
 
-def test_frame_columns_and_char_spans():
-  assert select.frame_columns(0, 0, 100) == (0, 2)
-  assert select.frame_columns(3, 5, 100) == (10, 22)
-  assert select.frame_columns(25, 25, 100) == (98, 100)
-  # 'a' 'a' merged, blank, 'a', 'b' 'b', 'c': the runs are the characters.
-  assert select.char_spans([1, 1, 0, 1, 2, 2, 0, 0, 3]) == [(1, 0, 1), (1, 3, 3), (2, 4, 5),
-                                                            (3, 8, 8)]
-  assert select.frame_path([1, 1, 0, 2, 0], CHARSET) == "aa-b-"
-
-
-def _brute_force_alignment(log_probs, labels):
-  best, best_path = -np.inf, None
-  for path in itertools.product(range(log_probs.shape[1]), repeat=log_probs.shape[0]):
-    if select.collapse_path(path) == list(labels):
-      score = log_probs[np.arange(len(path)), path].sum()
-      if score > best:
-        best, best_path = score, path
-  return best, best_path
-
-
-@pytest.mark.parametrize("labels", [(1,), (1, 1), (1, 2, 3), (2, 2, 1), (), (1, 1, 1, 1)])
-def test_best_alignment_is_the_viterbi_path(labels):
-  rng = np.random.default_rng(len(labels))
-  for _ in range(3):
-    log_probs = select.log_softmax(rng.normal(size=(6, 4)) * 2).astype(np.float64)
-    best, expected = _brute_force_alignment(log_probs, labels)
-    path = select.best_alignment(log_probs, labels)
-    if expected is None:
-      assert path is None
-      continue
-    assert select.collapse_path(path) == list(labels)
-    assert log_probs[np.arange(6), path].sum() == pytest.approx(best)
-  assert select.best_alignment(np.zeros((3, 4)), (1, 1, 1)) is None  # Needs 5 frames.
-
-
-def test_decoders_on_hand_built_tables():
-  # Frames favour 'a' | blank | 'a' slightly, so the best path is "aa" but p("a") is larger.
-  probs = np.array([[0.3, 0.7, 0.0, 0.0], [0.4, 0.6, 0.0, 0.0], [0.3, 0.7, 0.0, 0.0]])
-  log_probs = np.log(np.maximum(probs, 1e-12))[None].astype(np.float32)
-  lengths = np.array([3])
-  [greedy] = select.Decoder(CHARSET, "greedy").decode(log_probs, lengths)
-  assert greedy.text == "a" and greedy.confidence == pytest.approx(0.7 * 0.6 * 0.7, rel=1e-5)
-  [beam] = select.Decoder(CHARSET, "beam", beam_width=4).decode(log_probs, lengths)
-  p_a = 1 - 0.3 * 0.4 * 0.3 - 0.7 * 0.4 * 0.7  # All paths but "---" and "a-a".
-  assert beam.text == "a" and beam.confidence == pytest.approx(p_a, rel=1e-4)
-  lexicon = select.Decoder(CHARSET, "lexicon", lexicon=["aa", "b", "ab"])
-  [word] = lexicon.decode(log_probs, lengths)
-  assert word.text == "aa" and word.confidence == pytest.approx(0.7 * 0.4 * 0.7, rel=1e-3)
-  # Per-image lexicons override the global one.
-  [word] = lexicon.decode(log_probs, lengths, lexicons=[["b", "c"]])
-  assert word.text in ("b", "c")
-  with pytest.raises(ValueError, match="needs a lexicon"):
-    select.Decoder(CHARSET, "lexicon").decode(log_probs, lengths)
-  with pytest.raises(ValueError, match="decoder must be one of"):
-    select.Decoder(CHARSET, "viterbi")
-
-
 def test_recognizer_beam_and_lexicon(workdir, recognizer):
   images = deploy_helpers.text_images(3, [100, 64, 180])
-  greedy = recognizer.recognize(images)
+  best = recognizer.recognize(images)
   beam1 = crnn_jax.Recognizer.from_checkpoint(workdir, decoder="beam", beam_width=1)
-  lexicon = ["abc", "hello", greedy[1].text, "zz9"]
+  lexicon = ["abc", "hello", best[1].text, "zz9"]
   lex = crnn_jax.Recognizer.from_checkpoint(workdir, decoder="lexicon", lexicon=lexicon)
   charset = recognizer.charset
   for p in beam1.recognize(images):
     # The alignment is a path of the decoded text.
     path_ids = [0 if c == "-" else charset.chars.index(c) + 1 for c in p.path]
-    assert select.collapse_path(path_ids) == charset.encode(p.text)
+    assert greedy.collapse_path(path_ids) == charset.encode(p.text)
     assert "".join(s.char for s in p.spans) == p.text
     assert 0 < p.confidence <= 1
   words = lex.recognize(images)
   assert all(p.text in lexicon for p in words)
-  assert words[1].text == greedy[1].text  # The greedy output itself is in the lexicon.
+  assert words[1].text == best[1].text  # The greedy output itself is in the lexicon.
   per_image = lex.recognize(images, lexicons=[["only"], None, ["one", "two"]])
   assert per_image[0].text == "only" and per_image[1].text in lexicon
   assert per_image[2].text in ("one", "two")
   for p in per_image:
     if p.spans:
       assert "".join(s.char for s in p.spans) == p.text
-
-
-def test_image_lexicon_file_and_batches(tmp_path):
-  path = tmp_path / "lex.tsv"
-  path.write_text("# comment\nimg1.png\tfoo bar,baz\n7\tabc\n", encoding="utf-8")
-  assert select.load_image_lexicons(path) == {"img1.png": ["foo", "bar", "baz"], "7": ["abc"]}
-  (tmp_path / "bad.tsv").write_text("no tab here\n")
-  with pytest.raises(ValueError, match="bad.tsv:1"):
-    select.load_image_lexicons(tmp_path / "bad.tsv")
-  lexicons = select.load_image_lexicons(path)
-  batch = {"image": np.zeros((2, 32, 8, 1)), "mask": np.ones(2, bool),
-           "key": np.array(["img1.png", "other"], dtype=object)}
-  assert select.lexicons_for_batch(batch, lexicons, 0) == [["foo", "bar", "baz"], None]
-  del batch["key"]
-  assert select.lexicons_for_batch(batch, lexicons, 6) == [None, ["abc"]]
-
-
-def test_evaluate_decoders_and_make_predict():
-  rng = np.random.default_rng(0)
-  logits = rng.normal(size=(3, 5, 4)).astype(np.float32) * 3
-  lengths = np.array([5, 4, 2])
-  batch = {"image": np.zeros((3, 32, 16, 1), np.float32), "width": np.array([16, 12, 4]),
-           "text": np.array(["ab", "c", "a"], dtype=object), "mask": np.array([1, 1, 0], bool)}
-  fn = lambda images, widths: (logits, lengths)
-  decoders = [select.Decoder(CHARSET, "greedy"), select.Decoder(CHARSET, "beam", beam_width=3),
-              select.Decoder(CHARSET, "lexicon", lexicon=["ab", "c", "ba"])]
-  results = select.evaluate(fn, [batch], decoders, num_examples=5)
-  assert set(results) == {"greedy", "beam3", "lexicon"}
-  greedy_texts = [CHARSET.decode(select.collapse_path(logits[b, :lengths[b]].argmax(-1)))
-                  for b in range(2)]
-  expected = np.mean([t == g for t, g in zip(["ab", "c"], greedy_texts)])
-  assert results["greedy"]["count"] == 2
-  assert results["greedy"]["word_accuracy"] == pytest.approx(expected)
-  assert [e[0] for e in results["greedy"]["examples"]] == greedy_texts
-  assert all(e[0] in ("ab", "c", "ba") for e in results["lexicon"]["examples"])
-  # Per-image lexicons by position, without a global lexicon.
-  predict = select.make_predict(fn, select.Decoder(CHARSET, "lexicon"),
-                                {"0": ["cc"], "1": ["bb", "b"]})
-  texts, confidences = predict(batch)
-  assert texts[:2] == ["cc", texts[1]] and texts[1] in ("bb", "b") and texts[2] == ""
-  assert confidences.shape == (3,)
 
 
 def test_eval_cli_reports_each_decoder(workdir, tmp_path, capsys):

@@ -16,7 +16,7 @@ nn = torch.nn
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from crnn_jax import cli, torch_import
-from crnn_jax.decoding import select
+from crnn_jax.decoding import greedy
 from crnn_jax.inference import Recognizer
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
@@ -130,7 +130,7 @@ def test_workdir_config_and_predict_cli(torch_model, imported, tmp_path, capsys)
   image = rng.integers(0, 256, (32, 100)).astype(np.uint8)
   torch_input = ((image.astype(np.float32) / 255.0 - 0.5) / 0.5)[None, :, :, None]
   expected = _torch_logits(torch_model, torch_input)[0]
-  text = select.collapse_path(expected.argmax(-1))
+  text = greedy.collapse_path(expected.argmax(-1))
   [prediction] = recognizer.recognize([image])
   assert prediction.text == recognizer.charset.decode(text)
   path = tmp_path / "word.png"

@@ -5,14 +5,15 @@
   crnn-jax eval --checkpoint WORKDIR [--split test] [--num-records 2000] [--output m.json]
   crnn-jax eval ... [--decoder greedy,beam,lexicon] [--beam-width 10] [--lexicon FILE]
 
-With --data (`run_on_data`), each path may be a dataset built by `crnn-jax data build`, an LMDB database, a folder with
-gt.txt, or a directory above several of them (each becomes one row: `evaluation/` of
-deep-text-recognition-benchmark gives the ten benchmark sets). The table (printed, and written
-as Markdown) has per dataset the records read, the records counted under the protocol, word
-accuracy, 1 - NED, mean confidence and the records skipped per reason, then the total over all
-rows and the totals over the usual benchmark groups (see `crnn_jax.data.protocol`). Without
---data (`run_on_split`), the model is scored on its run's held-out synthetic split (or eval
-datasets) as training evaluates it. Other decoders than greedy (--decoder) get a table each.
+With --data (`run_on_data`), each path may be a dataset built by `crnn-jax data build`, an LMDB
+database, a folder with gt.txt, or a directory above several of them (each becomes one row:
+`evaluation/` of deep-text-recognition-benchmark gives the ten benchmark sets). The table
+(printed, and written as Markdown) has per dataset the records read, the records counted under
+the protocol, word accuracy, 1 - NED, mean confidence and the records skipped per reason, then
+the total over all rows and the totals over the usual benchmark groups (see
+`crnn_jax.data.protocol`). Without --data (`run_on_split`), the model is scored on its run's
+held-out synthetic split (or eval datasets) as training evaluates it. Other decoders than greedy
+(--decoder) get a table each.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ import numpy as np
 
 from crnn_jax import pretrained
 from crnn_jax import progress
+from crnn_jax.cli import decoder_flags
 from crnn_jax.cli import format as cli_format
 from crnn_jax.data import protocol as protocol_lib
-from crnn_jax.decoding import select
+from crnn_jax.decoding import decoder as decoder_lib
 
 
 def register(subparsers) -> None:
@@ -221,13 +223,12 @@ def _other_decoders(args, config, charset, state, entries, protocol) -> dict[str
   """Per-dataset results of each `--decoder` other than greedy (single process), by label."""
   import jax  # pylint: disable=g-import-not-at-top
 
-  from crnn_jax.decoding import select  # pylint: disable=g-import-not-at-top
 
   if not decoders_requested(args):
     return {}
   if jax.process_count() > 1:
     raise ValueError("--decoder beam/lexicon with --data runs in a single process")
-  image_lexicons = (select.load_image_lexicons(args.image_lexicons)
+  image_lexicons = (decoder_lib.load_image_lexicons(args.image_lexicons)
                     if getattr(args, "image_lexicons", None) else None)
   apply = jax.jit(lambda p, b, x, w: state.apply_fn({"params": p, "batch_stats": b}, x, w,
                                                     train=False))
@@ -236,10 +237,10 @@ def _other_decoders(args, config, charset, state, entries, protocol) -> dict[str
     return jax.device_get(apply(state.params, state.batch_stats, images, widths))
 
   out = {}
-  for decoder in select.decoders_from_args(args, charset):
+  for decoder in decoder_flags.decoders_from_args(args, charset):
     if decoder.name == "greedy":
       continue  # The main results.
-    predict = select.make_predict(logits_fn, decoder, image_lexicons)
+    predict = decoder_lib.make_predict(logits_fn, decoder, image_lexicons)
     out[decoder.label] = evaluate_datasets(
         entries, predict, config.data, protocol,
         config.eval_batch_size, split=args.data_split, read_threads=args.read_threads)
@@ -340,20 +341,20 @@ def model_name(args) -> str:
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
   """`eval` options: `--decoder` (repeatable), `--beam-width`, `--lexicon`, `--image-lexicons`,
   `--delta`."""
-  select.add_arguments(parser, multiple=True)
+  decoder_flags.add_arguments(parser, multiple=True)
 
 
 def decoders_requested(args) -> bool:
   """Whether `eval` was asked for anything but the default greedy decoding."""
-  return select.decoder_names(args) != ["greedy"]
+  return decoder_flags.decoder_names(args) != ["greedy"]
 
 
 def eval_decoders(args, apply_fn, variables, charset, batches) -> dict[str, dict[str, Any]]:
   """Metrics of each `--decoder` on the eval batches (the model runs once per batch)."""
   import jax  # pylint: disable=g-import-not-at-top
 
-  decoders = select.decoders_from_args(args, charset)
-  image_lexicons = (select.load_image_lexicons(args.image_lexicons)
+  decoders = decoder_flags.decoders_from_args(args, charset)
+  image_lexicons = (decoder_lib.load_image_lexicons(args.image_lexicons)
                     if getattr(args, "image_lexicons", None) else None)
   apply = jax.jit(lambda v, x, w: apply_fn(v, x, w, train=False))
   variables = jax.device_put(variables)
@@ -361,7 +362,7 @@ def eval_decoders(args, apply_fn, variables, charset, batches) -> dict[str, dict
   def logits_fn(images, widths):
     return jax.device_get(apply(variables, images, widths))
 
-  return select.evaluate(logits_fn, batches, decoders, image_lexicons,
+  return decoder_lib.evaluate(logits_fn, batches, decoders, image_lexicons,
                          num_examples=getattr(args, "show", 0))
 
 

@@ -16,8 +16,8 @@ import warnings
 from typing import Any, Sequence
 
 from crnn_jax import pretrained
+from crnn_jax.cli import decoder_flags
 from crnn_jax.cli import format as cli_format
-from crnn_jax.decoding import select
 
 
 def register(subparsers) -> None:
@@ -40,7 +40,7 @@ def register(subparsers) -> None:
 
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
   """`predict` options: decoder choice, backend, and `--visualize OUT_DIR`."""
-  select.add_arguments(parser, multiple=False)
+  decoder_flags.add_arguments(parser, multiple=False)
   parser.add_argument("--backend", default="jax", choices=("jax", "onnxruntime"),
                       help="jax (XLA) or onnxruntime (the model exported to ONNX on the fly, "
                       "kept in the cache directory; needs the export extra)")

@@ -6,6 +6,8 @@ removing blanks is a cheap host-side step on the `[B, T]` class ids.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -62,6 +64,16 @@ def reading_confidence(num_chars, path_probability):
   Works on scalars and on `[B]` arrays.
   """
   return np.where(np.asarray(num_chars) > 0, path_probability, 0.0)
+
+
+def collapse_path(path: Sequence[int]) -> list[int]:
+  """CTC collapse of one frame path `[T]`: merge repeats, drop blanks (see `collapse`)."""
+  out, prev = [], None
+  for k in np.asarray(path).tolist():
+    if k != prev and k != BLANK_ID:
+      out.append(int(k))
+    prev = k
+  return out
 
 
 def collapse(ids: np.ndarray) -> list[list[int]]:

@@ -51,6 +51,18 @@ def output_lengths(widths):
   return widths // 4 + 1
 
 
+def frame_columns(first: int, last: int, width: int) -> tuple[int, int]:
+  """Input columns `[x0, x1)` of frames `first..last` of an image `width` pixels wide.
+
+  The receptive field of frame t is centred on column 4t: the two stride-2 poolings make the
+  frame step 4 pixels, and frame t covers about columns [4t - 2, 4t + 2) of the (resized,
+  height-32) model input. The range is clipped to the image.
+  """
+  x0 = min(max(4 * first - 2, 0), width)
+  x1 = min(max(4 * last + 2, x0), width)
+  return x0, x1
+
+
 def _valid_width_after(layer: int, width):
   """Valid columns after convolution `layer` (0-based) and its pooling, for input width `width`."""
   if layer == 6:  # The final 2x2 convolution without padding removes one column.

@@ -44,7 +44,7 @@ def test_best_path_is_jittable_with_fixed_shapes():
 
 
 def test_an_empty_reading_has_confidence_zero_in_every_decoder():
-  from crnn_jax.decoding import select  # pylint: disable=g-import-not-at-top
+  from crnn_jax.decoding import decoder as decoder_lib  # pylint: disable=g-import-not-at-top
   charset = Charset("ab")
   # Sample 0: every frame surely blank (path probability ~1, text ''); sample 1: "ab".
   sure_blank = np.log(np.array([[0.98, 0.01, 0.01]] * 4))
@@ -57,7 +57,7 @@ def test_an_empty_reading_has_confidence_zero_in_every_decoder():
   assert confidence[0] == 0.0
   np.testing.assert_allclose(confidence[1], 0.97 * 0.9 * 0.97 * 0.9, rtol=1e-5)
   for name in ("greedy", "beam"):
-    decoded = select.Decoder(charset, name).decode(log_probs, lengths)
+    decoded = decoder_lib.Decoder(charset, name).decode(log_probs, lengths)
     assert [d.text for d in decoded] == ["", "ab"]
     assert decoded[0].confidence == 0.0 and decoded[1].confidence > 0.5, name
 

@@ -1,4 +1,4 @@
-"""Choosing a CTC decoder (greedy, beam, lexicon), frame alignments and character spans.
+"""One call for the three CTC decoders (greedy, beam, lexicon), and per-image lexicons.
 
 `Decoder` puts the three decoders of this package behind one call, so that the Recognizer, the
 `crnn-jax eval` and `crnn-jax predict` commands and the dataset evaluation share them:
@@ -10,9 +10,8 @@
 * `lexicon`: the most probable word of a lexicon (`lexicon.py`, the CRNN paper's Sec. 2.3.2),
   with a global lexicon file and/or per-image lexicons. Confidence: p(word | y).
 
-`best_alignment` finds the most probable frame alignment of a given labelling (Viterbi over the
-CTC lattice), so every decoder's output can be placed on the frames: `char_spans` gives the first
-and last frame of each character, `frame_path` the per-frame string `a-----v--a-i-l-a-bb-l-ee--`.
+`alignment.py` places any decoder's output on the frames. `make_predict` and `evaluate` run
+decoders over evaluation batches.
 
 Per-image lexicons (IIIT5k's and SVT's 50- and 1k-word lists) come from a record field
 `lexicon` (a sequence of words per row) or from a side file read by `load_image_lexicons`: one
@@ -23,7 +22,6 @@ record in evaluation order.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import pathlib
@@ -32,7 +30,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from crnn_jax.data.charset import BLANK_ID, Charset
+from crnn_jax.data.charset import Charset
 from crnn_jax.decoding import beam as beam_lib
 from crnn_jax.decoding import greedy
 
@@ -42,7 +40,6 @@ from crnn_jax.decoding import greedy
 DECODERS = ("greedy", "beam", "lexicon")
 DEFAULT_BEAM_WIDTH = 10
 DEFAULT_DELTA = 3  # lexicon.DEFAULT_DELTA
-BLANK_CHAR = "-"  # How blank frames are shown in `frame_path`.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,9 +55,6 @@ class Decoded:
   text: str
   confidence: float
   labels: tuple[int, ...]
-
-
-log_softmax = greedy.log_softmax  # NumPy log-softmax over the last axis, float32.
 
 
 def load_image_lexicons(path: str | pathlib.Path) -> dict[str, list[str]]:
@@ -217,112 +211,11 @@ def _greedy(log_probs: np.ndarray, lengths: np.ndarray, charset: Charset) -> lis
   for b in range(log_probs.shape[0]):
     frames = log_probs[b, :lengths[b]]
     path = frames.argmax(-1)
-    ids = collapse_path(path)
+    ids = greedy.collapse_path(path)
     confidence = float(np.exp(frames.max(-1).astype(np.float64).sum())) if len(frames) else 1.0
     confidence = float(greedy.reading_confidence(len(ids), confidence))
     out.append(Decoded(charset.decode(ids), confidence, tuple(ids)))
   return out
-
-
-def collapse_path(path: Sequence[int]) -> list[int]:
-  """CTC collapse of one frame path: merge repeats, drop blanks."""
-  out, prev = [], None
-  for k in np.asarray(path).tolist():
-    if k != prev and k != BLANK_ID:
-      out.append(int(k))
-    prev = k
-  return out
-
-
-def best_alignment(log_probs: np.ndarray, labels: Sequence[int]) -> np.ndarray | None:
-  """The most probable frame path (Viterbi) that collapses to `labels`.
-
-  Args:
-    log_probs: `[T, K]` log-probabilities of one sample's real frames.
-    labels: class ids (no blanks).
-
-  Returns:
-    `[T]` int64 class per frame whose collapse is `labels`, or None when `labels` needs more
-    frames than there are (len(labels) + adjacent repeats > T).
-  """
-  log_probs = np.asarray(log_probs, np.float64)
-  frames = log_probs.shape[0]
-  labels = [int(k) for k in labels]
-  ext = [BLANK_ID]
-  for k in labels:
-    ext += [k, BLANK_ID]
-  states = len(ext)
-  ext = np.array(ext)
-  if frames == 0:
-    return np.zeros(0, np.int64) if not labels else None
-  # A state may be entered from itself, the previous state, or (for a label different from
-  # the one two states back) skipping the blank between them.
-  skip = np.zeros(states, bool)
-  skip[2:] = (ext[2:] != BLANK_ID) & (ext[2:] != ext[:-2])
-  score = np.full(states, -np.inf)
-  score[0] = log_probs[0, ext[0]]
-  if states > 1:
-    score[1] = log_probs[0, ext[1]]
-  back = np.zeros((frames, states), np.int64)
-  idx = np.arange(states)
-  for t in range(1, frames):
-    cand = np.full((3, states), -np.inf)  # From state s, s - 1, s - 2.
-    cand[0] = score
-    cand[1, 1:] = score[:-1]
-    cand[2, 2:] = np.where(skip[2:], score[:-2], -np.inf)
-    choice = cand.argmax(0)
-    score = cand[choice, idx] + log_probs[t, ext]
-    back[t] = idx - choice
-  ends = [states - 1] + ([states - 2] if states > 1 else [])
-  end = max(ends, key=lambda s: score[s])
-  if not np.isfinite(score[end]):
-    return None
-  path = np.zeros(frames, np.int64)
-  s = end
-  for t in range(frames - 1, -1, -1):
-    path[t] = ext[s]
-    s = back[t, s]
-  return path
-
-
-def char_spans(path: Sequence[int]) -> list[tuple[int, int, int]]:
-  """The characters of a frame path with their first and last frame.
-
-  Args:
-    path: `[T]` class per frame.
-
-  Returns:
-    (class id, first frame, last frame) for each emitted character, in order: a run of equal
-    non-blank frames is one character (as in the CTC collapse).
-  """
-  spans: list[list[int]] = []
-  prev = BLANK_ID
-  for t, k in enumerate(np.asarray(path).tolist()):
-    if k != BLANK_ID:
-      if k == prev:
-        spans[-1][2] = t
-      else:
-        spans.append([int(k), t, t])
-    prev = k
-  return [tuple(s) for s in spans]
-
-
-def frame_path(path: Sequence[int], charset: Charset, blank: str = BLANK_CHAR) -> str:
-  """The per-frame string of a path, e.g. `a-----v--a-i-l-a-bb-l-ee--` (blank shown as `-`)."""
-  return "".join(blank if k == BLANK_ID else charset.chars[k - 1]
-                 for k in np.asarray(path).tolist())
-
-
-def frame_columns(first: int, last: int, width: int) -> tuple[int, int]:
-  """Input columns `[x0, x1)` of frames `first..last` of an image `width` pixels wide.
-
-  The receptive field of frame t is centred on column 4t: the two stride-2 poolings make the
-  frame step 4 pixels, and frame t covers about columns [4t - 2, 4t + 2) of the (resized,
-  height-32) model input. The range is clipped to the image.
-  """
-  x0 = min(max(4 * first - 2, 0), width)
-  x1 = min(max(4 * last + 2, x0), width)
-  return x0, x1
 
 
 def lexicons_for_batch(batch: Mapping[str, Any], image_lexicons: Mapping[str, Sequence[str]]
@@ -369,7 +262,7 @@ def make_predict(logits_fn: Callable[[np.ndarray, np.ndarray], tuple[Any, Any]],
 
   def predict(batch):
     logits, lengths = logits_fn(batch["image"], batch["width"])
-    log_probs = log_softmax(np.asarray(logits))
+    log_probs = greedy.log_softmax(np.asarray(logits))
     lexicons = None
     if decoder.name == "lexicon":
       lexicons = lexicons_for_batch(batch, image_lexicons, seen[0])
@@ -429,46 +322,3 @@ def evaluate(logits_fn, batches: Iterable[Mapping[str, Any]], decoders: Sequence
       examples[label].extend(zip(preds, targets, confs[mask].tolist()))
   return {label: dict(m.result(), examples=examples[label][:num_examples])
           for label, m in metrics.items()}
-
-
-def add_arguments(parser: argparse.ArgumentParser, *, multiple: bool = True) -> None:
-  """Adds `--decoder`, `--beam-width`, `--lexicon`, `--image-lexicons`, `--delta`."""
-  if multiple:
-    parser.add_argument("--decoder", action="append", default=None,
-                        help="greedy, beam or lexicon; repeat or separate with commas to "
-                        "compare several (default: greedy)")
-  else:
-    parser.add_argument("--decoder", default="greedy", choices=DECODERS,
-                        help="greedy (best path), beam (prefix beam search) or lexicon")
-  parser.add_argument("--beam-width", type=int, default=DEFAULT_BEAM_WIDTH,
-                      help="prefixes kept by the beam decoder")
-  parser.add_argument("--lexicon", help="lexicon file for the lexicon decoder (one word a line)")
-  parser.add_argument("--image-lexicons",
-                      help="per-image lexicons for the lexicon decoder: KEY<TAB>word word ... "
-                      "(KEY: record key, or position in evaluation order)")
-  parser.add_argument("--delta", type=int, default=DEFAULT_DELTA,
-                      help="lexicon decoder: candidates within this edit distance of the "
-                      "greedy output (lexicons above 200 words)")
-
-
-def decoder_names(args) -> list[str]:
-  """The decoder names of parsed `--decoder` options (default ['greedy'])."""
-  value = getattr(args, "decoder", None) or ["greedy"]
-  if isinstance(value, str):
-    value = [value]
-  names = [n.strip() for v in value for n in v.split(",") if n.strip()]
-  for name in names:
-    if name not in DECODERS:
-      raise ValueError(f"--decoder must be one of {', '.join(DECODERS)}, got {name!r}")
-  return list(dict.fromkeys(names)) or ["greedy"]
-
-
-def decoders_from_args(args, charset: Charset) -> list[Decoder]:
-  """The Decoders of parsed command-line options (see `add_arguments`)."""
-  names = decoder_names(args)
-  if ("lexicon" in names and not getattr(args, "lexicon", None)
-      and not getattr(args, "image_lexicons", None)):
-    raise ValueError("--decoder lexicon needs --lexicon FILE and/or --image-lexicons FILE")
-  return [Decoder(charset, name, beam_width=args.beam_width,
-                  lexicon=getattr(args, "lexicon", None) if name == "lexicon" else None,
-                  delta=args.delta) for name in names]

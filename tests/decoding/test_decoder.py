@@ -1,0 +1,73 @@
+"""Tests of crnn_jax/decoding/decoder.py: the Decoder facade, per-image lexicons, evaluation."""
+
+import numpy as np
+import pytest
+
+from crnn_jax.data.charset import Charset
+from crnn_jax.decoding import decoder
+from crnn_jax.decoding import greedy
+
+CHARSET = Charset("abc")
+
+
+def test_decoders_on_hand_built_tables():
+  # Frames favour 'a' | blank | 'a' slightly, so the best path is "aa" but p("a") is larger.
+  probs = np.array([[0.3, 0.7, 0.0, 0.0], [0.4, 0.6, 0.0, 0.0], [0.3, 0.7, 0.0, 0.0]])
+  log_probs = np.log(np.maximum(probs, 1e-12))[None].astype(np.float32)
+  lengths = np.array([3])
+  [best] = decoder.Decoder(CHARSET, "greedy").decode(log_probs, lengths)
+  assert best.text == "a" and best.confidence == pytest.approx(0.7 * 0.6 * 0.7, rel=1e-5)
+  [beam] = decoder.Decoder(CHARSET, "beam", beam_width=4).decode(log_probs, lengths)
+  p_a = 1 - 0.3 * 0.4 * 0.3 - 0.7 * 0.4 * 0.7  # All paths but "---" and "a-a".
+  assert beam.text == "a" and beam.confidence == pytest.approx(p_a, rel=1e-4)
+  lexicon = decoder.Decoder(CHARSET, "lexicon", lexicon=["aa", "b", "ab"])
+  [word] = lexicon.decode(log_probs, lengths)
+  assert word.text == "aa" and word.confidence == pytest.approx(0.7 * 0.4 * 0.7, rel=1e-3)
+  # Per-image lexicons override the global one.
+  [word] = lexicon.decode(log_probs, lengths, lexicons=[["b", "c"]])
+  assert word.text in ("b", "c")
+  with pytest.raises(ValueError, match="needs a lexicon"):
+    decoder.Decoder(CHARSET, "lexicon").decode(log_probs, lengths)
+  with pytest.raises(ValueError, match="decoder must be one of"):
+    decoder.Decoder(CHARSET, "viterbi")
+
+
+def test_image_lexicon_file_and_batches(tmp_path):
+  path = tmp_path / "lex.tsv"
+  path.write_text("# comment\nimg1.png\tfoo bar,baz\n7\tabc\n", encoding="utf-8")
+  assert decoder.load_image_lexicons(path) == {"img1.png": ["foo", "bar", "baz"], "7": ["abc"]}
+  (tmp_path / "bad.tsv").write_text("no tab here\n")
+  with pytest.raises(ValueError, match="bad.tsv:1"):
+    decoder.load_image_lexicons(tmp_path / "bad.tsv")
+  lexicons = decoder.load_image_lexicons(path)
+  batch = {"image": np.zeros((2, 32, 8, 1)), "mask": np.ones(2, bool),
+           "key": np.array(["img1.png", "other"], dtype=object)}
+  assert decoder.lexicons_for_batch(batch, lexicons, 0) == [["foo", "bar", "baz"], None]
+  del batch["key"]
+  assert decoder.lexicons_for_batch(batch, lexicons, 6) == [None, ["abc"]]
+
+
+def test_evaluate_decoders_and_make_predict():
+  rng = np.random.default_rng(0)
+  logits = rng.normal(size=(3, 5, 4)).astype(np.float32) * 3
+  lengths = np.array([5, 4, 2])
+  batch = {"image": np.zeros((3, 32, 16, 1), np.float32), "width": np.array([16, 12, 4]),
+           "text": np.array(["ab", "c", "a"], dtype=object), "mask": np.array([1, 1, 0], bool)}
+  fn = lambda images, widths: (logits, lengths)
+  decoders = [decoder.Decoder(CHARSET, "greedy"), decoder.Decoder(CHARSET, "beam", beam_width=3),
+              decoder.Decoder(CHARSET, "lexicon", lexicon=["ab", "c", "ba"])]
+  results = decoder.evaluate(fn, [batch], decoders, num_examples=5)
+  assert set(results) == {"greedy", "beam3", "lexicon"}
+  greedy_texts = [CHARSET.decode(greedy.collapse_path(logits[b, :lengths[b]].argmax(-1)))
+                  for b in range(2)]
+  expected = np.mean([t == g for t, g in zip(["ab", "c"], greedy_texts)])
+  assert results["greedy"]["count"] == 2
+  assert results["greedy"]["word_accuracy"] == pytest.approx(expected)
+  assert [e[0] for e in results["greedy"]["examples"]] == greedy_texts
+  assert all(e[0] in ("ab", "c", "ba") for e in results["lexicon"]["examples"])
+  # Per-image lexicons by position, without a global lexicon.
+  predict = decoder.make_predict(fn, decoder.Decoder(CHARSET, "lexicon"),
+                                 {"0": ["cc"], "1": ["bb", "b"]})
+  texts, confidences = predict(batch)
+  assert texts[:2] == ["cc", texts[1]] and texts[1] in ("bb", "b") and texts[2] == ""
+  assert confidences.shape == (3,)
