@@ -21,7 +21,9 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-FRAME_STEP = 4  # Input columns per output frame.
+from crnn_jax.models import crnn
+
+FRAME_STEP = crnn.FRAME_STEP  # Input columns per output frame.
 _GOOD = (20, 130, 40)
 _BAD = (200, 30, 30)
 _BLANK = (150, 150, 150)

@@ -35,6 +35,8 @@ BATCH_NORM_LAYOUTS = {
     "torch": (2, 4, 6),  # crnn.pytorch / original Torch code: after convolutions 3, 5, 7.
     "paper": (4, 5),  # The paper's Table 4: after convolutions 5 and 6.
 }
+FRAME_STEP = 4  # Input columns per output frame: the two stride-2 poolings of the width.
+
 # Pooling after convolutions (0-based): (width stride, width padding).
 _POOLS = {0: (2, 0), 1: (2, 0), 3: (1, 1), 5: (1, 1)}
 
@@ -48,7 +50,7 @@ def output_lengths(widths):
   Returns:
     `[B]` frame counts T.
   """
-  return widths // 4 + 1
+  return widths // FRAME_STEP + 1
 
 
 def frame_columns(first: int, last: int, width: int) -> tuple[int, int]:
@@ -58,8 +60,9 @@ def frame_columns(first: int, last: int, width: int) -> tuple[int, int]:
   frame step 4 pixels, and frame t covers about columns [4t - 2, 4t + 2) of the (resized,
   height-32) model input. The range is clipped to the image.
   """
-  x0 = min(max(4 * first - 2, 0), width)
-  x1 = min(max(4 * last + 2, x0), width)
+  half = FRAME_STEP // 2
+  x0 = min(max(FRAME_STEP * first - half, 0), width)
+  x1 = min(max(FRAME_STEP * last + half, x0), width)
   return x0, x1
 
 
