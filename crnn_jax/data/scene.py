@@ -258,6 +258,8 @@ def _bevel(rng, ink: np.ndarray, text_alpha: np.ndarray, size: int) -> np.ndarra
   sides that face the light and darkens the others (a raised letter; an engraved one with the
   light from the other side).
   """
+  if min(text_alpha.shape) < 2:  # A crop one pixel high or wide has no slope to shade.
+    return ink
   soft = cv2.GaussianBlur(text_alpha, (0, 0), max(0.6, size * rng.uniform(0.02, 0.06)))
   grad_y, grad_x = np.gradient(soft)
   angle = rng.uniform(0, 2 * math.pi)
