@@ -177,7 +177,7 @@ class Recognizer:
     model: the flax module (None for `from_onnx`).
     variables: its params and batch_stats (None for `from_onnx`).
     charset: the charset it was trained with.
-    decoder: the CTC decoder (`crnn_jax.decoding.decoder_lib.Decoder`).
+    decoder: the CTC decoder (`crnn_jax.decoding.decoder.Decoder`).
     backend: 'jax' or 'onnxruntime'.
     onnx: the `onnx_backend.OnnxModel` of the onnxruntime backend (else None).
   """
@@ -201,7 +201,7 @@ class Recognizer:
       width_step: batch widths are rounded up to a multiple of this.
       fixed_width: if set, every image is resized to height x fixed_width (for models trained
         with `data.resize = 'fixed'`); otherwise the aspect ratio is kept.
-      decoder: a `decoder_lib.Decoder`, or 'greedy', 'beam' or 'lexicon' configured by the
+      decoder: a `decoding.decoder.Decoder`, or 'greedy', 'beam' or 'lexicon' configured by the
         following arguments.
       beam_width: prefixes kept by the beam decoder.
       lexicon: the lexicon decoder's word list or lexicon file (optional when every call to
@@ -244,7 +244,7 @@ class Recognizer:
     self.fixed_width = fixed_width or None
     if isinstance(decoder, str):
       decoder = decoder_lib.Decoder(charset, decoder, beam_width=beam_width, lexicon=lexicon,
-                               delta=delta)
+                                    delta=delta)
     self.decoder = decoder
     self._forward = jax.jit(self._forward_impl)
     self._log_probs = jax.jit(self._log_probs_impl)

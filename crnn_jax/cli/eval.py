@@ -58,7 +58,6 @@ def register(subparsers) -> None:
   ev.set_defaults(func=run)
 
 
-
 def run(args) -> int:
   """The `crnn-jax eval` command: datasets on disk with --data, else the synthetic split."""
   return run_on_data(args) if args.data else run_on_split(args)
