@@ -141,22 +141,30 @@ def shape_mismatches(tree_a, tree_b, names: tuple[str, str] = ("a", "b")) -> lis
 
 
 def load_initial_weights(state: TrainState, weights: str, charset: Charset) -> TrainState:
-  """`state` with the parameters and BatchNorm statistics of a weights directory (fine-tuning).
+  """`state` with the parameters and BatchNorm statistics of trained weights (fine-tuning).
 
   The optimizer state and the step are left as they are (a fresh run). Each loaded array takes
   the sharding of the array it replaces.
 
   Args:
     state: a freshly created train state.
-    weights: a shipped model name or a weights directory (`crnn_jax.pretrained`).
+    weights: a training workdir (its latest checkpoint), a shipped model name or a weights
+      directory (`crnn_jax.pretrained`).
     charset: the run's alphabet; it must equal the one the weights were trained with.
 
   Raises:
     ValueError: another alphabet, or parameters of other names or shapes (the first few named).
   """
-  from crnn_jax import pretrained  # pylint: disable=import-outside-toplevel
-  weights_config, variables = pretrained.load(weights)
-  theirs = Charset.from_config(weights_config.text)
+  path = pathlib.Path(weights).expanduser()
+  if (path / run_files.CONFIG_FILE).is_file() and (path / "checkpoints").is_dir():
+    model = run_files.load_model(workdir=path)
+    config_file = path / run_files.CONFIG_FILE
+  else:
+    from crnn_jax import pretrained  # pylint: disable=import-outside-toplevel
+    model = run_files.load_model(weights=weights)
+    config_file = pretrained.resolve(weights) / pretrained.CONFIG_FILE
+  variables = model.variables
+  theirs = model.charset
   if (theirs.chars, theirs.fold_case) != (charset.chars, charset.fold_case):
     only_run = "".join(sorted(set(charset.chars) - set(theirs.chars)))[:40]
     only_weights = "".join(sorted(set(theirs.chars) - set(charset.chars)))[:40]
@@ -165,8 +173,7 @@ def load_initial_weights(state: TrainState, weights: str, charset: Charset) -> T
         f"characters (fold_case {theirs.fold_case}) against this run's {len(charset.chars)} "
         f"(fold_case {charset.fold_case}); only in the run: {only_run!r}, only in the weights: "
         f"{only_weights!r}{' (same set, other order)' if not only_run + only_weights else ''}. "
-        f"Set text.charset and text.fold_case as in "
-        f"{pretrained.resolve(weights) / pretrained.CONFIG_FILE}")
+        f"Set text.charset and text.fold_case as in {config_file}")
   ours = {"params": state.params, "batch_stats": state.batch_stats}
   differences = shape_mismatches(ours, variables, names=("run", "weights"))
   if differences:

@@ -148,6 +148,21 @@ def test_init_weights_start_a_fresh_run_from_trained_weights(tmp_path, tiny_weig
   assert all(jax.tree.leaves(differ))
 
 
+@pytest.mark.slow
+def test_init_weights_may_name_a_training_workdir(tmp_path, tiny_weights):
+  run = tiny_weights.parent / "run"  # The workdir the weights were exported from.
+  _, trained = checkpointing.restore_variables(run)
+  config = tiny.get_config()
+  config.num_train_steps = 1
+  config.optimizer.learning_rate = 0.0
+  config.init_weights = str(run)
+  train_lib.train_and_evaluate(config, str(tmp_path / "from_run"))
+  _, variables = checkpointing.restore_variables(tmp_path / "from_run")
+  jax.tree.map(np.testing.assert_array_equal, variables["params"], trained["params"])
+  with pytest.raises(FileNotFoundError, match="no weights"):
+    train_lib.load_initial_weights(None, str(tmp_path / "missing"), None)
+
+
 def test_shape_mismatches_name_each_differing_or_missing_array():
   run = {"params": {"dense": {"kernel": np.zeros((4, 3)), "bias": np.zeros(3)}}}
   assert train_lib.shape_mismatches(run, jax.tree.map(np.ones_like, run)) == []
