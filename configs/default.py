@@ -70,6 +70,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.skip_log_examples = 5  # Skipped records named in the log, per reason and worker.
 
   config.data.synthetic = ml_collections.ConfigDict()
+  # 'en': English words, digits and random strings (crnn_jax/data/synthetic.py); 'zh_en': mixed
+  # Chinese/English/digit lines in CJK faces (crnn_jax/data/zh_synthetic.py, configs/zh_en.py).
+  config.data.synthetic.text = "en"
+  # 'zh_en': fields of crnn_jax.data.zh_text.ZhTextMix to change (segment shares, marks).
+  config.data.synthetic.zh_mix = ml_collections.ConfigDict()
+  config.data.synthetic.cjk_regions = ("SC",)  # 'zh_en': regional faces of Noto CJK kept.
   config.data.synthetic.min_length = 1
   config.data.synthetic.max_length = 16
   config.data.synthetic.word_fraction = 0.7  # Share of dictionary words.
@@ -131,8 +137,9 @@ def get_config() -> ml_collections.ConfigDict:
   # non-finite loss or gradient; checked at log and checkpoint steps. 0 never stops.
   config.max_consecutive_bad_steps = 100
 
-  # Start a new run from trained weights (fine-tuning): a shipped model name such as 'synth_en'
-  # or a directory written by `crnn-jax export --format weights`. Parameters and BatchNorm
+  # Start a new run from trained weights (fine-tuning): a shipped model name such as 'synth_en',
+  # a directory written by `crnn-jax export --format weights`, or another run's workdir (its
+  # latest checkpoint). Parameters and BatchNorm
   # statistics are loaded; the optimizer and the step count start afresh. The alphabet and the
   # model shape must match the weights'. A workdir with a checkpoint resumes from it instead.
   config.init_weights = ""

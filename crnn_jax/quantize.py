@@ -54,8 +54,7 @@ def calibration_batches(config, num_images: int = CALIBRATION_IMAGES, batch_size
   if num_images <= 0:
     raise ValueError(f"num_images must be positive, got {num_images}")
   charset = Charset.from_config(config.text)
-  source = synthetic.SyntheticTextSource.from_config(config.data, charset, seed=seed,
-                                                     num_records=num_images)
+  source = synthetic.source_from_config(config.data, charset, seed=seed, num_records=num_images)
   height = int(config.data.height)
   fixed_width = (int(config.data.fixed_width)
                  if config.data.get("resize", "keep_ratio") == "fixed" else None)

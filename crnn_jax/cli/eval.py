@@ -19,6 +19,7 @@ held-out synthetic split (or eval datasets) as training evaluates it. Other deco
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import pathlib
 import sys
@@ -77,6 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="62 alphanumeric characters, case compared")
   parser.add_argument("--unfiltered", action="store_true",
                       help="keep every label and compare texts unchanged")
+  parser.add_argument("--nfkc", action="store_true",
+                      help="the protocol of Chinese lines: keep every label, NFKC-normalize "
+                      "labels and predictions, remove their white space, compare case")
   parser.add_argument("--skip-unknown-labels", action="store_true",
                       help="skip labels with characters outside the protocol's set instead of "
                       "stripping those characters (the standard strips them)")
@@ -89,6 +93,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def protocol_from_args(args) -> protocol_lib.Protocol:
+  """The protocol of the eval flags (--nfkc excludes --case-sensitive and --unfiltered)."""
+  if getattr(args, "nfkc", False):
+    if args.case_sensitive or args.unfiltered or getattr(args, "skip_unknown_labels", False):
+      raise ValueError("--nfkc is a protocol of its own (every label, NFKC, no white space, "
+                       "case compared): drop --case-sensitive, --unfiltered and "
+                       "--skip-unknown-labels")
+    return dataclasses.replace(protocol_lib.NFKC, max_label_length=int(args.max_label_length))
   return protocol_lib.Protocol(case_sensitive=bool(args.case_sensitive),
                                filter_labels=not args.unfiltered,
                                strip_labels=not getattr(args, "skip_unknown_labels", False),

@@ -152,8 +152,7 @@ def pad_batch(batch: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
 
 def _synthetic_source(config, charset: Charset, *, seed: int, num_records: int):
   from crnn_jax.data import synthetic  # Imported lazily: font discovery costs a little.
-  return synthetic.SyntheticTextSource.from_config(
-      config.data, charset, seed=seed, num_records=num_records)
+  return synthetic.source_from_config(config.data, charset, seed=seed, num_records=num_records)
 
 
 def make_source(config, charset: Charset, split: str, num_records: int):

@@ -62,19 +62,19 @@ _BACKGROUND_AMPLITUDE = (10.0, 50.0)  # Peak-to-peak gray variation of non-flat 
 
 
 @functools.lru_cache(maxsize=65536)
-def _load_font(path: str, size: int) -> ImageFont.FreeTypeFont:
-  return ImageFont.truetype(path, size)
+def _load_font(path: str, size: int, index: int = 0) -> ImageFont.FreeTypeFont:
+  return ImageFont.truetype(path, size, index=index)
 
 
-def load_font(path: str | pathlib.Path, size: int) -> ImageFont.FreeTypeFont:
-  """A cached Pillow font object for (path, size)."""
-  return _load_font(str(path), int(size))
+def load_font(path: str | pathlib.Path, size: int, index: int = 0) -> ImageFont.FreeTypeFont:
+  """A cached Pillow font object for (path, size, face index of a .ttc/.otc collection)."""
+  return _load_font(str(path), int(size), int(index))
 
 
 @functools.lru_cache(maxsize=65536)
-def cap_top(path: str, size: int) -> int:
+def cap_top(path: str, size: int, index: int = 0) -> int:
   """Top of the capital 'X' relative to the baseline (negative: above it)."""
-  return _load_font(path, size).getbbox("X", anchor="ls")[1]
+  return _load_font(path, size, index).getbbox("X", anchor="ls")[1]
 
 
 def spacing_jitter_ok(text: str) -> bool:
@@ -161,12 +161,12 @@ def _background(rng: np.random.Generator, shape, level: float, amplitude: float,
   return np.float32(level) + np.float32(amplitude) * field
 
 
-def _render_plain(text: str, path: str, size: int) -> np.ndarray:
+def _render_plain(text: str, path: str, size: int, index: int = 0) -> np.ndarray:
   """'none': black on white, the line box plus a margin of 8% of the size on each side."""
-  font = _load_font(path, size)
+  font = _load_font(path, size, index)
   margin = max(2, round(0.08 * size))
   xs, (left, top, right, bottom) = layout(font, text, None)
-  top, bottom = min(top, cap_top(path, size)), max(bottom, 0)
+  top, bottom = min(top, cap_top(path, size, index)), max(bottom, 0)
   right = max(right, left + 1)
   width = math.ceil(right - left) + 2 * margin
   height = math.ceil(bottom - top) + 2 * margin
@@ -182,15 +182,17 @@ def render_text(
     *,
     font_size: int,
     augment: str,
+    font_index: int = 0,
 ) -> np.ndarray:
   """Renders one line of text.
 
   Args:
     text: the line to draw (non-empty).
-    font_path: a .ttf/.otf file that has glyphs for every character of `text`.
+    font_path: a .ttf/.otf/.ttc file that has glyphs for every character of `text`.
     rng: the source of all randomness (unused, and may be None, for augment='none').
     font_size: the nominal font size in pixels (jittered by 'light' and 'strong').
     augment: 'none', 'light' or 'strong'.
+    font_index: the face of a .ttc/.otc collection (0 for a single-face file).
 
   Returns:
     A [H, W] uint8 grayscale image; H is about font_size plus the vertical margins.
@@ -204,13 +206,13 @@ def render_text(
     raise ValueError(f"augment must be one of {AUGMENT_LEVELS}, got {augment!r}")
   path = str(font_path)
   if augment == "none":
-    return _render_plain(text, path, int(font_size))
+    return _render_plain(text, path, int(font_size), int(font_index))
 
   params = _PARAMS[augment]
   strong = augment == "strong"
   jitter = params["size_jitter"]
   size = max(8, round(font_size * rng.uniform(1 - jitter, 1 + jitter)))
-  font = _load_font(path, size)
+  font = _load_font(path, size, int(font_index))
 
   # Layout: character spacing jitter and underline change the box to draw.
   gaps = None
@@ -218,7 +220,7 @@ def render_text(
     tracking = rng.uniform(*_TRACKING_RANGE)
     gaps = (tracking + rng.uniform(-_GAP_JITTER, _GAP_JITTER, size=len(text) - 1)) * size
   xs, (left, top, right, bottom) = layout(font, text, gaps)
-  top, bottom = min(top, cap_top(path, size)), max(bottom, 0)
+  top, bottom = min(top, cap_top(path, size, int(font_index))), max(bottom, 0)
   right = max(right, left + 1)
   underline = None
   if strong and rng.random() < _UNDERLINE_PROB:

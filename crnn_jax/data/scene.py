@@ -316,17 +316,18 @@ def _homography(rng, box_corners: np.ndarray, box_height: float, params: ScenePa
 
 def render_scene(text: str, font_path: str, rng: np.random.Generator, *, font_size: int = 40,
                  backgrounds: Sequence[str] = (),
-                 params: SceneParams = DEFAULT_PARAMS) -> np.ndarray:
+                 params: SceneParams = DEFAULT_PARAMS, font_index: int = 0) -> np.ndarray:
   """Renders one word as a colour photograph-like crop.
 
   Args:
     text: the characters to draw (non-empty); the font must have all of them.
-    font_path: a .ttf/.otf file.
+    font_path: a .ttf/.otf/.ttc file.
     rng: the source of all randomness.
     font_size: the nominal font size in pixels (jittered).
     backgrounds: image paths for photographic backgrounds (`backgrounds.discover_backgrounds`);
       empty: procedural backgrounds only.
     params: probabilities and ranges.
+    font_index: the face of a .ttc/.otc collection (0 for a single-face file).
 
   Returns:
     uint8 `[H, W, 3]` RGB, H from 12 to `params.output_height[1]` pixels.
@@ -335,7 +336,7 @@ def render_scene(text: str, font_path: str, rng: np.random.Generator, *, font_si
     raise ValueError("cannot render an empty text")
   path = str(font_path)
   size = max(10, round(font_size * rng.uniform(*params.size_range)))
-  font = renderer.load_font(path, size)
+  font = renderer.load_font(path, size, font_index)
 
   # 1. Layout.
   gaps = None
@@ -346,7 +347,7 @@ def render_scene(text: str, font_path: str, rng: np.random.Generator, *, font_si
       tracking = rng.uniform(-0.05, 0.12)
     gaps = (tracking + rng.uniform(-0.02, 0.02, size=len(text) - 1)) * size
   xs, (left, top, right, bottom) = renderer.layout(font, text, gaps)
-  top = min(top, renderer.cap_top(path, size))
+  top = min(top, renderer.cap_top(path, size, int(font_index)))
   bottom, right = max(bottom, 0), max(right, left + 1)
   box_w, box_h = right - left, bottom - top
   pad_x, pad_y = round(0.8 * size + 0.1 * box_w), round(1.2 * size)

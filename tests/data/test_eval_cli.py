@@ -1,6 +1,7 @@
 """Tests of `crnn-jax eval --data`: the standard protocol over datasets on disk."""
 
 import json
+import unicodedata
 
 import numpy as np
 import pytest
@@ -170,3 +171,31 @@ def test_eval_data_with_beam_and_lexicon_decoders(workdir, evaluation_dir, tmp_p
   assert results["decoders"]["beam3"]["total"]["count"] == results["total"]["count"] == 8
   assert "### decoder lexicon" in capsys.readouterr().out
   assert len(restores) == 1  # One restore serves the greedy results and every other decoder.
+
+
+def test_nfkc_protocol_over_a_dataset_and_its_flag(tmp_path):
+  lines = ["价格 128元", "ＡＢＣ１２３", "iPhone手机", "第3季度"]
+  root = tmp_path / "zh"
+  with lmdb_io.LmdbWriter(root / "lines") as writer:
+    for i, label in enumerate(lines):
+      writer.add(encode(image_array(i, width=60 + 10 * i)), label)
+
+  def reader(batch):  # Reads each label back in ASCII forms with a space; 'iphone' is wrong.
+    texts = [unicodedata.normalize("NFKC", t).replace("iPhone", "iphone") for t in batch["text"]]
+    return [t[:1] + " " + t[1:] for t in texts], np.full(len(texts), 0.5, np.float32)
+
+  config = tiny.get_config()
+  entries = eval_cli.expand_datasets([str(root)])
+  result = eval_cli.evaluate_datasets(entries, reader, config.data, protocol.NFKC, 4)
+  row = result["datasets"][0]
+  assert row["count"] == 4 and row["word_accuracy"] == 0.75  # 'iphone' vs 'iPhone' is wrong.
+  assert result["protocol"]["name"] == "nfkc-no-space"
+  unfiltered = eval_cli.evaluate_datasets(entries, reader, config.data, protocol.UNFILTERED, 4)
+  assert unfiltered["datasets"][0]["word_accuracy"] == 0.0  # Spaces count there.
+
+  parser = cli.build_parser()
+  args = parser.parse_args(["eval", "--data", str(root), "--nfkc"])
+  assert eval_cli.protocol_from_args(args) == protocol.NFKC
+  args = parser.parse_args(["eval", "--data", str(root), "--nfkc", "--case-sensitive"])
+  with pytest.raises(ValueError, match="--nfkc"):
+    eval_cli.protocol_from_args(args)

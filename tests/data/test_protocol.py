@@ -111,3 +111,26 @@ def test_markdown_table():
           "empty_label 2 |") in table
   assert "| **Total** | 12 | 10 | 3 | 50.00 | 75.00 | 0.625 |  |" in table
   assert "Labels altered: counted labels from which the protocol removed" in table
+
+
+def test_nfkc_protocol_folds_width_and_drops_white_space():
+  p = protocol.NFKC
+  assert p.name == "nfkc-no-space" and p.charset is None
+  assert p.to_dict()["unicode_form"] == "NFKC" and p.to_dict()["ignore_whitespace"] is True
+  # Every label counts, whatever its characters; full-width forms and spaces do not matter.
+  assert p.label_and_altered("iPhone 15 手机") == ("iPhone15手机", False)
+  assert p.label("ＡＢＣ１２３，价格") == "ABC123,价格"
+  assert p.prediction("ABC 123, 价格") == p.label("ＡＢＣ１２３，价格")
+  assert p.label("5\u338f") == "5kg"  # ㎏
+  assert p.label("Hello") != p.prediction("hello")  # Case is compared.
+  assert p.label("x" * 40) == "x" * 40  # No length limit: lines are long.
+  score = protocol.Score()
+  score.update([p.prediction("价格 128元"), p.prediction("2024年")],
+               [p.label("价格128元"), p.label("2O24年")], [0.9, 0.5])
+  assert score.result()["word_accuracy"] == 0.5
+  assert score.result()["one_minus_ned"] == pytest.approx(1 - (0 + 1 / 5) / 2)
+  # The other protocols keep NFC and white space.
+  assert protocol.UNFILTERED.label("ＡＢ c") == "ＡＢ c"
+  assert protocol.Protocol(ignore_whitespace=True).name == "standard-nfc-no-space"
+  with pytest.raises(ValueError, match="unicode_form"):
+    protocol.Protocol(unicode_form="NFD")
