@@ -6,6 +6,7 @@
   crnn-jax data build synthetic --num-records 10000 --seed 7 --output ~/tfds
   crnn-jax data to-lmdb --input ~/tfds/crnn_folder/my_lines --output my_lines_lmdb
   crnn-jax data heldout-set --output testdata/heldout_en --fonts-dir /usr/share/fonts/truetype/liberation
+  crnn-jax data heldout-zh --output testdata/heldout_zh
 
 A build writes `OUTPUT/crnn_<kind>/<NAME>/1.0.0/` and prints a report: records written and
 records skipped per reason, naming the first few of each. Training reads the result with
@@ -149,6 +150,18 @@ def register(subparsers) -> None:
   cli_format.add_quiet_argument(heldout)
   heldout.set_defaults(func=_heldout_set)
 
+  heldout_zh = sub.add_parser(
+      "heldout-zh", help="render the mixed Chinese/English test set in held-out CJK faces")
+  heldout_zh.add_argument("--output", "--out", dest="output", required=True,
+                          help="the new directory (gt.txt, meta.tsv, PNGs)")
+  heldout_zh.add_argument("--seed", type=int, default=None,
+                          help="seed of all random choices (default: the repository set's)")
+  heldout_zh.add_argument("--count", type=int, action="append", default=None,
+                          metavar="N", help="images per kind, in the order chinese, mixed, "
+                          "latin, punctuation (repeat 4 times; default 120, 120, 80, 80)")
+  cli_format.add_quiet_argument(heldout_zh)
+  heldout_zh.set_defaults(func=_heldout_zh)
+
 
 def _heldout_set(args) -> int:
   from crnn_jax.data import fonts  # pylint: disable=g-import-not-at-top
@@ -166,6 +179,28 @@ def _heldout_set(args) -> int:
     return 1
   families = sorted({fonts.typeface_family(p) for p in font_paths})
   print(f"wrote {len(samples)} images to {args.output} with {len(font_paths)} fonts "
+        f"({', '.join(families)})")
+  return 0
+
+
+def _heldout_zh(args) -> int:
+  try:
+    from crnn_jax.data import cjk_fonts, zh_testset  # pylint: disable=g-import-not-at-top
+    counts = None
+    if args.count is not None:
+      if len(args.count) != len(zh_testset.KINDS):
+        raise ValueError(f"--count is given once per kind ({', '.join(zh_testset.KINDS)}), "
+                         f"got {len(args.count)} values")
+      counts = dict(zip(zh_testset.KINDS, args.count))
+    seed = zh_testset.DEFAULT_SEED if args.seed is None else args.seed
+    faces = cjk_fonts.held_out_fonts()
+    samples = zh_testset.write_test_set(args.output, faces, seed=seed, counts=counts,
+                                        progress=not args.quiet)
+  except (ValueError, OSError, ImportError) as e:  # ImportError: jieba (pip install '.[zh]').
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  families = sorted({cjk_fonts.face_family(face) for face in faces})
+  print(f"wrote {len(samples)} images to {args.output} with {len(faces)} face(s) "
         f"({', '.join(families)})")
   return 0
 

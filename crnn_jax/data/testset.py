@@ -27,7 +27,7 @@ import dataclasses
 import io
 import pathlib
 import string
-from typing import Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 from PIL import Image
@@ -37,6 +37,9 @@ from crnn_jax.data import fonts as fonts_lib
 from crnn_jax.data import renderer
 from crnn_jax.data import sources
 from crnn_jax.data import words as words_lib
+
+if TYPE_CHECKING:
+  from crnn_jax.data.protocol import Protocol
 
 KINDS = ("word_lower", "word_upper", "word_capitalized", "digits", "random")
 # Which group of the README table each kind belongs to.
@@ -158,17 +161,26 @@ def write_test_set(out_dir: str | pathlib.Path, font_paths: Sequence[str | pathl
       samples.append(Sample(file=file, text=text, kind=kind, font=pathlib.Path(font).name))
       counter.update()
   counter.close()
+  write_labels(out, samples)
+  return samples
+
+
+def write_labels(out: pathlib.Path, samples: Sequence[Sample]) -> None:
+  """Writes a test set's gt.txt and meta.tsv for the samples (their images already written)."""
   with open(out / sources.GT_FILE, "w", encoding="utf-8", newline="\n") as f:
     f.writelines(f"{s.file}\t{s.text}\n" for s in samples)
   with open(out / META_FILE, "w", encoding="utf-8", newline="\n") as f:
     writer = csv.writer(f, delimiter="\t", lineterminator="\n")
     writer.writerow(["file", "text", "kind", "font"])
     writer.writerows([s.file, s.text, s.kind, s.font] for s in samples)
-  return samples
 
 
-def read_test_set(directory: str | pathlib.Path) -> list[Sample]:
+def read_test_set(directory: str | pathlib.Path, kinds: Sequence[str] = KINDS) -> list[Sample]:
   """The samples of a test set written by `write_test_set` (from its meta.tsv).
+
+  Args:
+    directory: the test set.
+    kinds: the kinds its lines may have (`zh_testset.KINDS` for the Chinese set).
 
   Raises:
     FileNotFoundError: no meta.tsv, or a listed image is missing.
@@ -184,8 +196,8 @@ def read_test_set(directory: str | pathlib.Path) -> list[Sample]:
   if not rows or rows[0] != ["file", "text", "kind", "font"]:
     raise ValueError(f"{meta}: the first line must be the header file, text, kind, font")
   for line, row in enumerate(rows[1:], start=2):
-    if len(row) != 4 or row[2] not in KINDS or not row[1]:
-      raise ValueError(f"{meta}:{line}: expected file, non-empty text, kind in {KINDS}, font; "
+    if len(row) != 4 or row[2] not in kinds or not row[1]:
+      raise ValueError(f"{meta}:{line}: expected file, non-empty text, kind in {kinds}, font; "
                        f"got {row!r}")
     if not (directory / row[0]).is_file():
       raise FileNotFoundError(f"{meta}:{line}: image {directory / row[0]} is missing")
@@ -193,25 +205,38 @@ def read_test_set(directory: str | pathlib.Path) -> list[Sample]:
   return samples
 
 
-def accuracy_by_group(samples: Sequence[Sample], predictions: Sequence[str]) -> dict[str, dict]:
-  """Case-sensitive word accuracy, overall, per group (words, digits, random) and per kind.
+def accuracy_by_group(samples: Sequence[Sample], predictions: Sequence[str],
+                      groups: Mapping[str, str] | None = None,
+                      compare: Protocol | None = None) -> dict[str, dict]:
+  """Word (line) accuracy and 1 - NED, overall, per group and per kind.
 
   Args:
     samples: the test set.
     predictions: one predicted string per sample.
+    groups: the group of each kind (default GROUPS; `zh_testset.GROUPS`).
+    compare: how labels and predictions are normalized before comparing (default: unchanged,
+      case-sensitive; `protocol.NFKC` for Chinese lines).
 
   Returns:
-    {name: {'correct': int, 'total': int, 'accuracy': float}} for 'all', each group of GROUPS
-    and each kind present.
+    {name: {'correct': int, 'total': int, 'accuracy': float, 'one_minus_ned': float}} for
+    'all', each group and each kind present.
   """
+  from crnn_jax import evaluation  # pylint: disable=import-outside-toplevel
   if len(samples) != len(predictions):
     raise ValueError(f"{len(samples)} samples but {len(predictions)} predictions")
+  groups = GROUPS if groups is None else groups
   table: dict[str, dict] = {}
   for sample, predicted in zip(samples, predictions):
-    for name in ("all", GROUPS[sample.kind], sample.kind):
-      entry = table.setdefault(name, {"correct": 0, "total": 0})
+    label = sample.text
+    if compare is not None:
+      label, predicted = compare.label(label), compare.prediction(predicted)
+    ned = evaluation.normalized_edit_distance(predicted, label)
+    for name in dict.fromkeys(("all", groups[sample.kind], sample.kind)):
+      entry = table.setdefault(name, {"correct": 0, "total": 0, "sum_ned": 0.0})
       entry["total"] += 1
-      entry["correct"] += int(predicted == sample.text)
+      entry["correct"] += int(predicted == label)
+      entry["sum_ned"] += ned
   for entry in table.values():
     entry["accuracy"] = entry["correct"] / entry["total"]
+    entry["one_minus_ned"] = 1.0 - entry.pop("sum_ned") / entry["total"]
   return table

@@ -104,7 +104,9 @@ def test_accuracy_by_group():
              testset.Sample("c", "42", "digits", "f"),
              testset.Sample("d", "x1Y", "random", "f")]
   table = testset.accuracy_by_group(samples, ["cat", "dog", "42", "x1Y"])
-  assert table["all"] == {"correct": 3, "total": 4, "accuracy": 0.75}
+  assert table["all"]["correct"] == 3 and table["all"]["total"] == 4
+  assert table["all"]["accuracy"] == 0.75
+  assert table["all"]["one_minus_ned"] == pytest.approx(1 - (1 / 3) / 4)
   assert table["words"]["accuracy"] == 0.5  # Case-sensitive: 'cat' is not 'Cat'.
   assert table["word_capitalized"]["accuracy"] == 0.0
   assert table["digits"]["accuracy"] == table["random"]["accuracy"] == 1.0
