@@ -1,4 +1,5 @@
-"""The readers the benchmark scripts time and score: crnn-jax and Tesseract, on image files.
+"""The readers the benchmark scripts time and score: crnn-jax, Tesseract and RapidOCR, on image
+files.
 
 Each `run_*` returns (texts, confidences in [0, 1], seconds per image).
 """
@@ -16,10 +17,12 @@ import time
 import numpy as np
 
 
-def tesseract_read(path: pathlib.Path, whitelist: str | None = None) -> tuple[str, float]:
-  """Tesseract's one-line reading (`--psm 7`, English) of an image, without white space, and
-  its mean word confidence; `whitelist` limits the characters it may read."""
-  command = ["tesseract", str(path), "stdout", "--psm", "7", "-l", "eng"]
+def tesseract_read(path: pathlib.Path, whitelist: str | None = None,
+                   lang: str = "eng") -> tuple[str, float]:
+  """Tesseract's one-line reading (`--psm 7`, language model(s) `lang`, e.g. 'chi_sim+eng') of
+  an image, without white space, and its mean word confidence; `whitelist` limits the
+  characters it may read."""
+  command = ["tesseract", str(path), "stdout", "--psm", "7", "-l", lang]
   if whitelist:
     command += ["-c", f"tessedit_char_whitelist={whitelist}"]
   result = subprocess.run(command + ["tsv"], capture_output=True, text=True, check=False,
@@ -35,11 +38,11 @@ def tesseract_read(path: pathlib.Path, whitelist: str | None = None) -> tuple[st
   return "".join(words), float(np.mean(confidences)) if confidences else 0.0
 
 
-def run_tesseract(paths, threads: int, whitelist: str | None = None):
+def run_tesseract(paths, threads: int, whitelist: str | None = None, lang: str = "eng"):
   """Tesseract on `paths`, `threads` processes at a time (seconds are per process)."""
   start = time.perf_counter()
   with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-    results = list(pool.map(lambda p: tesseract_read(p, whitelist), paths))
+    results = list(pool.map(lambda p: tesseract_read(p, whitelist, lang), paths))
   seconds = (time.perf_counter() - start) * threads / max(len(paths), 1)
   return [r[0] for r in results], [r[1] for r in results], seconds
 
@@ -59,3 +62,18 @@ def run_crnn(paths, checkpoint: str, weights: str, onnx: str = "", backend: str 
   predictions = recognizer.recognize(paths)
   seconds = (time.perf_counter() - start) / max(len(paths), 1)
   return [p.text for p in predictions], [p.confidence for p in predictions], seconds
+
+
+def run_rapidocr(paths):
+  """RapidOCR's recognizer alone (PyPI `rapidocr` + `onnxruntime`; a PP-OCR model, offline)."""
+  from rapidocr import RapidOCR  # pylint: disable=import-outside-toplevel
+  engine = RapidOCR()
+  texts, confidences = [], []
+  start = time.perf_counter()
+  for path in paths:
+    output = engine(str(path), use_det=False, use_cls=False, use_rec=True)
+    txts = list(getattr(output, "txts", None) or [""])
+    scores = list(getattr(output, "scores", None) or [0.0])
+    texts.append("".join(txts))
+    confidences.append(float(np.mean(scores)) if scores else 0.0)
+  return texts, confidences, (time.perf_counter() - start) / max(len(paths), 1)

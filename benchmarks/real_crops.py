@@ -29,7 +29,6 @@ import pathlib
 import shutil
 import subprocess
 import sys
-import time
 
 import numpy as np
 
@@ -61,20 +60,6 @@ def read_folder(path: pathlib.Path) -> list[tuple[pathlib.Path, str]]:
     rel = record["key"].split(":", 2)[2]
     items.append((source.root / rel, records.decode_label(record["label"])))
   return items
-
-
-def run_rapidocr(paths):
-  from rapidocr import RapidOCR  # pylint: disable=import-outside-toplevel
-  engine = RapidOCR()
-  texts, confidences = [], []
-  start = time.perf_counter()
-  for path in paths:
-    output = engine(str(path), use_det=False, use_cls=False, use_rec=True)
-    txts = list(getattr(output, "txts", None) or [""])
-    scores = list(getattr(output, "scores", None) or [0.0])
-    texts.append("".join(txts))
-    confidences.append(float(np.mean(scores)) if scores else 0.0)
-  return texts, confidences, (time.perf_counter() - start) / max(len(paths), 1)
 
 
 def score(labels, texts, confidences, protocol: protocol_lib.Protocol,
@@ -240,7 +225,7 @@ def main(argv=None) -> int:
                              check=False).stdout.split("\n")[0]
     runs[f"{version} --psm 7"] = peers.run_tesseract(paths, args.threads)
   if args.rapidocr:
-    runs["RapidOCR (recognition only)"] = run_rapidocr(paths)
+    runs["RapidOCR (recognition only)"] = peers.run_rapidocr(paths)
 
   results = {}
   for system, (texts, confidences, seconds) in runs.items():

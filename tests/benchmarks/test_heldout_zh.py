@@ -1,0 +1,33 @@
+"""Tests of benchmarks/heldout_zh.py: its table of NFKC line accuracy per kind."""
+
+import importlib.util
+import pathlib
+
+import pytest
+
+pytest.importorskip("jieba", reason="zh_testset needs jieba: pip install 'crnn-jax[zh]'")
+
+from crnn_jax.data import testset  # pylint: disable=wrong-import-position
+from crnn_jax.data import zh_testset  # pylint: disable=wrong-import-position
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def heldout_zh():
+  spec = importlib.util.spec_from_file_location("heldout_zh", REPO / "benchmarks" / "heldout_zh.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_markdown_rows_per_kind(heldout_zh):
+  samples = [testset.Sample("a", "价格 128元", "mixed", "f"),
+             testset.Sample("b", "ＡＢＣ", "latin", "f")]
+  tables = {"reader": zh_testset.accuracy_by_kind(samples, ["价格128元", "ABD"])}
+  table = heldout_zh.markdown(tables, {"reader": 0.01})
+  header, rule, row = table.strip().split("\n")
+  assert header == "| system | all | chinese | mixed | latin | punctuation | s/line |"
+  assert rule.count("|") == 8
+  # all: 1 of 2 right; NED 0 and 1/3. No chinese or punctuation lines: '-'.
+  assert row == "| reader | 50.0 / 83.3 | - | 100.0 / 100.0 | 0.0 / 66.7 | - | 0.0100 |"
