@@ -235,6 +235,11 @@ def _synthetic_options(args) -> dict:
     options["alphabet"] = config.text.charset
     if synthetic.get("scene_params"):
       options["scene_params"] = json.dumps(dict(synthetic.scene_params))
+    options["text"] = synthetic.get("text", "en")
+    if options["text"] == "zh_en":
+      if synthetic.get("zh_mix"):
+        options["zh_mix"] = json.dumps(dict(synthetic.zh_mix))
+      options["cjk_regions"] = ",".join(synthetic.get("cjk_regions", ("SC",)))
     return options
   return dict(alphabet=_charset(args.alphabet), min_length=args.min_length, max_length=args.max_length,
               augment=args.augment, font_size=args.font_size, fonts_dir=args.fonts_dir,

@@ -7,6 +7,7 @@ import pathlib
 from absl import logging as absl_logging
 import lmdb
 import numpy as np
+import pytest
 from PIL import Image
 
 from crnn_jax import cli
@@ -221,3 +222,22 @@ def test_build_synthetic_scene_params_flag_is_checked(tmp_path, capsys):
     rc = cli.main(["data", "build", "synthetic", "--augment", "scene", "--num-records", "2",
                    "--scene-params", text, "--output", str(tmp_path / "x")])
     assert rc != 0 and message in capsys.readouterr().err, text
+
+
+@pytest.mark.slow
+def test_build_synthetic_from_the_zh_config_draws_mixed_lines(tmp_path, capsys):
+  pytest.importorskip("jieba")
+  from crnn_jax.data import cjk_fonts  # pylint: disable=import-outside-toplevel
+  if not cjk_fonts.discover_cjk_fonts():
+    pytest.skip("no CJK face: apt-get install fonts-noto-cjk")
+  rc = cli.main(["data", "build", "synthetic", "--from-config", "configs/zh_en.py",
+                 "--num-records", "3", "--seed", "9", "--output", str(tmp_path / "tfds")])
+  assert rc == 0, capsys.readouterr().err
+  built = sources.open_dataset(tmp_path / "tfds")
+  from crnn_jax import config_file  # pylint: disable=import-outside-toplevel
+  from crnn_jax.data import zh_synthetic  # pylint: disable=import-outside-toplevel
+  config = config_file.load("configs/zh_en.py")
+  expected = zh_synthetic.ZhSyntheticSource.from_config(
+      config.data, Charset.from_config(config.text), seed=9, num_records=3)
+  labels = [records.decode_label(built[i]["label"]) for i in range(3)]
+  assert labels == [expected[i]["text"] for i in range(3)]

@@ -42,6 +42,9 @@ class SyntheticConfig(base.TextLineConfig):
   strong_fraction: float = 0.0
   backgrounds_dir: str = ""
   scene_params: str = ""  # JSON object of scene.SceneParams fields to change.
+  text: str = "en"  # 'en' (SyntheticTextSource) or 'zh_en' (zh_synthetic.ZhSyntheticSource).
+  zh_mix: str = ""  # 'zh_en': JSON object of zh_text.ZhTextMix fields to change.
+  cjk_regions: str = "SC"  # 'zh_en': regional faces of Noto CJK kept, comma-separated.
 
 
 class CrnnSynthetic(base.TextLineBuilder):
@@ -61,6 +64,19 @@ class CrnnSynthetic(base.TextLineBuilder):
     c = self.builder_config
     if c.num_records <= 0:
       raise ValueError(f"num_records must be positive, got {c.num_records}")
+    scene_params = json.loads(c.scene_params) if c.scene_params else None
+    if c.text == "zh_en":
+      from crnn_jax.data import zh_synthetic  # pylint: disable=g-import-not-at-top
+      source = zh_synthetic.ZhSyntheticSource(
+          charset=Charset(c.alphabet), seed=c.seed, num_records=c.num_records,
+          min_length=c.min_length, max_length=c.max_length,
+          mix=json.loads(c.zh_mix) if c.zh_mix else None, augment=c.augment,
+          strong_fraction=c.strong_fraction, font_size=c.font_size, fonts_dir=c.fonts_dir,
+          regions=tuple(r for r in c.cjk_regions.split(",") if r),
+          backgrounds_dir=c.backgrounds_dir, scene_params=scene_params)
+      return sources.SyntheticRecords(source)
+    if c.text != "en":
+      raise ValueError(f"text must be one of {synthetic.TEXT_KINDS}, got {c.text!r}")
     source = synthetic.SyntheticTextSource(
         charset=Charset(c.alphabet), seed=c.seed, num_records=c.num_records,
         min_length=c.min_length, max_length=c.max_length, word_fraction=c.word_fraction,
@@ -69,6 +85,5 @@ class CrnnSynthetic(base.TextLineBuilder):
         font_pool=c.font_pool, vocabulary=c.vocabulary, length_balance=c.length_balance,
         punctuation_fraction=c.punctuation_fraction, price_fraction=c.price_fraction,
         strong_fraction=c.strong_fraction,
-        backgrounds_dir=c.backgrounds_dir,
-        scene_params=json.loads(c.scene_params) if c.scene_params else None)
+        backgrounds_dir=c.backgrounds_dir, scene_params=scene_params)
     return sources.SyntheticRecords(source)
