@@ -17,8 +17,10 @@ screens).
 
 Model: a light CRNN (channels 48-96-192-192-256-256-256, 160 LSTM units per direction; 4.08M
 parameters, 8.2 MB in bfloat16 against the issue's 12 MB), keep-ratio inputs of height 32 up to
-800 pixels (25:1), in width buckets: a hanzi is about as wide as the line is high, so it spans
-about 8 of the model's 4-pixel frames, enough for CTC.
+800 pixels (25:1), in width buckets. Frames per label character (the model has one per 4
+columns), measured on 300 records at the 'strong' level: median 3.95, 5th percentile 2.67,
+minimum 1.92 (CTC needs 1, and 2 between repeated characters); widths at height 32: median 172,
+95th percentile 344, maximum 545 pixels, so no line is squeezed at 800.
 
 Wall time and results: not trained yet (a 2-core CPU draws about 1 step in 10-25 s at these
 widths; the recipe is sized for a GPU, where `data.worker_count` should rise until the renderer
