@@ -58,8 +58,9 @@ CHINESE_UNITS = ("公斤", "斤", "克", "米", "公里", "升", "毫升", "个"
 CHINESE_ORDINALS = ("章", "页", "名", "届", "期", "号", "节", "条")
 # Province abbreviations of Chinese licence plates (京A·12345).
 PLATE_PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
-_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_PLATE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # No I or O on plates.
+# No I or O on plates, nor in the other codes: next to digits they cannot be told from 1 and 0
+# (as in most serial numbers), so a label could not say which one the image shows.
+_PLATE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -295,7 +296,7 @@ def _unit(rng: np.random.Generator, mix: ZhTextMix) -> str:
 def _code(rng: np.random.Generator, mix: ZhTextMix) -> str:
   del mix
   roll = rng.random()
-  letters = "".join(_pick(rng, _UPPER) for _ in range(int(rng.integers(1, 3))))
+  letters = "".join(_pick(rng, _PLATE_LETTERS) for _ in range(int(rng.integers(1, 3))))
   if roll < 0.35:
     return f"{letters}{_digits(rng, 1)}-{_digits(rng, int(rng.integers(2, 5)))}"
   if roll < 0.6:
@@ -305,7 +306,7 @@ def _code(rng: np.random.Generator, mix: ZhTextMix) -> str:
     return f"{_pick(rng, PLATE_PROVINCES)}{_pick(rng, _PLATE_LETTERS)}·{plate}"
   if roll < 0.9:
     return f"No.{rng.integers(1, 1000)}"
-  return f"{letters}{_digits(rng, 2)}{_pick(rng, _UPPER)}"
+  return f"{letters}{_digits(rng, 2)}{_pick(rng, _PLATE_LETTERS)}"
 
 
 def _hanzi(rng: np.random.Generator, mix: ZhTextMix) -> str:

@@ -132,3 +132,11 @@ def test_length_validation():
     zh_text.sample_line(rng, min_length=5, max_length=4)
   with pytest.raises(ValueError, match="min_length"):
     zh_text.ZhTextSampler(0, max_length=0)
+
+
+def test_codes_leave_out_the_letters_digits_resemble():
+  rng = np.random.default_rng(3)
+  for _ in range(300):
+    line = zh_text.sample_line(rng, ONLY["code"])
+    latin = line[3:] if line.startswith("No.") else line  # 'No.' is a word, not a code.
+    assert "I" not in latin and "O" not in latin, line
