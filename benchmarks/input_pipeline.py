@@ -64,13 +64,13 @@ def build_dataset(data_dir: pathlib.Path, records: int) -> pathlib.Path:
 
 def stage_costs(directory: pathlib.Path, config, n: int = 500) -> dict[str, float]:
   """Microseconds per record of each stage, in this process (one thread)."""
-  from crnn_jax.data import pipeline, records as records_lib, sources
+  from crnn_jax.data import records as records_lib, sources, transforms
   from crnn_jax.data.charset import Charset
 
   source = sources.open_dataset(directory)
   n = min(n, len(source))
-  decode = pipeline.DecodeExample(config.data, Charset.from_config(config.text))
-  collate = pipeline.Collate(config.data)
+  decode = transforms.DecodeExample(config.data, Charset.from_config(config.text))
+  collate = transforms.Collate(config.data)
   t0 = time.perf_counter()
   raw = [source[i] for i in range(n)]
   t1 = time.perf_counter()

@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from crnn_jax import config_file  # pylint: disable=wrong-import-position
 from crnn_jax.data import pipeline  # pylint: disable=wrong-import-position
+from crnn_jax.data import transforms  # pylint: disable=wrong-import-position
 from crnn_jax.data.charset import Charset  # pylint: disable=wrong-import-position
 
 
@@ -48,7 +49,7 @@ def time_level(config, level: str, records: int, warmup: int) -> dict:
   for path in getattr(source, "backgrounds", ()):
     backgrounds.load_background(path)
   preload = time.perf_counter() - start
-  encode = pipeline.EncodeExample(config.data, charset)
+  encode = transforms.EncodeExample(config.data, charset)
   rates = {}
   for name, indices in (("cold", range(records)), ("warmup", range(records, records + warmup)),
                         ("warm", range(records + warmup, 2 * records + warmup))):

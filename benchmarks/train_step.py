@@ -99,10 +99,10 @@ def measure_peak(dtype, device, sizes) -> float:
 
 def _random_batch(config, batch_size: int, num_classes: int, seed: int = 0):
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from crnn_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  from crnn_jax.data import transforms  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(seed)
-  width = pipeline.max_width(config.data)
-  max_label = pipeline.max_label_length(config.data)
+  width = transforms.max_width(config.data)
+  max_label = transforms.max_label_length(config.data)
   lengths = rng.integers(1, min(10, max_label) + 1, batch_size).astype(np.int32)
   labels = rng.integers(1, num_classes, (batch_size, max_label)).astype(np.int32)
   labels[np.arange(max_label)[None, :] >= lengths[:, None]] = 0

@@ -49,6 +49,7 @@ from crnn_jax import checkpointing, distributed, evaluation, optim, sharding, vi
 from crnn_jax import progress as progress_lib
 from crnn_jax import run_files
 from crnn_jax.data import pipeline
+from crnn_jax.data import transforms
 from crnn_jax.data.charset import Charset
 from crnn_jax.decoding import greedy
 from crnn_jax.ops import ctc
@@ -103,7 +104,7 @@ def create_train_state(config, model: nn.Module, rng: jax.Array, mesh=None,
       (`sharding.state_sharding`); otherwise on the default device.
     shard_params: shard the state over the mesh (FSDP) instead of replicating it.
   """
-  static = (model, config.data.height, pipeline.max_width(config.data))
+  static = (model, config.data.height, transforms.max_width(config.data))
   out_shardings = None
   if mesh is not None:
     shapes = jax.eval_shape(functools.partial(_init_variables, *static), rng)
@@ -484,7 +485,7 @@ class StepLog:
       ))
       if "skipped_records" in m:
         records[-1]["skipped_records"] = {
-            reason: int(n) for reason, n in zip(pipeline.SKIP_REASONS, m["skipped_records"]) if n}
+            reason: int(n) for reason, n in zip(transforms.SKIP_REASONS, m["skipped_records"]) if n}
       if skipped:
         self.consecutive_bad += 1
         if self.consecutive_bad == 1:

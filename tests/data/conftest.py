@@ -2,6 +2,8 @@
 
 Every dataset is written inside the test's tmp_path. Images are random grayscale noise whose
 pixels the tests compare after a round trip; `expected` lists say what a reader should keep.
+`dataset_config`, `take` and the other helpers below serve the tests that read such datasets
+through `pipeline.train_dataset` (test_dataset_pipeline, test_iterators, test_transforms).
 """
 
 import io
@@ -11,6 +13,10 @@ import lmdb
 import numpy as np
 import pytest
 from PIL import Image
+
+from configs import tiny
+from crnn_jax.data import lmdb_io
+from crnn_jax.data.charset import Charset
 
 
 def image_array(seed: int, width: int = 60, height: int = 32) -> np.ndarray:
@@ -34,6 +40,49 @@ def write_raw_lmdb(path: pathlib.Path, entries: dict, num_samples) -> pathlib.Pa
       txn.put(b"num-samples", str(num_samples).encode())
   env.close()
   return path
+
+
+def write_lmdb(path, items):
+  """Writes [(label, width)] records of height-32 noise; returns the path."""
+  with lmdb_io.LmdbWriter(path) as writer:
+    for i, (label, width) in enumerate(items):
+      writer.add(encode(image_array(i, width=width)), label)
+  return path
+
+
+def dataset_config(paths, **data):
+  config = tiny.get_config()
+  config.data.source = "auto"
+  config.data.train_paths = tuple(str(p) for p in paths)
+  for key, value in data.items():
+    setattr(config.data, key, value)
+  return config
+
+
+def charset_of(config):
+  return Charset.from_config(config.text)
+
+
+def take(dataset, n):
+  it = iter(dataset)
+  return [next(it) for _ in range(n)]
+
+
+def masked_texts(batch):
+  return [t for t, m in zip(batch["text"], batch["mask"]) if m]
+
+
+def assert_same_batch(a, b):
+  assert a.keys() == b.keys()
+  for key in a:
+    np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+@pytest.fixture
+def words_lmdb(tmp_path):
+  rng = np.random.default_rng(5)
+  widths = rng.integers(16, 400, size=64)
+  return write_lmdb(tmp_path / "words", [(f"w{i}", int(w)) for i, w in enumerate(widths)])
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ class TextLineConfig(tfds.core.BuilderConfig):
     max_examples: offending records named per skip reason in the report.
     training_config: a training config file; if set, records that training with it would skip
       are skipped too: characters outside its charset, labels longer than its limit or than the
-      CTC frames of the image once resized as it resizes (`pipeline.DecodeExample`).
+      CTC frames of the image once resized as it resizes (`transforms.DecodeExample`).
   """
 
   paths: tuple[str, ...] = ()
