@@ -1,7 +1,9 @@
 """Recognition metrics: word accuracy, normalized edit distance (ICDAR 2019), character error rate.
 
-`RecognitionMetrics` accumulates predictions and ground truths on the host; edit distances come
-from the `editdistance` package.
+`RecognitionMetrics` accumulates predictions and ground truths on the host; it is the one
+accumulator of every evaluation (training's periodic evaluation, decoder comparisons and
+`crnn-jax eval --data` under a `protocol`, whose hosts add up `as_vector()`). Edit distances
+come from the `editdistance` package.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class RecognitionMetrics:
     if len(predictions) != len(targets):
       raise ValueError(f"{len(predictions)} predictions for {len(targets)} targets")
     confidences = list(confidences) if confidences is not None else [0.0] * len(targets)
+    if len(confidences) != len(targets):
+      raise ValueError(f"{len(confidences)} confidences for {len(targets)} targets")
     for pred, target, conf in zip(predictions, targets, confidences):
       self.count += 1
       self.correct += pred == target
@@ -44,6 +48,24 @@ class RecognitionMetrics:
       self.char_errors += editdistance.eval(pred, target)
       self.target_chars += len(target)
       self.sum_confidence += float(conf)
+
+  def add(self, other: "RecognitionMetrics") -> None:
+    """Adds another accumulator's totals (another dataset, or another host's share)."""
+    for field in dataclasses.fields(self):
+      setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
+
+  def as_vector(self) -> list[float]:
+    """The totals as numbers, in field order (for an all-reduce across hosts)."""
+    return [float(getattr(self, field.name)) for field in dataclasses.fields(self)]
+
+  @classmethod
+  def from_vector(cls, vector) -> "RecognitionMetrics":
+    """The inverse of `as_vector` (integer fields rounded)."""
+    fields = dataclasses.fields(cls)
+    if len(vector) != len(fields):
+      raise ValueError(f"expected {len(fields)} totals, got {len(vector)}")
+    return cls(**{f.name: (int(round(v)) if f.type in ("int", int) else float(v))
+                  for f, v in zip(fields, vector)})
 
   def result(self) -> dict[str, float]:
     """Metrics as fractions in [0, 1] (`one_minus_ned` is the ICDAR 2019 score)."""

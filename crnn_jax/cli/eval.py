@@ -27,6 +27,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from crnn_jax import evaluation
 from crnn_jax import pretrained
 from crnn_jax import progress
 from crnn_jax.cli import decoder_flags
@@ -157,7 +158,7 @@ def evaluate_datasets(entries, predict: Predict, data_config, protocol: protocol
     source = sources.open_dataset(entry.path, entry.kind, split, name=entry.name)
     if log:
       log(f"{entry.name}: {len(source)} records ({entry.kind}, {entry.path})")
-    score = protocol_lib.Score()
+    score = evaluation.RecognitionMetrics()
     report = records.SkipReport(max_examples)
     skip_counts = np.zeros(len(records.REASONS), np.float64)
     altered = 0
@@ -179,11 +180,12 @@ def evaluate_datasets(entries, predict: Predict, data_config, protocol: protocol
     sums = np.array(score.as_vector() + skip_counts.tolist() + [altered], np.float64)
     if allreduce is not None:
       sums = allreduce(sums)
-    score = protocol_lib.Score.from_vector(sums[:4])
+    width = len(score.as_vector())
+    score = evaluation.RecognitionMetrics.from_vector(sums[:width])
     altered = int(round(sums[-1]))
     skipped = {}
     for r, reason in enumerate(records.REASONS):
-      count = int(round(sums[4 + r]))
+      count = int(round(sums[width + r]))
       if count:
         skipped[reason] = dict(count=count, first=[dict(key=k) for k, _ in
                                                    report.examples.get(reason, [])])
@@ -192,9 +194,9 @@ def evaluate_datasets(entries, predict: Predict, data_config, protocol: protocol
                      expected_records=protocol_lib.BENCHMARKS.get(bench), records=len(source),
                      **score.result(), altered=altered, skipped=skipped,
                      sums=score.as_vector()))
-  total = protocol_lib.Score()
+  total = evaluation.RecognitionMetrics()
   for row in rows:
-    total.add(protocol_lib.Score.from_vector(row["sums"]))
+    total.add(evaluation.RecognitionMetrics.from_vector(row["sums"]))
   return dict(protocol=protocol.to_dict(), datasets=rows,
               total=dict(records=sum(r["records"] for r in rows), **total.result(),
                          altered=sum(r["altered"] for r in rows)),

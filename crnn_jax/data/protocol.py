@@ -20,9 +20,10 @@ predictions are NFKC-normalized (full-width ＡＢＣ１２３ and ，？！ fol
 their white space removed, then compared case-sensitively. Line accuracy and character-level
 1 - NED are scored as for words.
 
-Scores per dataset: word accuracy, 1 - normalized edit distance (ICDAR 2019: the edit
-distance over the longer string's length, averaged), mean confidence (the probability of
-the greedy CTC path), and the number of records counted.
+Scores per dataset (`evaluation.RecognitionMetrics` of the normalized texts): word accuracy,
+1 - normalized edit distance (ICDAR 2019: the edit distance over the longer string's length,
+averaged), mean confidence (the probability of the greedy CTC path), and the number of records
+counted.
 
 Benchmark sets are recognised by a directory name in their path (`.../IIIT5k_3000`,
 `.../evaluation/IC15_2077/1.0.0`, ...) with their standard sizes, and totals are weighted by
@@ -35,7 +36,7 @@ import dataclasses
 import pathlib
 import string
 import unicodedata
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from crnn_jax import evaluation
 from crnn_jax.data import records
@@ -177,56 +178,15 @@ NFKC = Protocol(case_sensitive=True, filter_labels=False, unicode_form="NFKC",
                 ignore_whitespace=True)
 
 
-@dataclasses.dataclass
-class Score:
-  """Running sums of one dataset's scores."""
-
-  count: int = 0
-  correct: int = 0
-  sum_ned: float = 0.0
-  sum_confidence: float = 0.0
-
-  def update(self, predictions: Iterable[str], labels: Iterable[str],
-             confidences: Iterable[float]) -> None:
-    """Adds predictions and labels, both already normalized by the protocol."""
-    predictions, labels, confidences = list(predictions), list(labels), list(confidences)
-    if not len(predictions) == len(labels) == len(confidences):
-      raise ValueError(f"{len(predictions)} predictions, {len(labels)} labels and "
-                       f"{len(confidences)} confidences")
-    for pred, label, conf in zip(predictions, labels, confidences):
-      self.count += 1
-      self.correct += pred == label
-      self.sum_ned += evaluation.normalized_edit_distance(pred, label)
-      self.sum_confidence += float(conf)
-
-  def add(self, other: "Score") -> None:
-    self.count += other.count
-    self.correct += other.correct
-    self.sum_ned += other.sum_ned
-    self.sum_confidence += other.sum_confidence
-
-  def as_vector(self) -> list[float]:
-    return [self.count, self.correct, self.sum_ned, self.sum_confidence]
-
-  @classmethod
-  def from_vector(cls, v: Sequence[float]) -> "Score":
-    return cls(int(round(v[0])), int(round(v[1])), float(v[2]), float(v[3]))
-
-  def result(self) -> dict[str, float]:
-    n = max(self.count, 1)
-    return dict(count=self.count, word_accuracy=self.correct / n,
-                one_minus_ned=1.0 - self.sum_ned / n, mean_confidence=self.sum_confidence / n)
-
-
 def group_totals(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
   """Totals over each of `GROUPS` whose sets all appear (by `benchmark`) in `rows`."""
   by_name = {row["benchmark"]: row for row in rows if row.get("benchmark")}
   totals = {}
   for group, members in GROUPS.items():
     if all(m in by_name for m in members):
-      score = Score()
+      score = evaluation.RecognitionMetrics()
       for m in members:
-        score.add(Score.from_vector(by_name[m]["sums"]))
+        score.add(evaluation.RecognitionMetrics.from_vector(by_name[m]["sums"]))
       totals[group] = dict(members=list(members), **score.result())
   return totals
 

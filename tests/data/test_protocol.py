@@ -2,6 +2,7 @@
 
 import pytest
 
+from crnn_jax import evaluation
 from crnn_jax.data import protocol
 from crnn_jax.data import records
 
@@ -48,21 +49,6 @@ def test_case_sensitive_and_unfiltered_protocols():
   assert loose.label("Don't") == "don't" and loose.name == "unfiltered-ignore-case"
 
 
-def test_scores():
-  score = protocol.Score()
-  score.update(["hello", "wor", "", "abc"], ["hello", "world", "x", "abd"],
-               [0.9, 0.5, 0.1, 0.7])
-  result = score.result()
-  assert result["count"] == 4 and result["word_accuracy"] == 0.25
-  # NED: 0, 2/5, 1, 1/3.
-  assert result["one_minus_ned"] == pytest.approx(1 - (0 + 0.4 + 1 + 1 / 3) / 4)
-  assert result["mean_confidence"] == pytest.approx(0.55)
-  again = protocol.Score.from_vector(score.as_vector())
-  assert again == score
-  with pytest.raises(ValueError):
-    score.update(["a"], ["a", "b"], [1.0])
-
-
 @pytest.mark.parametrize("path,name", [
     ("data_lmdb_release/evaluation/IIIT5k_3000", "IIIT5k_3000"),
     ("/x/tfds/crnn_lmdb/IC15_2077/1.0.0", "IC15_2077"),
@@ -90,7 +76,9 @@ def test_benchmark_sizes_and_group_totals():
   rows = []
   for i, name in enumerate(protocol.GROUPS["total_7248"]):
     # Dataset i: 10 records, i of them right.
-    rows.append(dict(benchmark=name, sums=[10, i, 0.5 * i, 5.0]))
+    score = evaluation.RecognitionMetrics(count=10, correct=i, sum_ned=0.5 * i,
+                                          sum_confidence=5.0)
+    rows.append(dict(benchmark=name, sums=score.as_vector()))
   totals = protocol.group_totals(rows)
   assert list(totals) == ["total_7248"]  # The other groups lack members.
   assert totals["total_7248"]["count"] == 60
@@ -124,7 +112,7 @@ def test_nfkc_protocol_folds_width_and_drops_white_space():
   assert p.label("5\u338f") == "5kg"  # ㎏
   assert p.label("Hello") != p.prediction("hello")  # Case is compared.
   assert p.label("x" * 40) == "x" * 40  # No length limit: lines are long.
-  score = protocol.Score()
+  score = evaluation.RecognitionMetrics()
   score.update([p.prediction("价格 128元"), p.prediction("2024年")],
                [p.label("价格128元"), p.label("2O24年")], [0.9, 0.5])
   assert score.result()["word_accuracy"] == 0.5
