@@ -32,6 +32,7 @@ from crnn_jax import pretrained
 from crnn_jax import progress
 from crnn_jax.cli import decoder_flags
 from crnn_jax.cli import format as cli_format
+from crnn_jax.cli import model_flags
 from crnn_jax.data import protocol as protocol_lib
 from crnn_jax.decoding import decoder as decoder_lib
 
@@ -39,12 +40,7 @@ from crnn_jax.decoding import decoder as decoder_lib
 def register(subparsers) -> None:
   """Adds the `eval` subcommand."""
   ev = subparsers.add_parser("eval", help="evaluate a checkpoint on a held-out synthetic split")
-  ev.add_argument("--checkpoint", default="",
-                  help="training workdir (default: the shipped weights, see --weights)")
-  ev.add_argument("--weights", default="",
-                  help="without --checkpoint: a shipped model name or a weights directory "
-                  f"(default: {pretrained.DEFAULT_MODEL})")
-  ev.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
+  model_flags.add_model_arguments(ev)
   ev.add_argument("--split", default="test", choices=("eval", "test"),
                   help="synthetic split (seed data.eval_seed or data.test_seed)")
   ev.add_argument("--num-records", type=int, default=0,

@@ -18,18 +18,13 @@ from typing import Any, Sequence
 from crnn_jax import pretrained
 from crnn_jax.cli import decoder_flags
 from crnn_jax.cli import format as cli_format
+from crnn_jax.cli import model_flags
 
 
 def register(subparsers) -> None:
   """Adds the `predict` subcommand."""
   pr = subparsers.add_parser("predict", help="read text from images")
-  pr.add_argument("--checkpoint", default="",
-                  help="training workdir (default: the shipped weights, see --weights)")
-  pr.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
-  pr.add_argument("--weights", default="",
-                  help="without --checkpoint: a shipped model name or a weights directory "
-                  f"(default: {pretrained.DEFAULT_MODEL}, the English model of 62 "
-                  "case-sensitive characters)")
+  model_flags.add_model_arguments(pr)
   pr.add_argument("inputs", nargs="+", help="image files or directories")
   pr.add_argument("--output", help="write path<TAB>text<TAB>confidence lines here")
   pr.add_argument("--batch-size", type=int, default=64, help="images per batch")
