@@ -255,24 +255,12 @@ def eval_step(state: TrainState, batch: dict[str, jax.Array]):
   return greedy.best_reading(logits.astype(jnp.float32), lengths)
 
 
-def restore_inference_state(config, workdir, step: int | None = None, weights: str = ""):
-  """The model of a workdir's checkpoint as a TrainState without optimizer, for evaluation.
-
-  Args:
-    config: the model's config (`load_model_config`).
-    workdir: a training workdir; if empty, `weights` is loaded instead.
-    step: the checkpoint step (default: the latest).
-    weights: without a workdir, a shipped model name or weights directory (`pretrained`).
-
-  Returns:
-    (charset, restored step, state) where `state` works with `eval_step`.
-  """
-  loaded = run_files.load_model(workdir, step, weights)
-  variables = loaded.variables
-  state = TrainState(step=loaded.step, apply_fn=run_files.build_module(config).apply,
-                     params=variables["params"], tx=None, opt_state=None,
-                     batch_stats=variables["batch_stats"])
-  return Charset.from_config(config.text), loaded.step, state
+def inference_state(model: run_files.LoadedModel) -> TrainState:
+  """An opened model (`run_files.load_model`) as a TrainState without optimizer, for
+  `eval_step` and the `Evaluator`."""
+  return TrainState(step=model.step, apply_fn=model.module.apply,
+                    params=model.variables["params"], tx=None, opt_state=None,
+                    batch_stats=model.variables["batch_stats"])
 
 
 def run_info(config, mesh, start_step: int) -> dict[str, Any]:

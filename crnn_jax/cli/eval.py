@@ -200,7 +200,7 @@ def evaluate_datasets(entries, predict: Predict, data_config, protocol: protocol
 
 
 def _model_predictor(charset, state, config):
-  """The greedy batch predictor of the model in `state` (`train_lib.restore_inference_state`)."""
+  """The greedy batch predictor of the model in `state` (`train_lib.inference_state`)."""
   import jax  # pylint: disable=g-import-not-at-top
   from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
   from jax.sharding import PartitionSpec  # pylint: disable=g-import-not-at-top
@@ -262,16 +262,16 @@ def run_on_data(args) -> int:
 
   from crnn_jax import run_files  # pylint: disable=g-import-not-at-top
 
-  config = run_files.load_model_config(args.checkpoint, getattr(args, "weights", ""))
   name = model_name(args)
-  if args.batch_size:
-    config.eval_batch_size = args.batch_size
   protocol = protocol_from_args(args)
   entries = expand_datasets(args.data, args.kind)  # Fails early on a missing path.
   from crnn_jax import train_lib  # pylint: disable=g-import-not-at-top
   # The model is restored once, for the greedy results and every other --decoder.
-  charset, step, state = train_lib.restore_inference_state(config, args.checkpoint, args.step,
-                                                           getattr(args, "weights", ""))
+  model = run_files.load_model(args.checkpoint, args.step, getattr(args, "weights", ""))
+  config, charset, step = model.config, model.charset, model.step
+  if args.batch_size:
+    config.eval_batch_size = args.batch_size
+  state = train_lib.inference_state(model)
   predict = _model_predictor(charset, state, config)
   allreduce = None
   if jax.process_count() > 1:
@@ -309,11 +309,11 @@ def run_on_split(args) -> int:
   from crnn_jax import run_files, sharding, train_lib  # pylint: disable=g-import-not-at-top
   from crnn_jax.data import pipeline  # pylint: disable=g-import-not-at-top
 
-  config = run_files.load_model_config(args.checkpoint, args.weights)
+  model = run_files.load_model(args.checkpoint, args.step, args.weights)
+  config, charset, step = model.config, model.charset, model.step
   if args.batch_size:
     config.eval_batch_size = args.batch_size
-  charset, step, state = train_lib.restore_inference_state(config, args.checkpoint, args.step,
-                                                           args.weights)
+  state = train_lib.inference_state(model)
   mesh = sharding.make_mesh()
   num_records = args.num_records or None  # None: all of the run's eval datasets, or eval_size.
   print(f"evaluating step {step} of {model_name(args)} on "
