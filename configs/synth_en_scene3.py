@@ -8,6 +8,10 @@ trains the same records from the same weights with aspect-ratio-preserving input
 
   python -m train.main --config configs/synth_en_scene3.py --workdir ~/runs/synth_en_scene3
 
+`init_weights = 'scene_en'` named stage 2's weights when this stage ran; later stages have
+replaced them, so to repeat it pass stage 2's export (`--config.init_weights=PATH`, e.g.
+`crnn-jax export --checkpoint ~/runs/synth_en_scene2 --format weights --output PATH`).
+
 Set-up as for configs/synth_en_scene.py. Wall time and results are in the README (section
 "Reading photographs").
 """

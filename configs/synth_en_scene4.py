@@ -13,7 +13,11 @@ as stage 3.
   crnn-jax export --checkpoint ~/runs/synth_en_scene4 --format weights \\
       --output crnn_jax/weights/scene_en
 
-Set-up as for configs/synth_en_scene.py. Wall time and results are in the README (section
+`init_weights = 'scene_en'` named stage 3's weights when this stage ran (2026-12-01); stage 5 has
+replaced them since, so to repeat this stage pass stage 3's export
+(`--config.init_weights=PATH`: crnn_jax/weights/scene_en as of commit ac6063a, e.g.
+`git archive ac6063a crnn_jax/weights/scene_en | tar -x -C /tmp`, or `crnn-jax export
+--checkpoint ~/runs/synth_en_scene3_keep_ratio --format weights --output PATH`). Set-up as for configs/synth_en_scene.py. Wall time and results are in the README (section
 "Reading photographs").
 """
 

@@ -101,3 +101,17 @@ def test_third_scene_stage_arms_differ_only_in_resizing():
   assert fixed["data.train_seed"] not in (second["data.train_seed"], 303)
   assert {k for k in fixed if fixed[k] != keep_ratio[k]} == {"data.resize"}
   assert keep_ratio["data.resize"] == "keep_ratio"
+
+
+def test_fifth_scene_stage_differs_from_the_fourth_where_its_docstring_says():
+  # pylint: disable-next=import-outside-toplevel
+  from configs import synth_en_scene4, synth_en_scene5
+  fourth = _leaf_paths(synth_en_scene4.get_config())
+  fifth = _leaf_paths(synth_en_scene5.get_config())
+  changed = {k for k in set(fourth) | set(fifth) if fourth.get(k) != fifth.get(k)}
+  assert changed == {"init_weights", "data.train_seed", "data.synthetic.scene_params.bevel_prob",
+                     "data.synthetic.scene_params.extrude_prob", "num_train_steps",
+                     "optimizer.learning_rate", "eval_every_steps"}
+  assert fifth["init_weights"] == "~/runs/synth_en_scene4"  # A workdir: its last checkpoint.
+  assert fifth["optimizer.learning_rate"] < fourth["optimizer.learning_rate"]
+  assert fifth["data.train_seed"] != fourth["data.train_seed"]
