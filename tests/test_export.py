@@ -19,11 +19,6 @@ from crnn_jax.models import crnn
 CASES = [(100, [100]), (100, [100, 77, 8]), (37, [37, 20]), (256, [256, 255, 130, 64, 9])]
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-  return deploy_helpers.make_workdir(tmp_path_factory.mktemp("export") / "workdir", seed=3)
-
-
 def _inputs(width, widths, seed):
   rng = np.random.default_rng(seed)
   images = rng.uniform(-1, 1, (len(widths), 32, width, 1)).astype(np.float32)
@@ -55,10 +50,10 @@ def _onnx_session(ort, path):
   return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def test_onnx_export_runs_in_onnxruntime(workdir, tmp_path):
+def test_onnx_export_runs_in_onnxruntime(tiny_workdir, tmp_path):
   ort = pytest.importorskip("onnxruntime")
   path = tmp_path / "crnn.onnx"
-  assert cli.main(["export", "--checkpoint", str(workdir), "--format", "onnx", "--output",
+  assert cli.main(["export", "--checkpoint", str(tiny_workdir), "--format", "onnx", "--output",
                    str(path)]) == 0
   session = _onnx_session(ort, path)
   inputs = {i.name: i for i in session.get_inputs()}
@@ -76,13 +71,13 @@ def test_onnx_export_runs_in_onnxruntime(workdir, tmp_path):
   for i, (width, widths) in enumerate(CASES):
     images, widths = _inputs(width, widths, 10 + i)
     logits, lengths = session.run(None, {"images": images, "widths": widths})
-    _assert_close(logits, lengths, *_reference(workdir, images, widths))
+    _assert_close(logits, lengths, *_reference(tiny_workdir, images, widths))
 
 
-def test_onnx_export_loads_in_onnxruntime_without_warnings(workdir, tmp_path, capfd):
+def test_onnx_export_loads_in_onnxruntime_without_warnings(tiny_workdir, tmp_path, capfd):
   ort = pytest.importorskip("onnxruntime")
   path = tmp_path / "crnn.onnx"
-  assert cli.main(["export", "--checkpoint", str(workdir), "--format", "onnx", "--output",
+  assert cli.main(["export", "--checkpoint", str(tiny_workdir), "--format", "onnx", "--output",
                    str(path)]) == 0
   capfd.readouterr()
   options = ort.SessionOptions()
@@ -92,9 +87,9 @@ def test_onnx_export_loads_in_onnxruntime_without_warnings(workdir, tmp_path, ca
 
 
 @pytest.mark.slow
-def test_stablehlo_export_loads_without_crnn_jax(workdir, tmp_path):
+def test_stablehlo_export_loads_without_crnn_jax(tiny_workdir, tmp_path):
   path = tmp_path / "crnn.stablehlo"
-  assert cli.main(["export", "--checkpoint", str(workdir), "--format", "stablehlo",
+  assert cli.main(["export", "--checkpoint", str(tiny_workdir), "--format", "stablehlo",
                    "--output", str(path)]) == 0
   meta = json.loads((tmp_path / "crnn.stablehlo.json").read_text())
   assert json.loads(meta["crnn_jax.charset"]) == "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -121,15 +116,15 @@ def test_stablehlo_export_loads_without_crnn_jax(workdir, tmp_path):
   assert "float32[B,32,W,1]" in result.stdout  # Symbolic batch and width.
   outputs = np.load(tmp_path / "outputs.npz")
   for i in range(len(CASES)):
-    ref = _reference(workdir, arrays[f"images{i}"], arrays[f"widths{i}"])
+    ref = _reference(tiny_workdir, arrays[f"images{i}"], arrays[f"widths{i}"])
     _assert_close(outputs[f"logits{i}"], outputs[f"lengths{i}"], *ref)
 
 
-def test_export_from_weights_directory_and_shipped_model(workdir, tmp_path, capsys):
+def test_export_from_weights_directory_and_shipped_model(tiny_workdir, tmp_path, capsys):
   """`export --weights` (issue: the shipped model could not be exported)."""
   ort = pytest.importorskip("onnxruntime")
   weights = tmp_path / "weights"
-  assert cli.main(["export", "--checkpoint", str(workdir), "--format", "weights", "--dtype",
+  assert cli.main(["export", "--checkpoint", str(tiny_workdir), "--format", "weights", "--dtype",
                    "float32", "--output", str(weights)]) == 0
   path = tmp_path / "from_weights.onnx"
   assert cli.main(["export", "--weights", str(weights), "--format", "onnx", "--output",
@@ -137,7 +132,7 @@ def test_export_from_weights_directory_and_shipped_model(workdir, tmp_path, caps
   session = _onnx_session(ort, path)
   images, widths = _inputs(*CASES[1], seed=30)
   logits, lengths = session.run(None, {"images": images, "widths": widths})
-  _assert_close(logits, lengths, *_reference(workdir, images, widths))
+  _assert_close(logits, lengths, *_reference(tiny_workdir, images, widths))
   # The shipped model, by name.
   shipped = tmp_path / "shipped.stablehlo"
   assert cli.main(["export", "--weights", "synth_en", "--format", "stablehlo", "--output",
@@ -146,7 +141,7 @@ def test_export_from_weights_directory_and_shipped_model(workdir, tmp_path, caps
   assert len(json.loads(meta["crnn_jax.charset"])) == 62
   capsys.readouterr()
   with pytest.raises(SystemExit):  # --checkpoint and --weights exclude each other.
-    cli.main(["export", "--checkpoint", str(workdir), "--weights", "synth_en", "--format",
+    cli.main(["export", "--checkpoint", str(tiny_workdir), "--weights", "synth_en", "--format",
               "onnx", "--output", str(path)])
 
 

@@ -21,13 +21,8 @@ CHARSET = Charset("abc")
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-  return deploy_helpers.make_workdir(tmp_path_factory.mktemp("inference") / "workdir", seed=1)
-
-
-@pytest.fixture(scope="module")
-def recognizer(workdir):
-  return crnn_jax.Recognizer.from_checkpoint(workdir)
+def recognizer(tiny_workdir):
+  return crnn_jax.Recognizer.from_checkpoint(tiny_workdir)
 
 
 @pytest.mark.slow
@@ -43,7 +38,7 @@ def test_import_is_lazy_and_flags_apply_first():
   assert result.returncode == 0, result.stderr[-2000:]
 
 
-def test_recognize_any_input_equals_model_greedy(recognizer, workdir, tmp_path):
+def test_recognize_any_input_equals_model_greedy(recognizer, tiny_workdir, tmp_path):
   gray = deploy_helpers.text_images(5, [120, 40, 300])
   path = tmp_path / "a.png"
   Image.fromarray(gray[0]).save(path)
@@ -55,7 +50,7 @@ def test_recognize_any_input_equals_model_greedy(recognizer, workdir, tmp_path):
   arrays = [recognizer.preprocess(x) for x in inputs]
   for array, p in zip(arrays, predictions):
     logits, lengths = deploy_helpers.model_logits(
-        workdir, array[None, :, :, None], np.array([array.shape[1]], np.int32))
+        tiny_workdir, array[None, :, :, None], np.array([array.shape[1]], np.int32))
     frames = logits[0, :lengths[0]]
     best = frames.argmax(-1)
     assert p.text == recognizer.charset.decode(greedy.collapse_path(best))
@@ -84,12 +79,12 @@ def test_spans_map_frames_to_input_columns(recognizer):
       previous_last = s.last_frame
 
 
-def test_recognizer_beam_and_lexicon(workdir, recognizer):
+def test_recognizer_beam_and_lexicon(tiny_workdir, recognizer):
   images = deploy_helpers.text_images(3, [100, 64, 180])
   best = recognizer.recognize(images)
-  beam1 = crnn_jax.Recognizer.from_checkpoint(workdir, decoder="beam", beam_width=1)
+  beam1 = crnn_jax.Recognizer.from_checkpoint(tiny_workdir, decoder="beam", beam_width=1)
   lexicon = ["abc", "hello", best[1].text, "zz9"]
-  lex = crnn_jax.Recognizer.from_checkpoint(workdir, decoder="lexicon", lexicon=lexicon)
+  lex = crnn_jax.Recognizer.from_checkpoint(tiny_workdir, decoder="lexicon", lexicon=lexicon)
   charset = recognizer.charset
   for p in beam1.recognize(images):
     # The alignment is a path of the decoded text.
@@ -108,11 +103,11 @@ def test_recognizer_beam_and_lexicon(workdir, recognizer):
       assert "".join(s.char for s in p.spans) == p.text
 
 
-def test_eval_cli_reports_each_decoder(workdir, tmp_path, capsys):
+def test_eval_cli_reports_each_decoder(tiny_workdir, tmp_path, capsys):
   lexicon = tmp_path / "lexicon.txt"
   lexicon.write_text("hello\nworld\nabc\n")
   output = tmp_path / "metrics.json"
-  assert cli.main(["eval", "--checkpoint", str(workdir), "--num-records", "8",
+  assert cli.main(["eval", "--checkpoint", str(tiny_workdir), "--num-records", "8",
                    "--batch-size", "8", "--decoder", "greedy,beam", "--decoder", "lexicon",
                    "--lexicon", str(lexicon), "--beam-width", "3", "--output",
                    str(output)]) == 0
@@ -123,20 +118,20 @@ def test_eval_cli_reports_each_decoder(workdir, tmp_path, capsys):
     assert metrics["decoders"]["greedy"][key] == pytest.approx(metrics[key])
   assert metrics["decoders"]["lexicon"]["count"] == 8
   assert "lexicon" in capsys.readouterr().out
-  assert cli.main(["eval", "--checkpoint", str(workdir), "--decoder", "lexicon"]) == 2
+  assert cli.main(["eval", "--checkpoint", str(tiny_workdir), "--decoder", "lexicon"]) == 2
 
 
-def test_predict_cli_with_decoder(workdir, tmp_path, capsys):
+def test_predict_cli_with_decoder(tiny_workdir, tmp_path, capsys):
   path = tmp_path / "w.png"
   Image.fromarray(deploy_helpers.text_images(2, [90])[0]).save(path)
   lexicon = tmp_path / "lex.txt"
   lexicon.write_text("hello\nworld\n")
-  assert cli.main(["predict", "--checkpoint", str(workdir), str(path), "--decoder", "lexicon",
+  assert cli.main(["predict", "--checkpoint", str(tiny_workdir), str(path), "--decoder", "lexicon",
                    "--lexicon", str(lexicon)]) == 0
   assert capsys.readouterr().out.split("\t")[1] in ("hello", "world")
 
 
-def test_far_too_wide_inputs_warn_once_with_the_count(recognizer, workdir, tmp_path, capsys):
+def test_far_too_wide_inputs_warn_once_with_the_count(recognizer, tiny_workdir, tmp_path, capsys):
   images = deploy_helpers.text_images(3, [100, 5000, 4000])
   assert recognizer.max_aspect_ratio == recognizer.max_width / 32  # Keep-ratio: 1024 / 32.
   with pytest.warns(crnn_jax.inference.TooWideWarning, match=r"2 of 3 images .*\(up to 156:1\)"):
@@ -153,7 +148,7 @@ def test_far_too_wide_inputs_warn_once_with_the_count(recognizer, workdir, tmp_p
   # predict says it on stderr, once.
   for i, image in enumerate(images):
     Image.fromarray(image).save(tmp_path / f"{i}.png")
-  assert cli.main(["predict", "--checkpoint", str(workdir), str(tmp_path)]) == 0
+  assert cli.main(["predict", "--checkpoint", str(tiny_workdir), str(tmp_path)]) == 0
   err = capsys.readouterr().err
   assert err.count("warning: 2 of 3 images are wider than 32:1") == 1
 

@@ -17,14 +17,9 @@ pytest.importorskip("onnxruntime")
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-  return deploy_helpers.make_workdir(tmp_path_factory.mktemp("onnx_backend") / "workdir", seed=4)
-
-
-@pytest.fixture(scope="module")
-def onnx_file(workdir, tmp_path_factory):
+def onnx_file(tiny_workdir, tmp_path_factory):
   path = tmp_path_factory.mktemp("onnx_file") / "crnn.onnx"
-  assert cli.main(["export", "--checkpoint", str(workdir), "--format", "onnx", "--output",
+  assert cli.main(["export", "--checkpoint", str(tiny_workdir), "--format", "onnx", "--output",
                    str(path)]) == 0
   return path
 
@@ -45,10 +40,11 @@ def _assert_same_predictions(ours, theirs):
 
 
 @pytest.mark.parametrize("decoder", ["greedy", "beam"])
-def test_onnxruntime_backend_predicts_what_jax_predicts(workdir, tmp_path, decoder):
+def test_onnxruntime_backend_predicts_what_jax_predicts(tiny_workdir, tmp_path, decoder):
   images = _images()
-  jax_rec = crnn_jax.Recognizer.from_checkpoint(workdir, decoder=decoder)
-  ort_rec = crnn_jax.Recognizer.from_checkpoint(workdir, decoder=decoder, backend="onnxruntime",
+  jax_rec = crnn_jax.Recognizer.from_checkpoint(tiny_workdir, decoder=decoder)
+  ort_rec = crnn_jax.Recognizer.from_checkpoint(tiny_workdir, decoder=decoder,
+                                                backend="onnxruntime",
                                                 compilation_cache=tmp_path / "cache",
                                                 threads=1)
   assert ort_rec.backend == "onnxruntime" and ort_rec.onnx is not None
@@ -58,14 +54,14 @@ def test_onnxruntime_backend_predicts_what_jax_predicts(workdir, tmp_path, decod
                              jax_rec.recognize(images, batch_size=batch_size))
 
 
-def test_model_built_on_the_fly_is_cached_and_keyed_by_weights(workdir, tmp_path):
+def test_model_built_on_the_fly_is_cached_and_keyed_by_weights(tiny_workdir, tmp_path):
   cache = tmp_path / "cache"
-  first = crnn_jax.Recognizer.from_checkpoint(workdir, backend="onnxruntime",
+  first = crnn_jax.Recognizer.from_checkpoint(tiny_workdir, backend="onnxruntime",
                                               compilation_cache=cache)
   files = sorted(cache.glob("crnn_*.onnx"))
   assert len(files) == 1
   stamp = os.stat(files[0]).st_mtime_ns
-  second = crnn_jax.Recognizer.from_checkpoint(workdir, backend="onnxruntime",
+  second = crnn_jax.Recognizer.from_checkpoint(tiny_workdir, backend="onnxruntime",
                                                compilation_cache=cache)
   assert sorted(cache.glob("crnn_*.onnx")) == files and os.stat(files[0]).st_mtime_ns == stamp
   images = _images()
@@ -75,9 +71,9 @@ def test_model_built_on_the_fly_is_cached_and_keyed_by_weights(workdir, tmp_path
   assert len(list(cache.glob("crnn_*.onnx"))) == 2  # Other weights, another file.
 
 
-def test_from_onnx_reads_charset_and_resizing_from_the_file(workdir, onnx_file):
+def test_from_onnx_reads_charset_and_resizing_from_the_file(tiny_workdir, onnx_file):
   rec = crnn_jax.Recognizer.from_onnx(onnx_file, threads=1)
-  reference = crnn_jax.Recognizer.from_checkpoint(workdir)
+  reference = crnn_jax.Recognizer.from_checkpoint(tiny_workdir)
   assert rec.model is None and rec.charset.chars == reference.charset.chars
   assert rec.fixed_width == reference.fixed_width and rec.height == 32
   _assert_same_predictions(rec.recognize(_images()), reference.recognize(_images()))
@@ -120,19 +116,19 @@ def test_settings_need_crnn_jax_metadata():
     onnx_backend.recognizer_settings({})
 
 
-def test_predict_cli_backends_agree(workdir, onnx_file, tmp_path, capsys):
+def test_predict_cli_backends_agree(tiny_workdir, onnx_file, tmp_path, capsys):
   from PIL import Image  # pylint: disable=import-outside-toplevel
   for i, image in enumerate(_images()):
     Image.fromarray(image).save(tmp_path / f"{i}.png")
   outputs = {}
-  for name, flags in (("jax", ["--checkpoint", str(workdir)]),
-                      ("ort", ["--checkpoint", str(workdir), "--backend", "onnxruntime"]),
+  for name, flags in (("jax", ["--checkpoint", str(tiny_workdir)]),
+                      ("ort", ["--checkpoint", str(tiny_workdir), "--backend", "onnxruntime"]),
                       ("file", ["--onnx", str(onnx_file), "--threads", "1"])):
     assert cli.main(["predict", str(tmp_path), "--quiet"] + flags) == 0
     outputs[name] = [line.split("\t")[1] for line in capsys.readouterr().out.splitlines()]
   assert outputs["jax"] == outputs["ort"] == outputs["file"] and len(outputs["jax"]) == 8
   assert cli.main(["predict", str(tmp_path), "--onnx", str(onnx_file), "--checkpoint",
-                   str(workdir)]) == 2
+                   str(tiny_workdir)]) == 2
   assert "leave out --checkpoint" in capsys.readouterr().err
 
 

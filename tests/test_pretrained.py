@@ -28,11 +28,6 @@ MIN_GROUP_ACCURACY = {"words": 0.98, "digits": 0.98, "random": 0.88}
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-  return deploy_helpers.make_workdir(tmp_path_factory.mktemp("pretrained") / "run", seed=3)
-
-
-@pytest.fixture(scope="module")
 def english():
   return crnn_jax.Recognizer.from_pretrained()
 
@@ -50,12 +45,12 @@ def _items(tree, prefix=()):
       yield prefix + (key,), value
 
 
-def test_export_cli_round_trip(workdir, tmp_path, capsys):
-  _, reference = checkpointing.restore_variables(workdir)
+def test_export_cli_round_trip(tiny_workdir, tmp_path, capsys):
+  _, reference = checkpointing.restore_variables(tiny_workdir)
   reference = _flat(reference)
   for dtype in ("float32", "bfloat16"):
     out = tmp_path / dtype
-    assert cli.main(["export", "--checkpoint", str(workdir), "--format", "weights",
+    assert cli.main(["export", "--checkpoint", str(tiny_workdir), "--format", "weights",
                      "--output", str(out), "--dtype", dtype]) == 0
     assert f"of {dtype} weights" in capsys.readouterr().err
     config, variables = pretrained.load(out)
@@ -76,18 +71,18 @@ def test_export_cli_round_trip(workdir, tmp_path, capsys):
   assert bf16_size < 0.6 * f32_size
 
 
-def test_recognizer_from_weights_equals_checkpoint(workdir, tmp_path):
-  out = pretrained.export_checkpoint(workdir, tmp_path / "w", dtype="float32")
+def test_recognizer_from_weights_equals_checkpoint(tiny_workdir, tmp_path):
+  out = pretrained.export_checkpoint(tiny_workdir, tmp_path / "w", dtype="float32")
   images = deploy_helpers.text_images(2, [90, 40, 200])
   from_weights = crnn_jax.Recognizer.from_pretrained(out).recognize(images)
-  from_checkpoint = crnn_jax.Recognizer.from_checkpoint(workdir).recognize(images)
+  from_checkpoint = crnn_jax.Recognizer.from_checkpoint(tiny_workdir).recognize(images)
   assert [p.text for p in from_weights] == [p.text for p in from_checkpoint]
   np.testing.assert_allclose([p.confidence for p in from_weights],
                              [p.confidence for p in from_checkpoint], rtol=1e-5)
 
 
-def test_resize_follows_the_training_config(workdir, tmp_path):
-  config, variables = pretrained.load(pretrained.export_checkpoint(workdir, tmp_path / "w"))
+def test_resize_follows_the_training_config(tiny_workdir, tmp_path):
+  config, variables = pretrained.load(pretrained.export_checkpoint(tiny_workdir, tmp_path / "w"))
   image = deploy_helpers.text_images(0, [300], height=64)[0]
   config.data.resize = "fixed"
   config.data.fixed_width = 100

@@ -86,8 +86,7 @@ def test_int8_export_quantizes_the_convolutions_and_stays_close(tmp_path):
   assert error < 0.3 and agree > 0.7, (error, agree)
 
 
-def test_quantize_is_for_onnx_only(tmp_path, capsys):
-  workdir = deploy_helpers.make_workdir(tmp_path / "run", seed=6)
-  assert cli.main(["export", "--checkpoint", str(workdir), "--format", "stablehlo",
+def test_quantize_is_for_onnx_only(tiny_workdir, tmp_path, capsys):
+  assert cli.main(["export", "--checkpoint", str(tiny_workdir), "--format", "stablehlo",
                    "--quantize", "int8", "--output", str(tmp_path / "x")]) == 2
   assert "--quantize int8 is for --format onnx" in capsys.readouterr().err

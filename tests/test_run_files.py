@@ -3,7 +3,6 @@
 import subprocess
 import sys
 
-import deploy_helpers
 import jax
 import numpy as np
 import pytest
@@ -33,14 +32,13 @@ def test_inference_and_export_do_not_import_the_training_module():
   assert result.stdout.strip() == "False"
 
 
-def test_load_model_opens_a_checkpoint_or_weights(tmp_path):
+def test_load_model_opens_a_checkpoint_or_weights(tiny_workdir, tmp_path):
   from crnn_jax import checkpointing  # pylint: disable=import-outside-toplevel
   from crnn_jax import pretrained  # pylint: disable=import-outside-toplevel
-  workdir = deploy_helpers.make_workdir(tmp_path / "run", seed=3)
-  loaded = run_files.load_model(workdir)
-  _, reference = checkpointing.restore_variables(workdir)
-  assert loaded.step == 0 and loaded.name == str(workdir)
-  assert loaded.config.model.lstm_hidden == run_files.load_config(workdir).model.lstm_hidden
+  loaded = run_files.load_model(tiny_workdir)
+  _, reference = checkpointing.restore_variables(tiny_workdir)
+  assert loaded.step == 0 and loaded.name == str(tiny_workdir)
+  assert loaded.config.model.lstm_hidden == run_files.load_config(tiny_workdir).model.lstm_hidden
   assert jax.tree_util.tree_all(jax.tree_util.tree_map(np.array_equal, loaded.variables,
                                                        reference))
   logits, lengths = loaded.module.apply(loaded.variables, np.zeros((1, 32, 40, 1), np.float32),

@@ -81,14 +81,13 @@ def test_log_eval_examples(tmp_path):
   assert events and events[0].stat().st_size > grid.size // 100
 
 
-def test_predict_visualize_cli(tmp_path, capsys):
-  workdir = deploy_helpers.make_workdir(tmp_path / "workdir", seed=2)
+def test_predict_visualize_cli(tiny_workdir, tmp_path, capsys):
   paths = []
   for i, image in enumerate(deploy_helpers.text_images(4, [100, 48])):
     paths.append(tmp_path / f"img{i}.png")
     Image.fromarray(image).save(paths[-1])
   out = tmp_path / "vis"
-  assert cli.main(["predict", "--checkpoint", str(workdir), *map(str, paths), "--visualize",
+  assert cli.main(["predict", "--checkpoint", str(tiny_workdir), *map(str, paths), "--visualize",
                    str(out)]) == 0
   lines = capsys.readouterr().out.strip().split("\n")
   files = sorted(out.glob("*.png"))

@@ -8,8 +8,8 @@ import pytest
 from configs import tiny
 from crnn_jax.data import pipeline
 from crnn_jax.data import transforms
-from tests.data.conftest import assert_same_batch, charset_of, dataset_config, masked_texts
-from tests.data.conftest import take, write_lmdb
+from tests.data_helpers import assert_same_batch, charset_of, dataset_config, masked_texts
+from tests.data_helpers import take, write_lmdb
 
 
 def test_batches_are_deterministic_and_seeded(words_lmdb):

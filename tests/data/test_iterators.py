@@ -11,8 +11,8 @@ import pytest
 from crnn_jax.data import iterators
 from crnn_jax.data import pipeline
 from crnn_jax.data import transforms
-from tests.data.conftest import assert_same_batch, charset_of, dataset_config, masked_texts
-from tests.data.conftest import take, write_lmdb
+from tests.data_helpers import assert_same_batch, charset_of, dataset_config, masked_texts
+from tests.data_helpers import take, write_lmdb
 
 
 def test_bucketing_pads_each_batch_only_to_its_bucket(words_lmdb):

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from crnn_jax.data import records
-from tests.data.conftest import encode, image_array
+from tests.data_helpers import encode, image_array
 
 
 def _reason(fn, *args, **kwargs):

@@ -9,7 +9,7 @@ import pytest
 from crnn_jax.data import lmdb_io
 from crnn_jax.data import records
 from crnn_jax.data import sources
-from tests.data.conftest import encode, image_array, write_raw_lmdb
+from tests.data_helpers import encode, image_array, write_raw_lmdb
 
 
 def _classify(source):

@@ -7,7 +7,7 @@ from crnn_jax.data import pipeline
 from crnn_jax.data import records
 from crnn_jax.data import transforms
 from crnn_jax.models.crnn import output_lengths
-from tests.data.conftest import charset_of, dataset_config, masked_texts, take, write_lmdb
+from tests.data_helpers import charset_of, dataset_config, masked_texts, take, write_lmdb
 
 
 def test_labels_too_long_for_their_frames_are_skipped_so_ctc_stays_finite(tmp_path):

@@ -3,6 +3,7 @@
 import json
 import unicodedata
 
+import deploy_helpers
 import numpy as np
 import pytest
 
@@ -11,7 +12,7 @@ from crnn_jax import cli
 from crnn_jax.cli import eval as eval_cli
 from crnn_jax.data import lmdb_io
 from crnn_jax.data import protocol
-from tests.data.conftest import encode, image_array
+from tests.data_helpers import encode, image_array
 
 # (label, image bytes or None for a good image). Under the standard protocol 'it's' counts as
 # 'its' (altered), the 30-character label does not count, and the corrupt image is skipped.
@@ -100,32 +101,13 @@ def test_group_totals_appear_when_all_members_are_evaluated(tmp_path):
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-  """A training workdir with an untrained tiny model checkpoint."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  import optax  # pylint: disable=g-import-not-at-top
-  from crnn_jax import checkpointing, run_files, train_lib  # pylint: disable=g-import-not-at-top
-  from crnn_jax.data.charset import Charset  # pylint: disable=g-import-not-at-top
-  from crnn_jax.models import crnn  # pylint: disable=g-import-not-at-top
-
-  path = tmp_path_factory.mktemp("workdir")
+  """A training workdir with an untrained tiny model checkpoint (step 0) of configs/tiny.py,
+  its model made smaller and eval_batch_size 4."""
   config = tiny.get_config()
-  config.model.conv_channels = (4, 4, 8, 8, 8, 8, 8)
-  config.model.lstm_hidden = 8
+  config.model.conv_channels = deploy_helpers.TINY_CHANNELS
+  config.model.lstm_hidden = deploy_helpers.TINY_HIDDEN
   config.eval_batch_size = 4
-  charset = Charset.from_config(config.text)
-  model = crnn.from_config(config.model, charset.num_classes)
-  init = jax.jit(lambda rng, x, w: model.init(rng, x, w, train=False))
-  variables = init(jax.random.key(0), jnp.zeros((1, 32, 100, 1)), jnp.array([100]))
-  state = train_lib.TrainState.create(apply_fn=model.apply, params=variables["params"],
-                                      tx=optax.identity(),
-                                      batch_stats=variables["batch_stats"])
-  manager = checkpointing.make_manager(path)
-  checkpointing.save(manager, state, force=True)
-  manager.wait_until_finished()
-  manager.close()
-  run_files.save_config(config, path)
-  return path
+  return deploy_helpers.make_workdir(tmp_path_factory.mktemp("workdir"), seed=0, config=config)
 
 
 def test_eval_command_writes_json_and_markdown(workdir, evaluation_dir, tmp_path, capsys):
