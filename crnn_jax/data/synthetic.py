@@ -114,6 +114,56 @@ def _frequency_pool(chars: str, fold_case: bool, min_length: int,
                         tuple(sorted(by_length)))
 
 
+def load_scene_level(scene_params: Mapping[str, Any] | None, backgrounds_dir: str,
+                     builtin_backgrounds: bool):
+  """(the `scene` module, its `SceneParams`, background image paths) of the 'scene' level.
+
+  Raises:
+    ModuleNotFoundError: the 'scene' extra (OpenCV, ...) is not installed.
+  """
+  try:
+    from crnn_jax.data import scene  # pylint: disable=import-outside-toplevel
+  except ModuleNotFoundError as e:
+    raise ModuleNotFoundError(
+        f"augment='scene' needs {e.name}: pip install 'crnn-jax[scene]'") from e
+  from crnn_jax.data import backgrounds  # pylint: disable=import-outside-toplevel
+  paths = tuple(backgrounds.discover_backgrounds(
+      [backgrounds_dir] if backgrounds_dir else [], builtin_backgrounds))
+  return scene, scene.scene_params(scene_params), paths
+
+
+def record_rng(seed: int, num_records: int, index: int) -> np.random.Generator:
+  """The generator of record `index` (negative indices count from the end), seeded with
+  SeedSequence([seed, index]).
+
+  Raises:
+    IndexError: the index is out of range.
+  """
+  index = operator.index(index)
+  if index < 0:
+    index += num_records
+  if not 0 <= index < num_records:
+    raise IndexError(f"record index {index} out of range [0, {num_records})")
+  return np.random.default_rng(np.random.SeedSequence([seed, index]))
+
+
+def render_level(source, text: str, font_path: str, rng: np.random.Generator,
+                 font_index: int = 0) -> np.ndarray:
+  """Draws `text` at the source's level: at 'scene', a share `strong_fraction` of the records
+  at 'strong' and the rest by `scene.render_scene`; else `renderer.render_text`.
+
+  `source` has augment, strong_fraction, font_size and, at 'scene', scene_module, scene_params
+  and backgrounds (`load_scene_level`).
+  """
+  if source.augment == "scene" and rng.random() >= source.strong_fraction:
+    return source.scene_module.render_scene(
+        text, font_path, rng, font_size=source.font_size, backgrounds=source.backgrounds,
+        params=source.scene_params, font_index=font_index)
+  level = "strong" if source.augment == "scene" else source.augment
+  return renderer.render_text(text, font_path, rng, font_size=source.font_size, augment=level,
+                              font_index=font_index)
+
+
 class SyntheticTextSource:
   """Random-access source of rendered text lines (grain's `RandomAccessDataSource` protocol).
 
@@ -248,16 +298,8 @@ class SyntheticTextSource:
     self.fonts = tuple(str(path) for path in self._select_fonts())
     self.backgrounds: tuple[str, ...] = ()
     if augment == "scene":
-      try:
-        from crnn_jax.data import scene  # pylint: disable=import-outside-toplevel
-      except ModuleNotFoundError as e:
-        raise ModuleNotFoundError(
-            f"augment='scene' needs {e.name}: pip install 'crnn-jax[scene]'") from e
-      from crnn_jax.data import backgrounds  # pylint: disable=import-outside-toplevel
-      self._scene = scene
-      self.scene_params = scene.scene_params(scene_params)
-      self.backgrounds = tuple(backgrounds.discover_backgrounds(
-          [self.backgrounds_dir] if self.backgrounds_dir else [], self.builtin_backgrounds))
+      self.scene_module, self.scene_params, self.backgrounds = load_scene_level(
+          scene_params, self.backgrounds_dir, self.builtin_backgrounds)
     self._punctuation = "".join(sorted(set(
         WORD_PREFIXES + WORD_SUFFIXES + NUMBER_SEPARATORS + NUMBER_PREFIXES)
         - set(charset.chars)))
@@ -423,12 +465,7 @@ class SyntheticTextSource:
     Raises:
       IndexError: the index is out of range.
     """
-    index = operator.index(index)
-    if index < 0:
-      index += self.num_records
-    if not 0 <= index < self.num_records:
-      raise IndexError(f"record index {index} out of range [0, {self.num_records})")
-    rng = np.random.default_rng(np.random.SeedSequence([self.seed, index]))
+    rng = record_rng(self.seed, self.num_records, index)
     words = self.words
     kind = rng.random()
     digits = False
@@ -445,13 +482,7 @@ class SyntheticTextSource:
       drawn, text = self._price(rng, text, font)
     elif self.punctuation_fraction and rng.random() < self.punctuation_fraction:
       drawn = self._punctuate(rng, text, digits, font)
-    if self.augment == "scene" and rng.random() >= self.strong_fraction:
-      image = self._scene.render_scene(drawn, font, rng, font_size=self.font_size,
-                                       backgrounds=self.backgrounds, params=self.scene_params)
-    else:
-      image = renderer.render_text(drawn, font, rng, font_size=self.font_size,
-                                   augment="strong" if self.augment == "scene" else self.augment)
-    return {"image": image, "text": text}
+    return {"image": render_level(self, drawn, font, rng), "text": text}
 
   def __repr__(self) -> str:
     return (

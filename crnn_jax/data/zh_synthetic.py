@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import operator
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from crnn_jax.data import cjk_fonts
-from crnn_jax.data import renderer
+from crnn_jax.data import synthetic
 from crnn_jax.data import zh_text
 from crnn_jax.data.charset import Charset
 
-AUGMENT_LEVELS = ("none", "light", "strong", "scene")
+AUGMENT_LEVELS = synthetic.AUGMENT_LEVELS
 MAX_REDRAWS = 20  # Lines drawn again when no face of the pool has all their characters.
 
 
@@ -136,16 +135,8 @@ class ZhSyntheticSource:
       raise ValueError(f"reserved evaluation families must not be drawn: {reserved}")
     self.backgrounds: tuple[str, ...] = ()
     if augment == "scene":
-      try:
-        from crnn_jax.data import scene  # pylint: disable=import-outside-toplevel
-      except ModuleNotFoundError as e:
-        raise ModuleNotFoundError(
-            f"augment='scene' needs {e.name}: pip install 'crnn-jax[scene]'") from e
-      from crnn_jax.data import backgrounds  # pylint: disable=import-outside-toplevel
-      self._scene = scene
-      self.scene_params = scene.scene_params(scene_params)
-      self.backgrounds = tuple(backgrounds.discover_backgrounds(
-          [backgrounds_dir] if backgrounds_dir else [], builtin_backgrounds))
+      self.scene_module, self.scene_params, self.backgrounds = synthetic.load_scene_level(
+          scene_params, backgrounds_dir, builtin_backgrounds)
 
   @classmethod
   def from_config(cls, data_config, charset: Charset, *, seed: int,
@@ -193,21 +184,9 @@ class ZhSyntheticSource:
     Raises:
       IndexError: the index is out of range.
     """
-    index = operator.index(index)
-    if index < 0:
-      index += self.num_records
-    if not 0 <= index < self.num_records:
-      raise IndexError(f"record index {index} out of range [0, {self.num_records})")
-    rng = np.random.default_rng(np.random.SeedSequence([self.seed, index]))
+    rng = synthetic.record_rng(self.seed, self.num_records, index)
     text, face = self.line_and_face(rng)
-    if self.augment == "scene" and rng.random() >= self.strong_fraction:
-      image = self._scene.render_scene(text, face.path, rng, font_size=self.font_size,
-                                       backgrounds=self.backgrounds, params=self.scene_params,
-                                       font_index=face.index)
-    else:
-      level = "strong" if self.augment == "scene" else self.augment
-      image = renderer.render_text(text, face.path, rng, font_size=self.font_size,
-                                   augment=level, font_index=face.index)
+    image = synthetic.render_level(self, text, face.path, rng, font_index=face.index)
     return {"image": image, "text": text}
 
   def __repr__(self) -> str:
