@@ -18,7 +18,6 @@ import json
 import os
 import pathlib
 import shutil
-import subprocess
 import sys
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -55,8 +54,7 @@ def main() -> int:
       print("tesseract not found (apt-get install tesseract-ocr); use --no-tesseract",
             file=sys.stderr)
       return 1
-    version = subprocess.run(["tesseract", "--version"], capture_output=True, text=True,
-                             check=False).stdout.split("\n")[0]
+    version = peers.tesseract_version()
     for name, whitelist in (("", None), (", 62-char whitelist", testset.ALPHANUMERIC_62)):
       texts, _, seconds = peers.run_tesseract(paths, args.threads, whitelist)
       systems[f"{version} --psm 7{name}"] = (texts, seconds)

@@ -77,8 +77,7 @@ def main() -> int:
       print("Tesseract has no chi_sim model (apt-get install tesseract-ocr-chi-sim)",
             file=sys.stderr)
       return 1
-    version = subprocess.run(["tesseract", "--version"], capture_output=True, text=True,
-                             check=False).stdout.split("\n")[0]
+    version = peers.tesseract_version()
     for lang in TESSERACT_LANGS:
       texts, _, seconds = peers.run_tesseract(paths, args.threads, lang=lang)
       systems[f"{version} -l {lang} --psm 7"] = (texts, seconds)

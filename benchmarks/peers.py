@@ -38,6 +38,12 @@ def tesseract_read(path: pathlib.Path, whitelist: str | None = None,
   return "".join(words), float(np.mean(confidences)) if confidences else 0.0
 
 
+def tesseract_version() -> str:
+  """The first line of `tesseract --version` ('tesseract 5.3.0')."""
+  return subprocess.run(["tesseract", "--version"], capture_output=True, text=True,
+                        check=False).stdout.split("\n")[0]
+
+
 def run_tesseract(paths, threads: int, whitelist: str | None = None, lang: str = "eng"):
   """Tesseract on `paths`, `threads` processes at a time (seconds are per process)."""
   start = time.perf_counter()

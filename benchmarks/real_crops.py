@@ -27,7 +27,6 @@ import json
 import os
 import pathlib
 import shutil
-import subprocess
 import sys
 
 import numpy as np
@@ -221,8 +220,7 @@ def main(argv=None) -> int:
       print("tesseract not found (apt-get install tesseract-ocr); use --no-tesseract",
             file=sys.stderr)
       return 1
-    version = subprocess.run(["tesseract", "--version"], capture_output=True, text=True,
-                             check=False).stdout.split("\n")[0]
+    version = peers.tesseract_version()
     runs[f"{version} --psm 7"] = peers.run_tesseract(paths, args.threads)
   if args.rapidocr:
     runs["RapidOCR (recognition only)"] = peers.run_rapidocr(paths)

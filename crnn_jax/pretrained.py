@@ -6,8 +6,9 @@ A weights directory holds:
                      arrays stored as bfloat16 (or float32) to keep the file small;
   info.json          where it came from (checkpoint step, dtype, accuracy notes).
 
-The package ships `scene_en` (configs/synth_en_scene.py: the full-size CRNN, 62 case-sensitive
-characters, trained on the renderer's photograph-like 'scene' level from `synth_en`), used by
+The package ships `scene_en` (configs/synth_en_scene*.py, five stages: the full-size CRNN, 62
+case-sensitive characters, trained on the renderer's photograph-like 'scene' level from
+`synth_en`), used by
 `crnn-jax predict` and `Recognizer.from_pretrained()` when no checkpoint is given, and
 `synth_en` (configs/synth_en*.py: clean print only, the starting point of `scene_en`). Write one
 with
