@@ -157,7 +157,7 @@ def load_initial_weights(state: TrainState, weights: str, charset: Charset) -> T
     ValueError: another alphabet, or parameters of other names or shapes (the first few named).
   """
   path = pathlib.Path(weights).expanduser()
-  if (path / run_files.CONFIG_FILE).is_file() and (path / "checkpoints").is_dir():
+  if (path / run_files.CONFIG_FILE).is_file() and checkpointing.checkpoint_dir(path).is_dir():
     model = run_files.load_model(workdir=path)
     config_file = path / run_files.CONFIG_FILE
   else:
