@@ -5,7 +5,7 @@
   python benchmarks/heldout_zh.py --no-crnn --rapidocr --output peers_zh.json
 
 The set (testdata/heldout_zh, see crnn_jax/data/zh_testset.py) is drawn in HanaMin, a family
-outside the training pool. Scores follow the NFKC protocol (`crnn_jax.data.protocol.NFKC`:
+outside the training pool. Scores follow the NFKC protocol (`crnn_jax.evaluation.protocol.NFKC`:
 labels and predictions NFKC-normalized, white space removed, case compared): line accuracy and
 character-level 1 - NED, overall and per kind (chinese, mixed, latin, punctuation), and
 seconds per line.

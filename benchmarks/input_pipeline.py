@@ -43,7 +43,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 def build_dataset(data_dir: pathlib.Path, records: int) -> pathlib.Path:
   """Renders `records` synthetic crops at 32 x 100, writes an LMDB, builds ArrayRecord."""
   from crnn_jax.data import builders, lmdb_io, preprocess, records as records_lib
-  from crnn_jax.data.charset import Charset
+  from crnn_jax.data.charset import ALPHANUMERIC_36, Charset
   from crnn_jax.data.synthetic import SyntheticTextSource
 
   built = data_dir / "crnn_lmdb" / f"crops_{records}" / "1.0.0"
@@ -51,7 +51,7 @@ def build_dataset(data_dir: pathlib.Path, records: int) -> pathlib.Path:
     return built
   lmdb_dir = data_dir / "lmdb" / f"crops_{records}"
   if not lmdb_io.is_lmdb_dir(lmdb_dir):
-    source = SyntheticTextSource(charset=Charset("0123456789abcdefghijklmnopqrstuvwxyz"),
+    source = SyntheticTextSource(charset=Charset(ALPHANUMERIC_36),
                                  seed=0, num_records=records, max_length=10, augment="light")
     with lmdb_io.LmdbWriter(lmdb_dir) as writer:
       for i in range(records):

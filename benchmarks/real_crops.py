@@ -7,7 +7,7 @@
 
 Each DIR is a folder with a `gt.txt` (`file<TAB>label`), or a directory above several. Labels
 and predictions are compared under the standard protocol of deep-text-recognition-benchmark
-and PARSeq (crnn_jax/data/protocol.py): lower-cased and stripped of every character outside
+and PARSeq (crnn_jax/evaluation/protocol.py): lower-cased and stripped of every character outside
 [0-9a-z] on both sides; the case-sensitive column strips outside [0-9a-zA-Z] and compares case.
 The table says how many labels stripping altered.
 
@@ -35,7 +35,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks import peers  # pylint: disable=wrong-import-position
-from crnn_jax.data import protocol as protocol_lib  # pylint: disable=wrong-import-position
+from crnn_jax.evaluation import protocol as protocol_lib  # pylint: disable=wrong-import-position
 from crnn_jax.data import records  # pylint: disable=wrong-import-position
 from crnn_jax.data import sources  # pylint: disable=wrong-import-position
 

@@ -131,7 +131,7 @@ class JaxBench:
     import jax.numpy as jnp
     import optax
     from crnn_jax import inference, train_lib
-    from crnn_jax.data.charset import Charset
+    from crnn_jax.data.charset import ALPHANUMERIC_36, Charset
     from crnn_jax.decoding import greedy
     from crnn_jax.models import crnn
 
@@ -149,7 +149,7 @@ class JaxBench:
     self._predict_jit = jax.jit(self._predict_impl)
     self._train = self._predict = None  # Compiled for the current case's shapes.
     self.recognizer = inference.Recognizer(self.model, variables,
-                                           Charset("0123456789abcdefghijklmnopqrstuvwxyz"),
+                                           Charset(ALPHANUMERIC_36),
                                            width_step=WIDTH_STEP)
     self.batch_size = batch_size
 

@@ -11,7 +11,7 @@ Variant configs (quickstart.py, tiny.py, ...) import this one and change a few f
 import ml_collections
 
 # The lower-case alphanumeric alphabet of crnn.pytorch (blank is index 0, not part of it).
-ALPHANUMERIC_36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+from crnn_jax.data.charset import ALPHANUMERIC_36
 
 
 def get_config() -> ml_collections.ConfigDict:

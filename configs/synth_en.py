@@ -26,8 +26,8 @@ second, trains its exported weights on, and configs/synth_en_wide.py, the third,
 """
 
 from configs import default
+from crnn_jax.data.charset import ALPHANUMERIC_62
 
-ALPHANUMERIC_62 = default.ALPHANUMERIC_36 + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def get_config():

@@ -36,14 +36,6 @@ def load_config(workdir: str | pathlib.Path) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(json.loads(path.read_text()))
 
 
-def load_model_config(workdir, weights: str = "") -> ml_collections.ConfigDict:
-  """The config of a training workdir, or (without one) of shipped weights / a weights dir."""
-  if workdir:
-    return load_config(workdir)
-  from crnn_jax import pretrained  # pylint: disable=import-outside-toplevel
-  return pretrained.load_config(weights or pretrained.DEFAULT_MODEL)
-
-
 class LoadedModel(NamedTuple):
   """A model opened by `load_model`."""
 

@@ -39,7 +39,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-CRNN_PYTORCH_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+from crnn_jax.data import charset as charset_lib
+
+CRNN_PYTORCH_ALPHABET = charset_lib.ALPHANUMERIC_36
 BATCH_NORM_CONVS = (2, 4, 6)
 _GATES = ("i", "f", "g", "o")  # PyTorch's row order in weight_ih / weight_hh.
 

@@ -3,7 +3,8 @@
 The train step is a pure function `train_step(state, batch, rng) -> (state, metrics)`, jitted
 over a device mesh with explicit shardings: the batch split along `data`, the state replicated
 (or sharded FSDP-style with `config.shard_params`) and donated. Its metrics are per-step device
-scalars, fetched only at log and checkpoint steps.
+scalars, fetched only at log and checkpoint steps. Periodic evaluation is an
+`evaluation.evaluators.SplitEvaluator` on the run's held-out split.
 
 A run writes into its workdir (process 0 alone, except the checkpoints, which orbax
 coordinates across processes):
@@ -45,13 +46,12 @@ import numpy as np
 import optax
 from flax.training import train_state
 
-from crnn_jax import checkpointing, distributed, evaluation, optim, sharding, visualize
-from crnn_jax import progress as progress_lib
+from crnn_jax import checkpointing, distributed, optim, sharding, visualize
 from crnn_jax import run_files
 from crnn_jax.data import pipeline
 from crnn_jax.data import transforms
 from crnn_jax.data.charset import Charset
-from crnn_jax.decoding import greedy
+from crnn_jax.evaluation import evaluators
 from crnn_jax.ops import ctc
 
 # The exit status of `train.main` after a SIGTERM-triggered checkpoint: 128 + SIGTERM, as if the
@@ -248,16 +248,9 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array | 
   return new_state, metrics
 
 
-def eval_step(state: TrainState, batch: dict[str, jax.Array]):
-  """Inference on a batch: returns best-path ids `[B, T]` and confidences `[B]`."""
-  logits, lengths = state.apply_fn({"params": state.params, "batch_stats": state.batch_stats},
-                                   batch["image"], batch["width"], train=False)
-  return greedy.best_reading(logits.astype(jnp.float32), lengths)
-
-
 def inference_state(model: run_files.LoadedModel) -> TrainState:
-  """An opened model (`run_files.load_model`) as a TrainState without optimizer, for
-  `eval_step` and the `Evaluator`."""
+  """An opened model (`run_files.load_model`) as a TrainState without optimizer, for the
+  evaluators (`evaluation.evaluators`)."""
   return TrainState(step=model.step, apply_fn=model.module.apply,
                     params=model.variables["params"], tx=None, opt_state=None,
                     batch_stats=model.variables["batch_stats"])
@@ -299,61 +292,6 @@ def run_info(config, mesh, start_step: int) -> dict[str, Any]:
   )
 
 
-class Evaluator:
-  """Greedy-decoding evaluation on a held-out split, with the batches prepared once.
-
-  Every process keeps the whole (global) batches on the host and feeds only its own rows to
-  its devices; the predictions come back replicated, so all processes compute the same metrics.
-  """
-
-  def __init__(self, config, charset: Charset, mesh, split: str = "eval",
-               num_records: int | None = None, state_shardings: Any = None,
-               progress: bool = False):
-    """Prepares the batches.
-
-    Args:
-      config: the run's config.
-      charset: the charset.
-      mesh: the device mesh.
-      split: 'eval' or 'test'.
-      num_records: images to evaluate (default `config.data.eval_size`).
-      state_shardings: shardings of the state passed to `run` (default: the state's own).
-      progress: progress bars (on a terminal) while the batches are prepared and read.
-    """
-    sharding.check_batch_size(config.eval_batch_size, mesh, "eval_batch_size")
-    index, count = sharding.process_batch_slice(config.eval_batch_size, mesh)
-    local = config.eval_batch_size // count
-    self._rows = slice(index * local, (index + 1) * local)
-    self.charset = charset
-    self.mesh = mesh
-    self.progress = progress
-    batches = pipeline.eval_batches(config, charset, split, num_records)
-    self.batches = list(progress_lib.bar(batches, desc="preparing", unit="batch",
-                                         quiet=not progress))
-    in_shardings = None
-    if state_shardings is not None:
-      in_shardings = (state_shardings, sharding.batch_sharded(mesh))
-    self._step = jax.jit(eval_step, in_shardings=in_shardings,
-                         out_shardings=sharding.replicated(mesh))
-
-  def run(self, state: TrainState, num_examples: int = 0):
-    """Returns (metrics dict, list of (prediction, target, confidence) for the first examples)."""
-    metrics = evaluation.RecognitionMetrics()
-    examples = []
-    for batch in progress_lib.bar(self.batches, desc="reading", unit="batch",
-                                  quiet=not self.progress):
-      local = {k: v[self._rows] for k, v in batch.items()}
-      ids, conf = self._step(state, sharding.device_batch(local, self.mesh))
-      ids, conf = jax.device_get((ids, conf))
-      mask = batch["mask"]
-      preds = [self.charset.decode(s) for s, m in zip(greedy.collapse(ids), mask) if m]
-      targets = [t for t, m in zip(batch["text"], mask) if m]
-      confs = conf[mask]
-      metrics.update(preds, targets, confs)
-      examples.extend(zip(preds, targets, confs.tolist()))
-    return metrics.result(), examples[:num_examples]
-
-
 def _log(msg: str, *args) -> None:
   """absl INFO logging from process 0 only."""
   if jax.process_index() == 0:
@@ -363,11 +301,12 @@ def _log(msg: str, *args) -> None:
 logging.ABSLLogger.register_frame_to_skip(__file__, _log.__name__)
 
 
-def _log_eval_grid(writer, evaluator: Evaluator, examples, step: int) -> None:
+def _log_eval_grid(writer, evaluator: evaluators.SplitEvaluator, examples,
+                    step: int) -> None:
   """Writes a TensorBoard picture of the first validation images with prediction and truth."""
-  first = evaluator.batches[0] if evaluator.batches else None
-  if first is None or not examples:
+  if not evaluator.batches or not examples:
     return
+  first = {k: v[evaluator.rows] for k, v in evaluator.batches[0].items()}  # The examples' rows.
   keep = np.asarray(first["mask"], bool)
   n = min(len(examples), int(keep.sum()))
   visualize.log_eval_examples(
@@ -614,7 +553,8 @@ def _train_and_evaluate(config, workdir: pathlib.Path, watcher: PreemptionWatche
     (workdir / run_files.RUN_INFO_FILE).write_text(
         json.dumps(run_info(config, mesh, first_step), indent=2) + "\n")
 
-  evaluator = Evaluator(config, charset, mesh, state_shardings=state_shardings)
+  evaluator = evaluators.SplitEvaluator(config, charset, mesh,
+                                         state_shardings=state_shardings)
   p_train_step = jax.jit(
       train_step,
       in_shardings=(state_shardings, sharding.batch_sharded(mesh), replicated),

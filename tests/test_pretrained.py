@@ -10,6 +10,7 @@ from PIL import Image
 
 import deploy_helpers
 import crnn_jax
+from crnn_jax.data import charset as charset_lib
 from crnn_jax import checkpointing
 from crnn_jax import cli
 from crnn_jax import pretrained
@@ -121,7 +122,7 @@ def test_shipped_model_is_small_and_case_sensitive():
   assert (directory / pretrained.VARIABLES_FILE).stat().st_size < 20e6
   config, _ = pretrained.load()
   assert not config.text.fold_case
-  assert sorted(config.text.charset) == sorted(testset.ALPHANUMERIC_62)
+  assert sorted(config.text.charset) == sorted(charset_lib.ALPHANUMERIC_62)
   assert tuple(config.model.conv_channels) == (64, 128, 256, 256, 512, 512, 512)  # Full size.
 
 

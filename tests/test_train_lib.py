@@ -13,6 +13,7 @@ from crnn_jax import checkpointing, run_files, train_lib
 from crnn_jax.data import pipeline
 from crnn_jax.data.charset import Charset
 from crnn_jax.decoding import greedy
+from crnn_jax.evaluation import evaluators
 from crnn_jax.models import crnn
 from crnn_jax.ops import ctc
 
@@ -56,7 +57,7 @@ def test_overfits_a_small_fixed_batch_to_full_accuracy():
   host_batch = _fixed_batch(config, charset, config.batch_size)
   batch = _device(host_batch)
   step = jax.jit(train_lib.train_step)
-  eval_step = jax.jit(train_lib.eval_step)
+  eval_step = jax.jit(evaluators.eval_step)
   for i in range(300):
     state, _ = step(state, batch)
     if i % 50 == 49:

@@ -22,10 +22,10 @@ import sys
 
 from crnn_jax.cli import format as cli_format
 from crnn_jax import progress
-from crnn_jax.data import protocol as protocol_lib
+from crnn_jax.data import charset as charset_lib
 
 BUILDER_KINDS = ("lmdb", "mjsynth", "folder", "synthetic")
-_CHARSETS = {"alnum36": protocol_lib.ALPHANUMERIC_36, "alnum62": protocol_lib.ALPHANUMERIC_62}
+_CHARSETS = {"alnum36": charset_lib.ALPHANUMERIC_36, "alnum62": charset_lib.ALPHANUMERIC_62}
 
 
 def _charset(value: str) -> str:

@@ -11,30 +11,29 @@ database, a folder with gt.txt, or a directory above several of them (each becom
 (printed, and written as Markdown) has per dataset the records read, the records counted under
 the protocol, word accuracy, 1 - NED, mean confidence and the records skipped per reason, then
 the total over all rows and the totals over the usual benchmark groups (see
-`crnn_jax.data.protocol`). Without --data (`run_on_split`), the model is scored on its run's
-held-out synthetic split (or eval datasets) as training evaluates it. Other decoders than greedy
-(--decoder) get a table each.
+`crnn_jax.evaluation.protocol`). Without --data (`run_on_split`), the model is scored on its
+run's held-out synthetic split (or eval datasets) as training evaluates it. Other decoders than
+greedy (--decoder) get a table each. The evaluators are those of `crnn_jax.evaluation.evaluators`
+(`DatasetEvaluator`, `SplitEvaluator`, `DecoderComparison`).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import pathlib
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
-import numpy as np
-
-from crnn_jax import evaluation
 from crnn_jax import pretrained
-from crnn_jax import progress
 from crnn_jax.cli import decoder_flags
 from crnn_jax.cli import format as cli_format
 from crnn_jax.cli import model_flags
-from crnn_jax.data import protocol as protocol_lib
 from crnn_jax.decoding import decoder as decoder_lib
+from crnn_jax.evaluation import evaluators
+from crnn_jax.evaluation import protocol as protocol_lib
 
 
 def register(subparsers) -> None:
@@ -115,152 +114,40 @@ def expand_datasets(paths: Sequence[str], kind: str = "auto"):
   return entries
 
 
-Predict = Callable[[dict[str, np.ndarray]], tuple[Sequence[str], np.ndarray]]
-
-
-def evaluate_datasets(entries, predict: Predict, data_config, protocol: protocol_lib.Protocol,
-                      batch_size: int, *, split: str = "", process_index: int = 0,
-                      process_count: int = 1, read_threads: int = 0,
-                      allreduce: Callable[[np.ndarray], np.ndarray] | None = None,
-                      max_examples: int = 5, log=None, quiet: bool = True) -> dict[str, Any]:
-  """Scores `predict` on each dataset under `protocol`.
-
-  Args:
-    entries: `sources.DatasetEntry`s (name, path, kind).
-    predict: local batch -> (predicted texts, confidences `[B]`) for its rows.
-    data_config: `config.data` of the model (resizing).
-    protocol: the evaluation protocol.
-    batch_size: the global batch size.
-    split: the split of built datasets.
-    process_index, process_count: this process among all.
-    read_threads: threads decoding records.
-    allreduce: sums a float vector over processes (None: single process).
-    max_examples: skipped records named per reason.
-    log: optional callable(str) for progress messages.
-    quiet: no progress bar (otherwise one per dataset, on a terminal).
-
-  Returns:
-    {'protocol', 'datasets': [row], 'total', 'groups'}; a row has name, path, kind, benchmark,
-    expected_records, records, count, word_accuracy, one_minus_ned, mean_confidence, skipped
-    ({reason: {count, first: [{key, detail}]}}) and sums (for totals).
-  """
-  from crnn_jax.data import pipeline  # pylint: disable=g-import-not-at-top
-  from crnn_jax.data import records  # pylint: disable=g-import-not-at-top
-  from crnn_jax.data import sources  # pylint: disable=g-import-not-at-top
-
-  transform = pipeline.EvalExample(data_config, protocol.label_and_altered, with_key=True)
-  rows = []
-  for entry in entries:
-    source = sources.open_dataset(entry.path, entry.kind, split, name=entry.name)
-    if log:
-      log(f"{entry.name}: {len(source)} records ({entry.kind}, {entry.path})")
-    score = evaluation.RecognitionMetrics()
-    report = records.SkipReport(max_examples)
-    skip_counts = np.zeros(len(records.REASONS), np.float64)
-    altered = 0
-    counter = progress.bar(total=len(source), desc=entry.name, quiet=quiet)
-    for batch in pipeline.dataset_eval_batches(
-        source, data_config, transform, batch_size, process_index=process_index,
-        process_count=process_count, read_threads=read_threads):
-      texts, confidences = predict(batch)
-      mask = np.asarray(batch["mask"], bool)
-      preds = [protocol.prediction(t) for t, m in zip(texts, mask) if m]
-      score.update(preds, list(batch["text"][mask]), np.asarray(confidences)[mask])
-      altered += int(np.asarray(batch["altered"])[mask].sum())
-      counter.update(min(len(mask) * process_count, counter.total - counter.n))
-      for reason, key in zip(batch["skip_reason"], batch["key"]):
-        if reason >= 0:
-          report.add(records.REASONS[reason], str(key))
-          skip_counts[reason] += 1
-    counter.close()
-    sums = np.array(score.as_vector() + skip_counts.tolist() + [altered], np.float64)
-    if allreduce is not None:
-      sums = allreduce(sums)
-    width = len(score.as_vector())
-    score = evaluation.RecognitionMetrics.from_vector(sums[:width])
-    altered = int(round(sums[-1]))
-    skipped = {}
-    for r, reason in enumerate(records.REASONS):
-      count = int(round(sums[width + r]))
-      if count:
-        skipped[reason] = dict(count=count, first=[dict(key=k) for k, _ in
-                                                   report.examples.get(reason, [])])
-    bench = protocol_lib.benchmark_name(entry.path) or protocol_lib.benchmark_name(entry.name)
-    rows.append(dict(name=entry.name, path=str(entry.path), kind=entry.kind, benchmark=bench,
-                     expected_records=protocol_lib.BENCHMARKS.get(bench), records=len(source),
-                     **score.result(), altered=altered, skipped=skipped,
-                     sums=score.as_vector()))
-  total = evaluation.RecognitionMetrics()
-  for row in rows:
-    total.add(evaluation.RecognitionMetrics.from_vector(row["sums"]))
-  return dict(protocol=protocol.to_dict(), datasets=rows,
-              total=dict(records=sum(r["records"] for r in rows), **total.result(),
-                         altered=sum(r["altered"] for r in rows)),
-              groups=protocol_lib.group_totals(rows))
-
-
-def _model_predictor(charset, state, config):
-  """The greedy batch predictor of the model in `state` (`train_lib.inference_state`)."""
-  import jax  # pylint: disable=g-import-not-at-top
-  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-  from jax.sharding import PartitionSpec  # pylint: disable=g-import-not-at-top
-
-  from crnn_jax import sharding, train_lib  # pylint: disable=g-import-not-at-top
-  from crnn_jax.decoding import greedy  # pylint: disable=g-import-not-at-top
-
-  mesh = sharding.make_mesh()
-  sharding.check_batch_size(config.eval_batch_size, mesh, "eval batch size")
-  step_fn = jax.jit(train_lib.eval_step)
-
-  def local_rows(x):
-    if jax.process_count() == 1:
-      return np.asarray(jax.device_get(x))
-    return np.asarray(multihost_utils.global_array_to_host_local_array(
-        x, mesh, PartitionSpec(sharding.DATA_AXIS)))
-
-  def predict(batch):
-    device = sharding.device_batch(batch, mesh, host_only=("text", "key"))
-    ids, confidence = step_fn(state, device)
-    ids, confidence = local_rows(ids), local_rows(confidence)
-    return [charset.decode(s) for s in greedy.collapse(ids)], confidence
-
-  return predict
+def _image_lexicons(args):
+  """The per-image lexicons of --image-lexicons (None without)."""
+  if not getattr(args, "image_lexicons", None):
+    return None
+  return decoder_lib.load_image_lexicons(args.image_lexicons)
 
 
 def _other_decoders(args, config, charset, state, entries, protocol) -> dict[str, dict]:
   """Per-dataset results of each `--decoder` other than greedy (single process), by label."""
   import jax  # pylint: disable=g-import-not-at-top
 
-
   if not decoders_requested(args):
     return {}
   if jax.process_count() > 1:
     raise ValueError("--decoder beam/lexicon with --data runs in a single process")
-  image_lexicons = (decoder_lib.load_image_lexicons(args.image_lexicons)
-                    if getattr(args, "image_lexicons", None) else None)
-  apply = jax.jit(lambda p, b, x, w: state.apply_fn({"params": p, "batch_stats": b}, x, w,
-                                                    train=False))
-
-  def logits_fn(images, widths):
-    return jax.device_get(apply(state.params, state.batch_stats, images, widths))
-
+  image_lexicons = _image_lexicons(args)
+  logits_fn = evaluators.logits_function(state)
+  evaluator = evaluators.DatasetEvaluator(entries, config.data, protocol,
+                                          config.eval_batch_size, split=args.data_split,
+                                          read_threads=args.read_threads)
   out = {}
   for decoder in decoder_flags.decoders_from_args(args, charset):
     if decoder.name == "greedy":
       continue  # The main results.
-    predict = decoder_lib.make_predict(logits_fn, decoder, image_lexicons)
-    out[decoder.label] = evaluate_datasets(
-        entries, predict, config.data, protocol,
-        config.eval_batch_size, split=args.data_split, read_threads=args.read_threads)
+    out[decoder.label] = evaluator.run(decoder_lib.make_predict(logits_fn, decoder,
+                                                                image_lexicons))
   return out
 
 
 def run_on_data(args) -> int:
   """`crnn-jax eval --data ...`: datasets on disk under the standard protocol."""
   import jax  # pylint: disable=g-import-not-at-top
-  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
 
-  from crnn_jax import run_files  # pylint: disable=g-import-not-at-top
+  from crnn_jax import run_files, sharding  # pylint: disable=g-import-not-at-top
 
   name = model_name(args)
   protocol = protocol_from_args(args)
@@ -272,19 +159,20 @@ def run_on_data(args) -> int:
   if args.batch_size:
     config.eval_batch_size = args.batch_size
   state = train_lib.inference_state(model)
-  predict = _model_predictor(charset, state, config)
-  allreduce = None
-  if jax.process_count() > 1:
-    allreduce = lambda v: np.asarray(multihost_utils.process_allgather(v)).sum(0)
+  mesh = sharding.make_mesh()
+  sharding.check_batch_size(config.eval_batch_size, mesh, "eval batch size")
+  predict = functools.partial(evaluators.greedy_predictor(charset, mesh), state)
   log = (lambda m: print(m, file=sys.stderr)) if jax.process_index() == 0 else None
   if log:
     log(f"evaluating step {step} of {name} on {len(entries)} dataset(s), "
         f"protocol {protocol.name}")
-  results = evaluate_datasets(
-      entries, predict, config.data, protocol, config.eval_batch_size, split=args.data_split,
+  evaluator = evaluators.DatasetEvaluator(
+      entries, config.data, protocol, config.eval_batch_size, split=args.data_split,
       process_index=jax.process_index(), process_count=jax.process_count(),
-      read_threads=args.read_threads, allreduce=allreduce, log=log,
+      read_threads=args.read_threads,
+      allreduce=evaluators.sum_over_processes if jax.process_count() > 1 else None, log=log,
       quiet=getattr(args, "quiet", False) or jax.process_index() != 0)
+  results = evaluator.run(predict)
   results = dict(checkpoint=name, step=int(step), **results)
   tables = ""
   others = _other_decoders(args, config, charset, state, entries, protocol)
@@ -318,14 +206,12 @@ def run_on_split(args) -> int:
   num_records = args.num_records or None  # None: all of the run's eval datasets, or eval_size.
   print(f"evaluating step {step} of {model_name(args)} on "
         f"{pipeline.describe_eval_data(config, args.split, num_records)}", file=sys.stderr)
-  evaluator = train_lib.Evaluator(config, charset, mesh, args.split, num_records,
-                                  progress=not args.quiet)
+  evaluator = evaluators.SplitEvaluator(config, charset, mesh, args.split, num_records,
+                                       progress=not args.quiet)
   metrics, examples = evaluator.run(state, num_examples=args.show)
   metrics = dict(checkpoint=model_name(args), step=step, split=args.split, **metrics)
   if decoders_requested(args):  # --decoder beam / lexicon: each one's metrics.
-    variables = {"params": state.params, "batch_stats": state.batch_stats}
-    metrics["decoders"] = eval_decoders(args, state.apply_fn, variables, charset,
-                                       evaluator.batches)
+    metrics["decoders"] = eval_decoders(args, state, charset, evaluator.batches)
     print_decoder_metrics(metrics["decoders"])
   for pred, target, conf in examples:
     print(f"{'ok ' if pred == target else 'BAD'} {pred!r:24} target {target!r:24} "
@@ -357,21 +243,11 @@ def decoders_requested(args) -> bool:
   return decoder_flags.decoder_names(args) != ["greedy"]
 
 
-def eval_decoders(args, apply_fn, variables, charset, batches) -> dict[str, dict[str, Any]]:
+def eval_decoders(args, state, charset, batches) -> dict[str, dict[str, Any]]:
   """Metrics of each `--decoder` on the eval batches (the model runs once per batch)."""
-  import jax  # pylint: disable=g-import-not-at-top
-
   decoders = decoder_flags.decoders_from_args(args, charset)
-  image_lexicons = (decoder_lib.load_image_lexicons(args.image_lexicons)
-                    if getattr(args, "image_lexicons", None) else None)
-  apply = jax.jit(lambda v, x, w: apply_fn(v, x, w, train=False))
-  variables = jax.device_put(variables)
-
-  def logits_fn(images, widths):
-    return jax.device_get(apply(variables, images, widths))
-
-  return decoder_lib.evaluate(logits_fn, batches, decoders, image_lexicons,
-                         num_examples=getattr(args, "show", 0))
+  comparison = evaluators.DecoderComparison(batches, decoders, _image_lexicons(args))
+  return comparison.run(evaluators.logits_function(state), num_examples=getattr(args, "show", 0))
 
 
 def print_decoder_metrics(results: dict[str, dict[str, Any]], file=None) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from crnn_jax.data import charset as charset_lib
+
 
 
 def register(subparsers) -> None:
@@ -42,7 +44,7 @@ def register(subparsers) -> None:
   im = subparsers.add_parser("import-torch", help="convert crnn.pytorch weights to a workdir")
   im.add_argument("checkpoint_file", metavar="CRNN_PTH", help="crnn.pytorch state dict (.pth)")
   im.add_argument("--output", required=True, help="workdir to create")
-  im.add_argument("--alphabet", default="0123456789abcdefghijklmnopqrstuvwxyz",
+  im.add_argument("--alphabet", default=charset_lib.ALPHANUMERIC_36,
                   help="characters of classes 1..K-1 (default: crnn.pytorch's 36)")
   im.add_argument("--overwrite", action="store_true", help="allow a non-empty output directory")
   im.set_defaults(func=_import_torch)

@@ -1,5 +1,7 @@
 """The character set: maps text to class indices and back. Blank is class 0.
 
+Also the home of the named alphabets (`ALPHANUMERIC_36`, `ALPHANUMERIC_62`).
+
 A charset is any sequence of distinct Unicode characters (CJK included), given as a string in
 the config or as a UTF-8 file. With `fold_case`, labels are lower-cased before encoding.
 """
@@ -7,10 +9,15 @@ the config or as a UTF-8 file. With `fold_case`, labels are lower-cased before e
 from __future__ import annotations
 
 import pathlib
+import string
 import unicodedata
 from typing import Iterable, Sequence
 
 BLANK_ID = 0
+
+# The named alphabets (blank is class 0, not part of them).
+ALPHANUMERIC_36 = string.digits + string.ascii_lowercase  # crnn.pytorch's; case folded
+ALPHANUMERIC_62 = ALPHANUMERIC_36 + string.ascii_uppercase  # case-sensitive alphanumerics
 
 
 class UnknownCharacterError(ValueError):

@@ -37,9 +37,10 @@ from crnn_jax.data import fonts as fonts_lib
 from crnn_jax.data import renderer
 from crnn_jax.data import sources
 from crnn_jax.data import words as words_lib
+from crnn_jax.data.charset import ALPHANUMERIC_62
 
 if TYPE_CHECKING:
-  from crnn_jax.data.protocol import Protocol
+  from crnn_jax.evaluation.protocol import Protocol
 
 KINDS = ("word_lower", "word_upper", "word_capitalized", "digits", "random")
 # Which group of the README table each kind belongs to.
@@ -47,7 +48,6 @@ GROUPS = {"word_lower": "words", "word_upper": "words", "word_capitalized": "wor
           "digits": "digits", "random": "random"}
 DEFAULT_COUNTS = {"word_lower": 100, "word_upper": 100, "word_capitalized": 100,
                   "digits": 150, "random": 150}
-ALPHANUMERIC_62 = string.digits + string.ascii_lowercase + string.ascii_uppercase
 META_FILE = "meta.tsv"
 
 

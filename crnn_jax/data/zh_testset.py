@@ -158,5 +158,5 @@ def read_test_set(directory: str | pathlib.Path) -> list[testset.Sample]:
 def accuracy_by_kind(samples: Sequence[testset.Sample],
                      predictions: Sequence[str]) -> dict[str, dict]:
   """Line accuracy and 1 - NED under the NFKC protocol, overall and per kind."""
-  from crnn_jax.data import protocol  # pylint: disable=import-outside-toplevel
+  from crnn_jax.evaluation import protocol  # pylint: disable=import-outside-toplevel
   return testset.accuracy_by_group(samples, predictions, GROUPS, protocol.NFKC)

@@ -10,8 +10,9 @@
 * `lexicon`: the most probable word of a lexicon (`lexicon.py`, the CRNN paper's Sec. 2.3.2),
   with a global lexicon file and/or per-image lexicons. Confidence: p(word | y).
 
-`alignment.py` places any decoder's output on the frames. `make_predict` and `evaluate` run
-decoders over evaluation batches.
+`alignment.py` places any decoder's output on the frames. `make_predict` makes a batch
+predictor of a decoder, for the evaluators (`crnn_jax.evaluation.evaluators`: a dataset
+evaluation, or `DecoderComparison` of several decoders on the same batches).
 
 Per-image lexicons (IIIT5k's and SVT's 50- and 1k-word lists) come from a record field
 `lexicon` (a sequence of words per row) or from a side file read by `load_image_lexicons`: one
@@ -26,7 +27,7 @@ import dataclasses
 import math
 import pathlib
 import re
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -284,41 +285,3 @@ def make_predict(logits_fn: Callable[[np.ndarray, np.ndarray], tuple[Any, Any]],
     return [d.text for d in results], np.array([d.confidence for d in results], np.float32)
 
   return predict
-
-
-def evaluate(logits_fn, batches: Iterable[Mapping[str, Any]], decoders: Sequence[Decoder],
-             image_lexicons: Mapping[str, Sequence[str]] | None = None,
-             num_examples: int = 0) -> dict[str, dict[str, Any]]:
-  """Recognition metrics of several decoders on the same batches (the model runs once).
-
-  Args:
-    logits_fn: `(images, widths) -> (logits, lengths)`.
-    batches: dicts with `image`, `width`, `text`, `mask` (and optionally `key`, `lexicon`).
-    decoders: the decoders to compare.
-    image_lexicons: per-image lexicons for lexicon decoders.
-    num_examples: (prediction, target, confidence) triples kept per decoder.
-
-  Returns:
-    decoder label -> metrics dict (see `evaluation.RecognitionMetrics.result`) plus `examples`.
-  """
-  from crnn_jax import evaluation  # pylint: disable=g-import-not-at-top
-
-  metrics = {d.label: evaluation.RecognitionMetrics() for d in decoders}
-  examples: dict[str, list] = {d.label: [] for d in decoders}
-  cached = {}
-
-  def cached_logits(images, widths):
-    return cached["out"]
-
-  predictors = {d.label: make_predict(cached_logits, d, image_lexicons) for d in decoders}
-  for batch in batches:
-    cached["out"] = tuple(np.asarray(x) for x in logits_fn(batch["image"], batch["width"]))
-    mask = np.asarray(batch["mask"], bool)
-    targets = [t for t, m in zip(batch["text"], mask) if m]
-    for label, predict in predictors.items():
-      texts, confs = predict(batch)
-      preds = [t for t, m in zip(texts, mask) if m]
-      metrics[label].update(preds, targets, confs[mask])
-      examples[label].extend(zip(preds, targets, confs[mask].tolist()))
-  return {label: dict(m.result(), examples=examples[label][:num_examples])
-          for label, m in metrics.items()}

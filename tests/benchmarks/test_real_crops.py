@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from crnn_jax.data import protocol
+from crnn_jax.evaluation import protocol
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,8 @@ from configs import tiny
 from crnn_jax import cli
 from crnn_jax.cli import eval as eval_cli
 from crnn_jax.data import lmdb_io
-from crnn_jax.data import protocol
+from crnn_jax.evaluation import evaluators
+from crnn_jax.evaluation import protocol
 from tests.data_helpers import encode, image_array
 
 # (label, image bytes or None for a good image). Under the standard protocol 'it's' counts as
@@ -39,7 +40,7 @@ def _upper_oracle(batch):
 def _evaluate(root, p, **kwargs):
   config = tiny.get_config()
   entries = eval_cli.expand_datasets([str(root)])
-  return eval_cli.evaluate_datasets(entries, _upper_oracle, config.data, p, 4, **kwargs)
+  return evaluators.DatasetEvaluator(entries, config.data, p, 4, **kwargs).run(_upper_oracle)
 
 
 def test_standard_protocol_counts_filters_and_scores(evaluation_dir):
@@ -168,11 +169,12 @@ def test_nfkc_protocol_over_a_dataset_and_its_flag(tmp_path):
 
   config = tiny.get_config()
   entries = eval_cli.expand_datasets([str(root)])
-  result = eval_cli.evaluate_datasets(entries, reader, config.data, protocol.NFKC, 4)
+  result = evaluators.DatasetEvaluator(entries, config.data, protocol.NFKC, 4).run(reader)
   row = result["datasets"][0]
   assert row["count"] == 4 and row["word_accuracy"] == 0.75  # 'iphone' vs 'iPhone' is wrong.
   assert result["protocol"]["name"] == "nfkc-no-space"
-  unfiltered = eval_cli.evaluate_datasets(entries, reader, config.data, protocol.UNFILTERED, 4)
+  unfiltered = evaluators.DatasetEvaluator(entries, config.data, protocol.UNFILTERED,
+                                           4).run(reader)
   assert unfiltered["datasets"][0]["word_accuracy"] == 0.0  # Spaces count there.
 
   parser = cli.build_parser()

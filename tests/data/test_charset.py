@@ -2,12 +2,13 @@
 
 import pytest
 
+from crnn_jax.data import charset as charset_lib
 from crnn_jax.data.charset import BLANK_ID, Charset, UnknownCharacterError
 from configs import default
 
 
 def test_round_trip_and_blank():
-  charset = Charset(default.ALPHANUMERIC_36)
+  charset = Charset(charset_lib.ALPHANUMERIC_36)
   assert charset.num_classes == 37
   ids = charset.encode("hello42")
   assert BLANK_ID not in ids

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from crnn_jax.data import charset as charset_lib
 from crnn_jax import cli
 from crnn_jax.data import fonts
 from crnn_jax.data import sources
@@ -33,7 +34,7 @@ def _check_kind(text, kind):
   elif kind == "word_capitalized":
     assert text.isalpha() and text[0].isupper() and (len(text) == 1 or text[1:].islower()), text
   else:
-    assert set(text) <= set(testset.ALPHANUMERIC_62), text
+    assert set(text) <= set(charset_lib.ALPHANUMERIC_62), text
 
 
 def test_write_read_and_folder_source(tmp_path):

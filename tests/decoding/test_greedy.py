@@ -62,25 +62,32 @@ def test_an_empty_reading_has_confidence_zero_in_every_decoder():
     assert decoded[0].confidence == 0.0 and decoded[1].confidence > 0.5, name
 
 
-def test_training_evaluation_scores_an_empty_reading_zero(monkeypatch):
-  """Evaluator.run (periodic evaluation, `crnn-jax eval --checkpoint`) through the real
+def test_training_evaluation_scores_an_empty_reading_zero():
+  """SplitEvaluator.run (periodic evaluation, `crnn-jax eval --checkpoint`) through the real
   eval_step and best_path: the same rule."""
-  import types  # pylint: disable=g-import-not-at-top
-  from crnn_jax import train_lib  # pylint: disable=g-import-not-at-top
+  from typing import Any, Callable  # pylint: disable=g-import-not-at-top
+  from flax import struct  # pylint: disable=g-import-not-at-top
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  from crnn_jax import sharding  # pylint: disable=g-import-not-at-top
+  from crnn_jax.evaluation import evaluators  # pylint: disable=g-import-not-at-top
+
+  @struct.dataclass
+  class State:  # What evaluation reads of a TrainState.
+    params: Any
+    batch_stats: Any
+    apply_fn: Callable = struct.field(pytree_node=False)
+
   sure_blank = np.log(np.array([[0.98, 0.01, 0.01]] * 4))
   reads_ab = np.log(np.array([[0.02, 0.97, 0.01], [0.9, 0.05, 0.05], [0.02, 0.01, 0.97],
                               [0.9, 0.05, 0.05]]))
   logits = jnp.asarray(np.stack([sure_blank, reads_ab]), jnp.float32)
-  state = types.SimpleNamespace(
-      params={}, batch_stats={},
-      apply_fn=lambda variables, image, width, train: (logits, jnp.array([4, 4])))
-  evaluator = object.__new__(train_lib.Evaluator)
-  evaluator.charset, evaluator.mesh, evaluator.progress = Charset("ab"), None, False
-  evaluator._rows = slice(None)  # pylint: disable=protected-access
-  evaluator.batches = [dict(mask=np.array([True, True]), text=np.array(["", "ab"]),
-                            image=np.zeros((2, 1)), width=np.zeros(2))]
-  evaluator._step = train_lib.eval_step  # pylint: disable=protected-access
-  monkeypatch.setattr(train_lib.sharding, "device_batch", lambda batch, mesh: batch)
+  state = State(params={}, batch_stats={},
+                apply_fn=lambda variables, image, width, train: (logits, jnp.array([4, 4])))
+  batches = [dict(mask=np.array([True, True]), text=np.array(["", "ab"]),
+                  image=np.zeros((2, 32, 8, 1), np.float32), width=np.full(2, 8, np.int32))]
+  config = ml_collections.ConfigDict(dict(eval_batch_size=2))
+  evaluator = evaluators.SplitEvaluator(config, Charset("ab"), sharding.make_mesh(1),
+                                        batches=batches)
   metrics, examples = evaluator.run(state, num_examples=2)
   ab = 0.97 * 0.9 * 0.97 * 0.9
   assert examples == [("", "", 0.0), ("ab", "ab", pytest.approx(ab, rel=1e-5))]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from crnn_jax.data import charset as charset_lib
 from crnn_jax.data import sources
 from crnn_jax.data.builders import base
 from crnn_jax.data.charset import Charset
@@ -22,7 +23,7 @@ class SyntheticConfig(base.TextLineConfig):
   `alphabet` is the set of characters rendered (`charset`, inherited, still filters labels).
   """
 
-  alphabet: str = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+  alphabet: str = charset_lib.ALPHANUMERIC_62
   num_records: int = 1000
   seed: int = 0
   min_length: int = 1

@@ -3,8 +3,9 @@
 import pytest
 
 from crnn_jax import evaluation
-from crnn_jax.data import protocol
+from crnn_jax.data import charset as charset_lib
 from crnn_jax.data import records
+from crnn_jax.evaluation import protocol
 
 
 def _reason(p, text):
@@ -15,7 +16,7 @@ def _reason(p, text):
 
 def test_standard_protocol_is_case_insensitive_alphanumeric_up_to_25():
   p = protocol.STANDARD
-  assert p.name == "standard" and p.charset == protocol.ALPHANUMERIC_36
+  assert p.name == "standard" and p.charset == charset_lib.ALPHANUMERIC_36
   assert p.label("Hello") == "hello" and p.label("A" * 25) == "a" * 25
   # As deep-text-recognition-benchmark and PARSeq: other characters are stripped, not skipped.
   assert p.label_and_altered("don't") == ("dont", True)

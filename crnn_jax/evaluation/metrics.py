@@ -1,9 +1,9 @@
 """Recognition metrics: word accuracy, normalized edit distance (ICDAR 2019), character error rate.
 
 `RecognitionMetrics` accumulates predictions and ground truths on the host; it is the one
-accumulator of every evaluation (training's periodic evaluation, decoder comparisons and
-`crnn-jax eval --data` under a `protocol`, whose hosts add up `as_vector()`). Edit distances
-come from the `editdistance` package.
+accumulator of every evaluation (the evaluators of `evaluators.py`: training's periodic
+evaluation, decoder comparisons and `crnn-jax eval --data` under a `protocol`; their processes
+add up `as_vector()`). Edit distances come from the `editdistance` package.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ predictions are NFKC-normalized (full-width ＡＢＣ１２３ and ，？！ fol
 their white space removed, then compared case-sensitively. Line accuracy and character-level
 1 - NED are scored as for words.
 
-Scores per dataset (`evaluation.RecognitionMetrics` of the normalized texts): word accuracy,
+Scores per dataset (`metrics.RecognitionMetrics` of the normalized texts): word accuracy,
 1 - normalized edit distance (ICDAR 2019: the edit distance over the longer string's length,
 averaged), mean confidence (the probability of the greedy CTC path), and the number of records
 counted.
@@ -34,15 +34,13 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-import string
 import unicodedata
 from typing import Any, Mapping, Sequence
 
-from crnn_jax import evaluation
 from crnn_jax.data import records
+from crnn_jax.data.charset import ALPHANUMERIC_36, ALPHANUMERIC_62
+from crnn_jax.evaluation import metrics
 
-ALPHANUMERIC_36 = string.digits + string.ascii_lowercase
-ALPHANUMERIC_62 = string.digits + string.ascii_lowercase + string.ascii_uppercase
 MAX_LABEL_LENGTH = 25
 
 # Standard sizes of the benchmark sets (as released by deep-text-recognition-benchmark).
@@ -184,9 +182,9 @@ def group_totals(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]
   totals = {}
   for group, members in GROUPS.items():
     if all(m in by_name for m in members):
-      score = evaluation.RecognitionMetrics()
+      score = metrics.RecognitionMetrics()
       for m in members:
-        score.add(evaluation.RecognitionMetrics.from_vector(by_name[m]["sums"]))
+        score.add(metrics.RecognitionMetrics.from_vector(by_name[m]["sums"]))
       totals[group] = dict(members=list(members), **score.result())
   return totals
 
@@ -196,7 +194,7 @@ def _percent(x: float) -> str:
 
 
 def markdown_table(results: Mapping[str, Any]) -> str:
-  """A Markdown table of `crnn_jax.cli.eval.evaluate_datasets` results: datasets, total, group totals."""
+  """A Markdown table of `evaluators.DatasetEvaluator` results: datasets, total, group totals."""
   lines = [
       f"Protocol: {results['protocol']['name']}",
       "",

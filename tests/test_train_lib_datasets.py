@@ -1,4 +1,5 @@
-"""Training on a dataset with bad records: they are skipped and counted per reason in the log."""
+"""Tests of crnn_jax/train_lib.py on datasets with bad records: they are skipped and counted per
+reason in the log."""
 
 import json
 
