@@ -42,10 +42,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from crnn_jax.data import preprocess
 from crnn_jax.models import crnn
 
 FORMATS = ("onnx", "stablehlo")
-MIN_WIDTH = 8
+MIN_WIDTH = preprocess.MIN_WIDTH  # The narrowest input, as resizing makes it.
 
 
 def metadata(charset, height: int, fold_case: bool, *, resize: str = "keep_ratio",
