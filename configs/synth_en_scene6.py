@@ -1,5 +1,5 @@
-"""Sixth stage of the scene-text recognizer: stage 5's data from new records, a longer and
-lower schedule.
+"""Sixth stage of the scene-text recognizer: stage 5's data from new records, a lower
+schedule.
 
 Stage 5 (configs/synth_en_scene5.py, shipped as `scene_en`) took SVT-train from 66.1% to 66.5%
 and IIIT5k-train from 90.2% to 90.7% in 600 steps. This stage trains on from the shipped weights
