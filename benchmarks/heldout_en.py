@@ -1,6 +1,7 @@
 """Case-sensitive word accuracy on the held-out English test set: crnn-jax against Tesseract.
 
-  python benchmarks/heldout_en.py                       # shipped weights vs Tesseract
+  python benchmarks/heldout_en.py                       # the default model vs Tesseract
+  python benchmarks/heldout_en.py --weights synth_en     # the clean-print model
   python benchmarks/heldout_en.py --checkpoint runs/synth_en --no-tesseract
   python benchmarks/heldout_en.py --output results.json
 
@@ -24,6 +25,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks import peers  # pylint: disable=wrong-import-position
+from crnn_jax import pretrained  # pylint: disable=wrong-import-position
+from crnn_jax.data import charset as charset_lib  # pylint: disable=wrong-import-position
 from crnn_jax.data import testset  # pylint: disable=wrong-import-position
 
 ROWS = ("all", "words", "word_lower", "word_upper", "word_capitalized", "digits", "random")
@@ -34,7 +37,8 @@ def main() -> int:
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--data", default=str(REPO / "testdata" / "heldout_en"))
   parser.add_argument("--checkpoint", default="", help="a training workdir instead of --weights")
-  parser.add_argument("--weights", default="synth_en", help="shipped model name or directory")
+  parser.add_argument("--weights", default=pretrained.DEFAULT_MODEL,
+                      help="shipped model name or directory (default: the default model)")
   parser.add_argument("--no-tesseract", action="store_true")
   parser.add_argument("--no-crnn", action="store_true", help="only Tesseract")
   parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
@@ -55,7 +59,7 @@ def main() -> int:
             file=sys.stderr)
       return 1
     version = peers.tesseract_version()
-    for name, whitelist in (("", None), (", 62-char whitelist", testset.ALPHANUMERIC_62)):
+    for name, whitelist in (("", None), (", 62-char whitelist", charset_lib.ALPHANUMERIC_62)):
       texts, _, seconds = peers.run_tesseract(paths, args.threads, whitelist)
       systems[f"{version} --psm 7{name}"] = (texts, seconds)
 
