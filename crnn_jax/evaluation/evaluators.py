@@ -65,14 +65,29 @@ def _process_rows(x, mesh) -> np.ndarray:
       x, mesh, PartitionSpec(sharding.DATA_AXIS)))
 
 
+def _widest_of_all_processes(images: np.ndarray) -> np.ndarray:
+  """`images` `[b, 32, W, 1]` right-padded with zeros to the widest W of all processes' local
+  batches, so that every process feeds the global batch the same shape (keep-ratio batches
+  fall in different width buckets); the model reads each image only up to its width."""
+  import jax  # pylint: disable=g-import-not-at-top
+
+  if jax.process_count() == 1:
+    return images
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  widest = int(np.max(multihost_utils.process_allgather(np.int32(images.shape[2]))))
+  if widest == images.shape[2]:
+    return images
+  return np.pad(images, ((0, 0), (0, 0), (0, widest - images.shape[2]), (0, 0)))
+
+
 def greedy_predictor(charset: Charset, mesh, *, state_shardings: Any = None
                      ) -> Callable[[Any, Mapping[str, np.ndarray]], tuple[list[str], np.ndarray]]:
   """The jitted greedy predictor on `mesh`: `predict(state, local_batch) -> (texts, confidences)`.
 
   The multi-host rule of every evaluation: `local_batch` holds this process's rows of a global
   batch (`image` `[B / P, 32, W, 1]`, `width` `[B / P]`; other keys are ignored), and the texts
-  and confidences `[B / P]` returned are those of the same rows. All processes call it together,
-  with local batches of the same shape (the same W).
+  and confidences `[B / P]` returned are those of the same rows. All processes call it together;
+  their local batches may differ in W (each is padded to the widest).
 
   Args:
     charset: decodes the class ids.
@@ -92,7 +107,8 @@ def greedy_predictor(charset: Charset, mesh, *, state_shardings: Any = None
   step = jax.jit(eval_step, in_shardings=in_shardings, out_shardings=sharding.batch_sharded(mesh))
 
   def predict(state, local_batch):
-    inputs = {k: local_batch[k] for k in ("image", "width")}
+    inputs = {"image": _widest_of_all_processes(np.asarray(local_batch["image"])),
+              "width": local_batch["width"]}
     ids, confidence = step(state, sharding.device_batch(inputs, mesh, host_only=()))
     ids, confidence = _process_rows(ids, mesh), _process_rows(confidence, mesh)
     return [charset.decode(s) for s in greedy.collapse(ids)], confidence

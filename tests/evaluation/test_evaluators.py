@@ -152,3 +152,78 @@ def test_sum_over_processes_keeps_float64_totals(monkeypatch):
   assert summed.dtype == np.float64
   np.testing.assert_allclose(summed, 2 * totals, rtol=1e-13)
   assert abs(2 * np.float32(totals[2]) - 2 * totals[2]) > 1e-3  # What float32 alone loses.
+
+
+_DATASET_WORKER = """
+import json, sys
+from crnn_jax import distributed
+distributed.initialize()
+import functools, jax
+from crnn_jax import run_files, sharding, train_lib
+from crnn_jax.data import sources
+from crnn_jax.evaluation import evaluators, protocol
+model = run_files.load_model(sys.argv[1])
+mesh = sharding.make_mesh()
+predict = functools.partial(evaluators.greedy_predictor(model.charset, mesh),
+                            train_lib.inference_state(model))
+evaluator = evaluators.DatasetEvaluator(
+    sources.find_datasets(sys.argv[2]), model.config.data, protocol.STANDARD, 4,
+    process_index=jax.process_index(), process_count=jax.process_count(),
+    allreduce=evaluators.sum_over_processes if jax.process_count() > 1 else None)
+print("RESULT " + json.dumps(evaluator.run(predict)["total"]), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_dataset_evaluator_in_two_processes_with_keep_ratio_widths(tiny_workdir, tmp_path):
+  """Two `jax.distributed` processes whose local batches fall in different width buckets
+  (keep-ratio crops from 20 to 400 px) feed one global batch and add up to one process's
+  totals."""
+  import json  # pylint: disable=import-outside-toplevel
+  import os  # pylint: disable=import-outside-toplevel
+  import pathlib  # pylint: disable=import-outside-toplevel
+  import socket  # pylint: disable=import-outside-toplevel
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+
+  folder = tmp_path / "crops"
+  folder.mkdir()
+  rng = np.random.default_rng(5)
+  lines = []
+  for i, width in enumerate([20, 400, 24, 380, 30, 300, 22, 350, 40, 260]):
+    image = rng.integers(0, 255, (32, width)).astype(np.uint8)
+    Image.fromarray(image).save(folder / f"{i}.png")
+    lines.append(f"{i}.png\tword{i}")
+  (folder / "gt.txt").write_text("\n".join(lines) + "\n")
+  root = pathlib.Path(__file__).resolve().parents[2]
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+
+  def start(name, env):  # Output to files: a full pipe would stall a process's heartbeats.
+    with (tmp_path / f"{name}.out").open("w") as out:
+      return subprocess.Popen([sys.executable, "-c", _DATASET_WORKER, str(tiny_workdir),
+                               str(folder)], cwd=root, stdout=out, stderr=subprocess.STDOUT,
+                              env=dict(os.environ, PYTHONPATH=str(root),
+                                       XLA_FLAGS="--xla_force_host_platform_device_count=1",
+                                       **env))
+
+  def results(procs, names):
+    try:
+      codes = [p.wait(timeout=240) for p in procs]
+    finally:
+      for p in procs:
+        p.kill()
+    outs = [(tmp_path / f"{n}.out").read_text() for n in names]
+    for code, out in zip(codes, outs):
+      assert code == 0, out[-3000:]
+    return [json.loads(next(l for l in out.splitlines() if l.startswith("RESULT "))[7:])
+            for out in outs]
+
+  pair = [start(f"p{i}", dict(JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
+                              JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(i))) for i in range(2)]
+  totals = results(pair, ["p0", "p1"])
+  (single,) = results([start("single", {})], ["single"])
+  assert totals[0] == totals[1]
+  assert totals[0]["count"] == single["count"] == 10
+  for key, value in single.items():
+    assert totals[0][key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
