@@ -16,6 +16,7 @@ import operator
 import pathlib
 from typing import Any, Mapping, NamedTuple
 
+from absl import logging
 import numpy as np
 
 from crnn_jax.data import fonts as fonts_lib
@@ -147,14 +148,38 @@ def record_rng(seed: int, num_records: int, index: int) -> np.random.Generator:
   return np.random.default_rng(np.random.SeedSequence([seed, index]))
 
 
+RENDER_ATTEMPTS = 3  # Draws of a record's effects before its rendering error stops the run.
+
+
 def render_level(source, text: str, font_path: str, rng: np.random.Generator,
-                 font_index: int = 0) -> np.ndarray:
+                 font_index: int = 0, record: str = "") -> np.ndarray:
   """Draws `text` at the source's level: at 'scene', a share `strong_fraction` of the records
   at 'strong' and the rest by `scene.render_scene`; else `renderer.render_text`.
+
+  An exception while drawing (a renderer bug on a rare combination of effects) must not stop a
+  long run: it is logged, naming `record`, and the effects are drawn again from a generator
+  seeded by `rng`, so the record stays deterministic; after RENDER_ATTEMPTS failures the
+  RuntimeError names the record, the text and the font.
 
   `source` has augment, strong_fraction, font_size and, at 'scene', scene_module, scene_params
   and backgrounds (`load_scene_level`).
   """
+  where = f"{record}: " if record else ""
+  for attempt in range(1, RENDER_ATTEMPTS + 1):
+    try:
+      return _render_level_once(source, text, font_path, rng, font_index)
+    except Exception as e:  # pylint: disable=broad-except
+      if attempt == RENDER_ATTEMPTS:
+        raise RuntimeError(f"{where}rendering {text!r} in {font_path} failed {attempt} times; "
+                           f"last error: {e!r}") from e
+      logging.warning("%srendering %r in %s raised %r; its effects are drawn again", where,
+                      text, font_path, e)
+      rng = np.random.default_rng(int(rng.integers(2**63)))
+  raise AssertionError("unreachable")
+
+
+def _render_level_once(source, text: str, font_path: str, rng: np.random.Generator,
+                       font_index: int) -> np.ndarray:
   if source.augment == "scene" and rng.random() >= source.strong_fraction:
     return source.scene_module.render_scene(
         text, font_path, rng, font_size=source.font_size, backgrounds=source.backgrounds,
@@ -482,7 +507,8 @@ class SyntheticTextSource:
       drawn, text = self._price(rng, text, font)
     elif self.punctuation_fraction and rng.random() < self.punctuation_fraction:
       drawn = self._punctuate(rng, text, digits, font)
-    return {"image": render_level(self, drawn, font, rng), "text": text}
+    image = render_level(self, drawn, font, rng, record=f"record {index} of seed {self.seed}")
+    return {"image": image, "text": text}
 
   def __repr__(self) -> str:
     return (

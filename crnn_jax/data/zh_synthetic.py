@@ -186,7 +186,8 @@ class ZhSyntheticSource:
     """
     rng = synthetic.record_rng(self.seed, self.num_records, index)
     text, face = self.line_and_face(rng)
-    image = synthetic.render_level(self, text, face.path, rng, font_index=face.index)
+    image = synthetic.render_level(self, text, face.path, rng, font_index=face.index,
+                                   record=f"record {index} of seed {self.seed}")
     return {"image": image, "text": text}
 
   def __repr__(self) -> str:

@@ -357,3 +357,33 @@ def test_stage4_config_changes_the_scene_params():
   source = SyntheticTextSource.from_config(config.data, Charset.from_config(config.text), seed=1,
                                            num_records=4)
   assert source.scene_params.bevel_prob == 0.15 and source.scene_params.wide_tracking == (0.12, 1.1)
+
+
+def test_a_rendering_error_draws_the_effects_again_and_keeps_the_record_deterministic(
+    monkeypatch, caplog):
+  from crnn_jax.data import synthetic  # pylint: disable=import-outside-toplevel
+  source = _source(augment="strong")
+  real = renderer.render_text
+  calls = []
+
+  def flaky(text, font, rng, **kwargs):  # The first draw of every record raises.
+    calls.append(text)
+    if len(calls) % 2:
+      rng.random()  # It had used the generator before failing.
+      raise ValueError("a bevel on a one-pixel crop")
+    return real(text, font, rng, **kwargs)
+
+  monkeypatch.setattr(renderer, "render_text", flaky)
+  record = source[3]
+  assert "record 3 of seed" in caplog.text and "a bevel on a one-pixel crop" in caplog.text
+  again = source[3]
+  assert len(calls) == 4 and record["image"].ndim == 2 and record["text"]
+  _assert_same(record, again)
+
+  def broken(*args, **kwargs):
+    raise ValueError("always")
+
+  monkeypatch.setattr(renderer, "render_text", broken)
+  with pytest.raises(RuntimeError, match=f"record 5 of seed {source.seed}: rendering .* failed "
+                     f"{synthetic.RENDER_ATTEMPTS} times; last error: ValueError"):
+    source[5]
