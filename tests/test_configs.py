@@ -115,3 +115,19 @@ def test_fifth_scene_stage_differs_from_the_fourth_where_its_docstring_says():
   assert fifth["init_weights"] == "~/runs/synth_en_scene4"  # A workdir: its last checkpoint.
   assert fifth["optimizer.learning_rate"] < fourth["optimizer.learning_rate"]
   assert fifth["data.train_seed"] != fourth["data.train_seed"]
+
+
+def test_seventh_scene_stage_changes_only_the_text_mix_and_schedule():
+  # pylint: disable-next=import-outside-toplevel
+  from configs import synth_en_scene5, synth_en_scene7
+  fifth = _leaf_paths(synth_en_scene5.get_config())
+  seventh = _leaf_paths(synth_en_scene7.get_config())
+  changed = {k for k in set(fifth) | set(seventh) if fifth.get(k) != seventh.get(k)}
+  assert changed == {"init_weights", "data.train_seed", "data.synthetic.word_fraction",
+                     "data.synthetic.digit_fraction", "num_train_steps",
+                     "optimizer.warmup_steps", "eval_every_steps"}
+  assert seventh["init_weights"] == "scene_en"  # The shipped stage 5.
+  def random_share(config):
+    return 1 - config["data.synthetic.word_fraction"] - config["data.synthetic.digit_fraction"]
+  assert 0 < random_share(seventh) < random_share(fifth)
+  assert seventh["data.train_seed"] not in (fifth["data.train_seed"], 808)
