@@ -26,6 +26,11 @@ def _leaf_paths(config, prefix=""):
   return paths
 
 
+def _changed_fields(before, after):
+  """The leaf paths whose values differ between two `_leaf_paths` maps (or exist in one only)."""
+  return {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+
+
 def test_there_are_variants_to_check():
   assert {"quickstart", "synth_en", "synth_en_finetune", "tiny"} <= set(VARIANTS)
 
@@ -57,7 +62,7 @@ def test_finetune_stage_differs_from_the_first_only_where_its_docstring_says():
   from configs import synth_en, synth_en_finetune  # pylint: disable=import-outside-toplevel
   first = _leaf_paths(synth_en.get_config())
   second = _leaf_paths(synth_en_finetune.get_config())
-  changed = {k for k in first if first[k] != second[k]}
+  changed = _changed_fields(first, second)
   assert changed == {"init_weights", "data.train_seed", "num_train_steps",
                      "optimizer.learning_rate", "optimizer.warmup_steps", "eval_every_steps",
                      "checkpoint_every_steps"}
@@ -69,7 +74,7 @@ def test_wide_stage_differs_from_the_second_in_fonts_seed_and_start_only():
   from configs import synth_en, synth_en_finetune, synth_en_wide
   second = _leaf_paths(synth_en_finetune.get_config())
   third = _leaf_paths(synth_en_wide.get_config())
-  changed = {k for k in second if second[k] != third[k]}
+  changed = _changed_fields(second, third)
   assert changed == {"init_weights", "data.train_seed", "data.synthetic.font_pool"}
   assert third["data.synthetic.font_pool"] == "wide"
   # Each stage draws records the earlier ones never saw.
@@ -81,7 +86,7 @@ def test_second_scene_stage_differs_from_the_first_where_its_docstring_says():
   from configs import synth_en_scene, synth_en_scene2  # pylint: disable=import-outside-toplevel
   first = _leaf_paths(synth_en_scene.get_config())
   second = _leaf_paths(synth_en_scene2.get_config())
-  changed = {k for k in first if first[k] != second[k]}
+  changed = _changed_fields(first, second)
   assert changed == {"init_weights", "data.train_seed", "data.synthetic.strong_fraction",
                      "num_train_steps", "optimizer.learning_rate"}
   assert second["optimizer.learning_rate"] < first["optimizer.learning_rate"]
@@ -94,12 +99,12 @@ def test_third_scene_stage_arms_differ_only_in_resizing():
   second = _leaf_paths(synth_en_scene2.get_config())
   fixed = _leaf_paths(synth_en_scene3.get_config())
   keep_ratio = _leaf_paths(synth_en_scene3_keep_ratio.get_config())
-  changed = {k for k in second if second[k] != fixed[k]}
+  changed = _changed_fields(second, fixed)
   assert changed == {"init_weights", "data.train_seed", "data.synthetic.price_fraction",
                      "num_train_steps", "optimizer.learning_rate", "optimizer.warmup_steps",
                      "eval_every_steps"}
   assert fixed["data.train_seed"] not in (second["data.train_seed"], 303)
-  assert {k for k in fixed if fixed[k] != keep_ratio[k]} == {"data.resize"}
+  assert _changed_fields(fixed, keep_ratio) == {"data.resize"}
   assert keep_ratio["data.resize"] == "keep_ratio"
 
 
@@ -108,7 +113,7 @@ def test_fifth_scene_stage_differs_from_the_fourth_where_its_docstring_says():
   from configs import synth_en_scene4, synth_en_scene5
   fourth = _leaf_paths(synth_en_scene4.get_config())
   fifth = _leaf_paths(synth_en_scene5.get_config())
-  changed = {k for k in set(fourth) | set(fifth) if fourth.get(k) != fifth.get(k)}
+  changed = _changed_fields(fourth, fifth)
   assert changed == {"init_weights", "data.train_seed", "data.synthetic.scene_params.bevel_prob",
                      "data.synthetic.scene_params.extrude_prob", "num_train_steps",
                      "optimizer.learning_rate", "eval_every_steps"}
@@ -122,7 +127,7 @@ def test_seventh_scene_stage_changes_only_the_text_mix_and_schedule():
   from configs import synth_en_scene5, synth_en_scene7
   fifth = _leaf_paths(synth_en_scene5.get_config())
   seventh = _leaf_paths(synth_en_scene7.get_config())
-  changed = {k for k in set(fifth) | set(seventh) if fifth.get(k) != seventh.get(k)}
+  changed = _changed_fields(fifth, seventh)
   assert changed == {"init_weights", "data.train_seed", "data.synthetic.word_fraction",
                      "data.synthetic.digit_fraction", "num_train_steps",
                      "optimizer.warmup_steps", "eval_every_steps"}
