@@ -28,8 +28,6 @@ def get_config():
   synthetic.word_fraction = 0.92
   synthetic.digit_fraction = 0.06
   config.num_train_steps = 700
-  config.optimizer.learning_rate = 2e-4
   config.optimizer.warmup_steps = 30
   config.eval_every_steps = 700
-  config.checkpoint_every_steps = 100
   return config
