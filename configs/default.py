@@ -101,7 +101,8 @@ def get_config() -> ml_collections.ConfigDict:
   # 'standard': DejaVu and the PyPI font packages; 'extended': also matplotlib's STIX (Times
   # style) and Computer Modern faces (Roman, Sans, Bold, Typewriter); 'wide': also 50 Google
   # Fonts families (`pip install -e '.[fonts]'`, see crnn_jax/data/fonts.py); 'scene': also 48
-  # display families of signs and posters.
+  # display families of signs and posters; 'signage': also 52 families from Debian font packages
+  # (apt-get line in configs/synth_en_scene8.py).
   config.data.synthetic.font_pool = "standard"
   config.data.synthetic.font_size = 40  # Nominal rendering size in pixels (images are resized).
 

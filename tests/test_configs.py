@@ -136,3 +136,23 @@ def test_seventh_scene_stage_changes_only_the_text_mix_and_schedule():
     return 1 - config["data.synthetic.word_fraction"] - config["data.synthetic.digit_fraction"]
   assert 0 < random_share(seventh) < random_share(fifth)
   assert seventh["data.train_seed"] not in (fifth["data.train_seed"], 808)
+
+
+def test_eighth_scene_stage_changes_only_the_font_pool_and_schedule():
+  # pylint: disable-next=import-outside-toplevel
+  from configs import synth_en_scene5, synth_en_scene7, synth_en_scene8
+  from crnn_jax.data import fonts  # pylint: disable=import-outside-toplevel
+  fifth = _leaf_paths(synth_en_scene5.get_config())
+  eighth = _leaf_paths(synth_en_scene8.get_config())
+  assert _changed_fields(fifth, eighth) == {
+      "init_weights", "data.train_seed", "data.synthetic.font_pool", "num_train_steps",
+      "optimizer.learning_rate", "checkpoint_every_steps",
+      "eval_every_steps"}
+  assert eighth["data.synthetic.font_pool"] == "signage"
+  assert eighth["init_weights"] == "scene_en"
+  seeds = {fifth["data.train_seed"], synth_en_scene7.get_config().data.train_seed, 808}
+  assert eighth["data.train_seed"] not in seeds
+  # The docstring's apt-get line installs every package of the pool.
+  docstring = " ".join(synth_en_scene8.__doc__.replace("\\\n", " ").split())
+  for package, _ in fonts.SIGNAGE_DEBIAN_FONTS:
+    assert f" {package} " in docstring, package

@@ -93,7 +93,7 @@ def register(subparsers) -> None:
   synth.add_argument("--fonts-dir", default="",
                      help="extra directory of .ttf/.otf fonts added to the pool")
   synth.add_argument("--font-pool", default="standard",
-                     choices=("standard", "extended", "wide", "scene"),
+                     choices=("standard", "extended", "wide", "scene", "signage"),
                      help="installed font families drawn from (README: Fonts)")
   synth.add_argument("--word-fraction", type=float, default=0.7,
                      help="share of dictionary words")

@@ -3,7 +3,9 @@
 The built-in pools are made of fonts shipped by installed PyPI packages: the DejaVu family of
 matplotlib and the `font_*` packages listed in `FONT_PACKAGES` (each keeps its files in a
 `files/` directory); the 'wide' pool adds the Google Fonts families of `WIDE_FONT_PACKAGES`
-(`fontpkg-*` packages, the `fonts` extra). Users can add a directory of .ttf/.otf files.
+(`fontpkg-*` packages, the `fonts` extra), the 'scene' pool their display faces, and the
+'signage' pool the Debian font packages of `SIGNAGE_DEBIAN_FONTS`. Users can add a directory of
+.ttf/.otf files.
 Coverage and family names are read from the font files with fontTools (a matplotlib dependency).
 
 Every function caches its result: discovery runs once in each data-loader worker process.
@@ -99,7 +101,77 @@ SCENE_FONT_PACKAGES = (
     "fontpkg_black_ops_one",
 )
 
-POOLS = ("standard", "extended", "wide", "scene")
+# The 'signage' pool adds faces from Debian font packages to the 'scene' pool: (package, file
+# patterns under DEBIAN_FONT_ROOT). They widen what signs show most and the PyPI pools have
+# least of: Century- and Clarendon-like serifs (Romande, Oldania, Old Standard, Baskervald),
+# Gill- and Futura-like sans (Gillius, Beteckna), grotesques in condensed to extended widths
+# (Switzera, Tribun, Universalis), humanist and text faces (Charis, Gentium, Libertine, the
+# TLWG faces' Latin letters), rounded and techno faces (M+, Jura, Sora, Play), sketch, brush and
+# puffy display faces (Cabin Sketch, Leckerli One, Lobster Two, Stay Puft, Reggae One). Left
+# out as in the 'scene' pool: old-style figures (Irianis, Solothurn, Bajaderka, Purisa, Romande
+# Style), all-capitals faces (Mekanus Titling, Beteckna, Humor Sans, Ubuntu Title), URW's base
+# 35 and TeX Gyre (the origin of the held-out set's FreeFont) and the TLWG faces that carry
+# URW's or unnamed Latin letters (Norasi, Tlwg Mono and Typewriter), the Liberation and
+# FreeFont packages themselves, and families the PyPI pools already hold (Open Sans, Lobster, Comfortaa,
+# Cabin). Families with many weights keep at most 8 files.
+SIGNAGE_DEBIAN_FONTS = (
+    ("fonts-adf-accanthis", ("truetype/adf/AccanthisADFStd-*.otf",)),
+    ("fonts-adf-baskervald", ("truetype/adf/BaskervaldADFStd*.otf",)),
+    ("fonts-adf-berenis", ("truetype/adf/BerenisADFPro-*.otf",)),
+    ("fonts-adf-gillius", ("truetype/adf/GilliusADF-*.otf",)),
+    ("fonts-adf-ikarius", ("truetype/adf/IkariusADFStd-*.otf",)),
+    ("fonts-adf-libris", ("truetype/adf/LibrisADFStd-*.otf",)),
+    ("fonts-adf-mekanus", ("truetype/adf/MekanusADFStd-*.otf",)),
+    ("fonts-adf-oldania", ("truetype/adf/OldaniaADFStd-*.otf",)),
+    ("fonts-adf-romande", ("truetype/adf/RomandeADFStd-*.otf",)),
+    ("fonts-adf-switzera", tuple(f"truetype/adf/SwitzeraADF-{style}.otf" for style in (
+        "Regular", "Bold", "ExtraBold", "Light", "Cond", "BoldCond", "Ext", "BoldExt"))),
+    ("fonts-adf-tribun", tuple(f"truetype/adf/TribunADFStd-{style}.otf" for style in (
+        "Regular", "Medium", "Bold", "ExtraBold", "Cond", "BoldCond", "Italic", "BoldItalic"))),
+    ("fonts-adf-universalis", ("truetype/adf/UniversalisADFStd-*.otf",)),
+    ("fonts-adf-verana", ("truetype/adf/Verana-*.otf", "truetype/adf/VeranaSans-*.otf")),
+    ("fonts-beteckna", ("truetype/beteckna/BetecknaGS*.ttf",)),
+    ("fonts-cabinsketch", ("truetype/cabinsketch/CabinSketch-*.ttf",)),
+    ("fonts-cantarell", ("opentype/cantarell/Cantarell-*.otf",)),
+    ("fonts-crosextra-carlito", ("truetype/crosextra/Carlito-*.ttf",)),
+    ("fonts-gemunu-libre", tuple(f"opentype/gemunu-libre/GemunuLibre-{style}.otf" for style in (
+        "Regular", "Light", "Medium", "Bold", "ExtraBold"))),
+    ("fonts-hack", ("truetype/hack/Hack-*.ttf",)),
+    ("fonts-jura", ("opentype/jura/Jura-*.otf",)),
+    ("fonts-leckerli-one", ("truetype/leckerli-one/LeckerliOne-Regular.ttf",)),
+    ("fonts-linuxlibertine", tuple(
+        f"opentype/linux-libertine/{name}.otf" for name in (
+            "LinLibertine_R", "LinLibertine_RB", "LinLibertine_RI", "LinLibertine_RBI",
+            "LinLibertine_RZ", "LinBiolinum_R", "LinBiolinum_RB", "LinBiolinum_RI"))),
+    ("fonts-lobstertwo", ("opentype/lobstertwo/LobsterTwo-*.otf",)),
+    ("fonts-mplus", tuple(f"opentype/mplus/Mplus{n}-{style}.otf" for n in (1, 2)
+                          for style in ("Regular", "Light", "Bold", "Black"))),
+    ("fonts-noto-core", ("truetype/noto/NotoSansDisplay-*.ttf",
+                         "truetype/noto/NotoSerifDisplay-*.ttf")),
+    ("fonts-ocr-b", ("opentype/ocr-b/OCRB.otf",)),
+    ("fonts-oldstandard", ("truetype/fonts-oldstandard/OldStandard-*.ttf",)),
+    ("fonts-play", ("truetype/play/Play-*.ttf",)),
+    ("fonts-quattrocento", ("opentype/quattrocento/Quattrocento-Regular.otf",)),
+    ("fonts-radisnoir", ("opentype/radisnoir/RadisSans-medium.otf",)),
+    ("fonts-reggae", ("truetype/reggae/ReggaeOne-Regular.ttf",)),
+    ("fonts-sil-andika", ("truetype/andika/Andika-*.ttf",)),
+    ("fonts-sil-charis", ("truetype/charis/CharisSIL-*.ttf",)),
+    ("fonts-sil-gentiumplus", ("truetype/gentiumplus/GentiumPlus-*.ttf",)),
+    ("fonts-sora", tuple(f"opentype/sora/Sora-{style}.otf" for style in (
+        "Regular", "Light", "SemiBold", "Bold", "ExtraBold"))),
+    ("fonts-staypuft", ("truetype/staypuft/StayPuft.ttf",)),
+    ("fonts-tlwg-garuda-ttf", ("truetype/tlwg/Garuda*.ttf",)),
+    ("fonts-tlwg-kinnari-ttf", ("truetype/tlwg/Kinnari*.ttf",)),
+    ("fonts-tlwg-laksaman-ttf", ("truetype/tlwg/Laksaman*.ttf",)),
+    ("fonts-tlwg-loma-ttf", ("truetype/tlwg/Loma*.ttf",)),
+    ("fonts-tlwg-sawasdee-ttf", ("truetype/tlwg/Sawasdee*.ttf",)),
+    ("fonts-tlwg-umpush-ttf", ("truetype/tlwg/Umpush*.ttf",)),
+    ("fonts-tlwg-waree-ttf", ("truetype/tlwg/Waree*.ttf",)),
+)
+# Where Debian installs fonts.
+DEBIAN_FONT_ROOT = pathlib.Path("/usr/share/fonts")
+
+POOLS = ("standard", "extended", "wide", "scene", "signage")
 
 FONT_SUFFIXES = (".ttf", ".otf")
 
@@ -137,7 +209,7 @@ def _matplotlib_fonts(pool: str = "standard") -> list[pathlib.Path]:
   directory = package / "mpl-data" / "fonts" / "ttf"
   if not directory.is_dir():
     return []
-  extra = EXTENDED_MATPLOTLIB_FONTS if pool in ("extended", "wide", "scene") else ()
+  extra = EXTENDED_MATPLOTLIB_FONTS if pool != "standard" else ()
   return [
       path
       for path in directory.iterdir()
@@ -177,10 +249,32 @@ def _package_fonts(name: str, styles: Sequence[str] | None = None) -> list[pathl
   return list(by_style.values())
 
 
+def _pypi_font_packages(pool: str) -> tuple[str, ...]:
+  """The fontpkg packages of a pool (import names): none below 'wide'."""
+  if pool in ("wide", "scene", "signage"):
+    return WIDE_FONT_PACKAGES + (SCENE_FONT_PACKAGES if pool != "wide" else ())
+  return ()
+
+
 def missing_wide_packages(pool: str = "wide") -> list[str]:
-  """The font packages of a pool ('wide' or 'scene') that are not installed (pip names)."""
-  names = WIDE_FONT_PACKAGES + (SCENE_FONT_PACKAGES if pool == "scene" else ())
-  return [name.replace("_", "-") for name in names if _package_dir(name) is None]
+  """The font packages of a pool ('wide', 'scene' or 'signage') that are not installed (pip
+  names)."""
+  return [name.replace("_", "-") for name in _pypi_font_packages(pool)
+          if _package_dir(name) is None]
+
+
+def _debian_package_fonts(patterns: Sequence[str]) -> list[pathlib.Path]:
+  """The files under DEBIAN_FONT_ROOT that match the patterns, sorted; empty when none does."""
+  return sorted({path for pattern in patterns for path in DEBIAN_FONT_ROOT.glob(pattern)
+                 if _is_font_file(path)})
+
+
+def missing_debian_packages(pool: str = "signage") -> list[str]:
+  """The Debian font packages of the 'signage' pool whose files are not installed."""
+  if pool != "signage":
+    return []
+  return [package for package, patterns in SIGNAGE_DEBIAN_FONTS
+          if not _debian_package_fonts(patterns)]
 
 
 def fonts_in_directory(directory: str | pathlib.Path) -> list[pathlib.Path]:
@@ -198,15 +292,22 @@ def _discover(extra_dirs: tuple[str, ...], pool: str) -> tuple[pathlib.Path, ...
   fonts = _matplotlib_fonts(pool)
   for name in FONT_PACKAGES:
     fonts.extend(_package_fonts(name))
-  if pool in ("wide", "scene"):
-    missing = missing_wide_packages(pool)
-    if missing:
-      raise ModuleNotFoundError(
-          f"the {pool!r} font pool needs {len(missing)} font packages that are not installed "
-          f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}); install them "
-          "with: pip install 'crnn-jax[fonts]'")
-    for name in WIDE_FONT_PACKAGES + (SCENE_FONT_PACKAGES if pool == "scene" else ()):
-      fonts.extend(_package_fonts(name, WIDE_STYLES))
+  missing = missing_wide_packages(pool)
+  if missing:
+    raise ModuleNotFoundError(
+        f"the {pool!r} font pool needs {len(missing)} font packages that are not installed "
+        f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}); install them "
+        "with: pip install 'crnn-jax[fonts]'")
+  missing = missing_debian_packages(pool)
+  if missing:
+    raise FileNotFoundError(
+        f"the {pool!r} font pool needs {len(missing)} Debian font packages whose files are not "
+        f"under {DEBIAN_FONT_ROOT}; install them with: apt-get install {' '.join(missing)}")
+  for name in _pypi_font_packages(pool):
+    fonts.extend(_package_fonts(name, WIDE_STYLES))
+  if pool == "signage":
+    for _, patterns in SIGNAGE_DEBIAN_FONTS:
+      fonts.extend(_debian_package_fonts(patterns))
   for directory in extra_dirs:
     fonts.extend(fonts_in_directory(directory))
   return tuple(sorted({path.resolve() for path in fonts}))
@@ -220,16 +321,19 @@ def discover_fonts(extra_dirs: Sequence[str | pathlib.Path] = (),
     extra_dirs: directories searched recursively for .ttf/.otf files. Empty strings are
       ignored (the config's "no extra fonts").
     pool: 'standard' (DejaVu and the FONT_PACKAGES), 'extended' (also matplotlib's STIX and
-      Computer Modern text faces), 'wide' (also the WIDE_FONT_PACKAGES) or 'scene' (also the
-      display faces of SCENE_FONT_PACKAGES).
+      Computer Modern text faces), 'wide' (also the WIDE_FONT_PACKAGES), 'scene' (also the
+      display faces of SCENE_FONT_PACKAGES) or 'signage' (also the Debian packages of
+      SIGNAGE_DEBIAN_FONTS).
 
   Returns:
     Absolute font paths in sorted (deterministic) order, without duplicates.
 
   Raises:
-    FileNotFoundError: an extra directory does not exist.
     ValueError: an extra directory holds no font file, or an unknown pool.
-    ModuleNotFoundError: the 'wide' or 'scene' pool's packages are not installed.
+    ModuleNotFoundError: the 'wide', 'scene' or 'signage' pool's PyPI packages are not
+      installed.
+    FileNotFoundError: an extra directory does not exist, or the 'signage' pool's Debian
+      packages are not installed.
   """
   if pool not in POOLS:
     raise ValueError(f"font pool must be one of {POOLS}, got {pool!r}")

@@ -241,7 +241,8 @@ class SyntheticTextSource:
         `scene.render_scene`; needs `pip install 'crnn-jax[scene]'`).
       font_size: the nominal font size in pixels.
       fonts_dir: an optional directory of extra .ttf/.otf fonts.
-      font_pool: 'standard', 'extended', 'wide' or 'scene' (see `fonts.discover_fonts`).
+      font_pool: 'standard', 'extended', 'wide', 'scene' or 'signage' (see
+        `fonts.discover_fonts`).
       vocabulary: 'web2' (Webster's list, words drawn uniformly) or 'wordfreq' (the 100,000
         most frequent English words, drawn half uniformly and half in proportion to the square
         root of their frequency).

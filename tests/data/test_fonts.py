@@ -157,7 +157,14 @@ def test_wide_pool_adds_the_fontpkg_families():
   assert fonts.fonts_covering(added, ALNUM_62) == added
 
 
-@pytest.mark.parametrize("pool", ["wide", "scene"])
+_SIGNAGE_MISSING = fonts.missing_debian_packages("signage")
+# The 'signage' pool's tests need its Debian packages (.ci/run installs them as root).
+needs_signage_packages = pytest.mark.skipif(
+    bool(_SIGNAGE_MISSING), reason=f"Debian font packages not installed: {_SIGNAGE_MISSING[:3]}")
+WIDE_POOLS = ["wide", "scene", pytest.param("signage", marks=needs_signage_packages)]
+
+
+@pytest.mark.parametrize("pool", WIDE_POOLS)
 def test_wide_pools_draw_lining_figures(pool):
   # Old-style figures (a '0' as low as an 'o') would teach the model that an 'o' may be a '0'.
   # Heights above the baseline: a script face's 'H' may swash below it (Satisfy).
@@ -192,7 +199,57 @@ def test_scene_pool_without_its_packages_is_a_clear_error(without_font_package):
   assert fonts.discover_fonts(pool="wide")
 
 
-@pytest.mark.parametrize("pool", ["wide", "scene"])
+@needs_signage_packages
+def test_signage_pool_adds_the_debian_faces_with_real_lower_case():
+  scene = fonts.discover_fonts(pool="scene")
+  signage = fonts.discover_fonts(pool="signage")
+  assert signage == sorted(signage)
+  added = sorted(set(signage) - set(scene))
+  assert set(scene) <= set(signage)
+  assert all(fonts.DEBIAN_FONT_ROOT in p.parents for p in added)
+  # Every listed package adds a face; no family outweighs the others.
+  for package, patterns in fonts.SIGNAGE_DEBIAN_FONTS:
+    assert set(fonts._debian_package_fonts(patterns)) & set(added), package  # pylint: disable=protected-access
+  by_family = collections.Counter(fonts.typeface_family(p) for p in added)
+  assert max(by_family.values()) <= 8, by_family
+  assert len(by_family) >= 45
+  # None of them is a family that the PyPI pools hold already.
+  assert not set(by_family) & {fonts.typeface_family(p) for p in scene}
+  assert {"Gillius ADF", "Tribun ADF Std", "Old Standard TT", "Charis SIL"} <= set(by_family)
+  assert fonts.fonts_covering(added, ALNUM_62) == added
+  for path in added:
+    font = ImageFont.truetype(str(path), 100)
+    x_height, cap = (-font.getbbox(c, anchor="ls")[1] for c in "xX")
+    assert x_height <= 0.85 * cap, path.name
+
+
+def test_signage_pool_without_its_debian_packages_is_a_clear_error(monkeypatch, tmp_path):
+  monkeypatch.setattr(fonts, "DEBIAN_FONT_ROOT", tmp_path)
+  fonts._discover.cache_clear()  # pylint: disable=protected-access
+  try:
+    missing = fonts.missing_debian_packages("signage")
+    assert missing == [package for package, _ in fonts.SIGNAGE_DEBIAN_FONTS]
+    assert fonts.missing_debian_packages("scene") == []
+    with pytest.raises(FileNotFoundError,
+                       match=r"'signage' font pool needs \d+ Debian.*apt-get install fonts-adf-"):
+      fonts.discover_fonts(pool="signage")
+    # One package present is one fewer missing.
+    (tmp_path / "truetype" / "hack").mkdir(parents=True)
+    shutil.copy(fonts.discover_fonts()[0], tmp_path / "truetype" / "hack" / "Hack-Regular.ttf")
+    assert "fonts-hack" not in fonts.missing_debian_packages("signage")
+    assert len(fonts.missing_debian_packages("signage")) == len(missing) - 1
+    assert fonts.discover_fonts(pool="scene")  # the other pools do not need them
+  finally:
+    fonts._discover.cache_clear()  # pylint: disable=protected-access
+
+
+def test_ci_installs_the_signage_packages():
+  ci_script = (pathlib.Path(__file__).parents[2] / ".ci" / "run").read_text()
+  for package, _ in fonts.SIGNAGE_DEBIAN_FONTS:
+    assert f" {package} " in ci_script.replace("\\\n", " ").replace("\n", " "), package
+
+
+@pytest.mark.parametrize("pool", WIDE_POOLS)
 def test_wide_pools_are_unrelated_to_the_held_out_fonts(pool):
   # testdata/heldout_en is drawn in Liberation (built from Arimo, Tinos and Cousine) and GNU
   # FreeFont (built from URW's Nimbus fonts): no face of the pool may descend from them.
