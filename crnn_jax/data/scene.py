@@ -7,7 +7,8 @@ model's inputs (`preprocess.to_grayscale`). The stages, each with its own probab
 
   1. Layout: font size, character spacing from tight to very wide, stroke weight (dilated or
      eroded glyphs), parts of neighbouring words and lines drawn around the word.
-  2. Text effects: outline (border), drop shadow, 3-D extrusion, bevel (shaded ink).
+  2. Text effects: outline (border), hollow letters (the outline alone), drop shadow, 3-D
+     extrusion, bevel (shaded ink).
   3. Geometry: arc-shaped baselines, projective transform (corner jitter, rotation, shear),
      all applied to every layer at once with OpenCV.
   4. Crop: tight to loose margins around the transformed word box (which spans the capital
@@ -52,6 +53,8 @@ class SceneParams:
   weight_prob: float = 0.3  # Dilate (2/3) or erode (1/3) the glyphs.
   neighbour_prob: float = 0.3  # Parts of other lines above/below or letters at the sides.
   border_prob: float = 0.15
+  border_width: tuple[float, float] = (0.03, 0.1)
+  hollow_prob: float = 0.0  # Of bordered words: the border alone draws them (outline letters).
   shadow_prob: float = 0.15
   extrude_prob: float = 0.08
   bevel_prob: float = 0.0  # Ink shaded by a light direction, as raised or engraved letters.
@@ -368,8 +371,12 @@ def render_scene(text: str, font_path: str, rng: np.random.Generator, *, font_si
   # 2. Effects: outline, shadow or extrusion layers.
   layers = [mask, guide]
   border = shadow = None
-  if rng.random() < params.border_prob:
-    radius = max(1, round(size * rng.uniform(0.03, 0.1)))
+  # One draw decides both, so that hollow_prob changes no other random draw before the colours
+  # (and configs without it keep their records).
+  u = rng.random()
+  hollow = u < params.border_prob * params.hollow_prob
+  if u < params.border_prob:
+    radius = max(2 if hollow else 1, round(size * rng.uniform(*params.border_width)))
     border = cv2.dilate(mask, _disk(radius))
   effect = rng.random()
   if effect < params.shadow_prob:
@@ -434,7 +441,8 @@ def render_scene(text: str, font_path: str, rng: np.random.Generator, *, font_si
   if border is not None:
     border_alpha = stack[..., k]
     k += 1
-    border_colour = text_colour(rng, float(luma(fill)), params)
+    # Hollow letters: the outline is the ink, drawn against the background.
+    border_colour = text_colour(rng, float(luma(local if hollow else fill)), params)
     image = image + (border_colour - image) * border_alpha[..., None]
   if shadow is not None:
     shadow_alpha = stack[..., k] * rng.uniform(0.4, 1.0)
@@ -452,13 +460,16 @@ def render_scene(text: str, font_path: str, rng: np.random.Generator, *, font_si
   else:
     ink = fill
   # Drawn only when asked, so that configs without it keep their random streams (and records).
-  if params.bevel_prob and rng.random() < params.bevel_prob:
+  if params.bevel_prob and rng.random() < params.bevel_prob and not hollow:
     ink = _bevel(rng, np.broadcast_to(ink, image.shape), text_alpha, size)
+  if hollow:
+    ink = background  # The glyphs' insides show the surface again.
   under = image
   image = under + (ink - under) * alpha
   # A word the effects made invisible (ink as dark as a dark photo, a shadow the colour of
   # the text) would teach the model to read nothing: redraw it at full contrast.
-  if measured_contrast(image, text_alpha, guide_alpha) < params.min_contrast:
+  drawn = np.clip(border_alpha - text_alpha, 0, 1) if hollow else text_alpha
+  if measured_contrast(image, drawn, guide_alpha) < params.min_contrast:
     ink = np.float32(0.0 if luma(local) >= 128 else 255.0)
     image = under + (ink - under) * text_alpha[..., None]
 

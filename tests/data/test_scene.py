@@ -1,5 +1,6 @@
 """Tests of the 'scene' renderer: colour word crops over photographs and textures."""
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -174,6 +175,36 @@ def test_bevel_off_keeps_the_records_of_earlier_configs(font_paths):
     np.testing.assert_array_equal(
         _render("Main St", font_paths[1], seed),
         _render("Main St", font_paths[1], seed, params=scene.scene_params({"bevel_prob": 0.0})))
+
+
+def test_hollow_letters_keep_the_outline_and_show_the_surface_inside(font_paths):
+  # Same seed, same geometry and colours: only the glyphs' insides change. Thin outlines
+  # (2 px at the drawn size) around DejaVu Sans Bold's thick strokes: eroding the pixels far
+  # from the flat background keeps the filled strokes' cores and removes the outlines.
+  bold = next(p for p in fonts.discover_fonts() if p.name == "DejaVuSans-Bold.ttf")
+  outlined = dict(_FLAT, border_prob=1.0, border_width=(0.05, 0.05), output_height=(64, 64),
+                  weight_prob=0.0, size_range=(1.0, 1.0))
+  inked, cores = {}, {}
+  for hollow_prob in (0.0, 1.0):
+    params = scene.scene_params(dict(outlined, hollow_prob=hollow_prob))
+    inked[hollow_prob] = cores[hollow_prob] = 0
+    for seed in range(20):
+      gray = preprocess.to_grayscale(_render("HOTEL", bold, seed, font_size=40, params=params))
+      background = np.bincount(gray.ravel()).argmax()
+      far = (np.abs(gray.astype(int) - int(background)) > 30).astype(np.uint8)
+      inked[hollow_prob] += int(far.sum())
+      cores[hollow_prob] += int(cv2.erode(far, np.ones((5, 5), np.uint8)).sum())
+  assert cores[1.0] < 0.4 * cores[0.0], cores
+  assert inked[1.0] > 0.4 * inked[0.0], inked  # The outlines are drawn, at contrast.
+
+
+def test_hollow_letters_draw_no_random_number_of_their_own(font_paths):
+  # Without borders, hollow_prob changes nothing: earlier configs keep their records.
+  for seed in range(3):
+    np.testing.assert_array_equal(
+        _render("Main St", font_paths[1], seed, params=scene.scene_params({"border_prob": 0.0})),
+        _render("Main St", font_paths[1], seed,
+                params=scene.scene_params({"border_prob": 0.0, "hollow_prob": 1.0})))
 
 
 def test_wide_tracking_sets_the_letter_gaps(font_paths):
