@@ -50,7 +50,7 @@ MIN_WIDTH = preprocess.MIN_WIDTH  # The narrowest input, as resizing makes it.
 
 
 def metadata(charset, height: int, fold_case: bool, *, resize: str = "keep_ratio",
-             fixed_width: int = 0, max_width: int = 1024) -> dict[str, str]:
+             fixed_width: int = 0, max_width: int = preprocess.DEFAULT_MAX_WIDTH) -> dict[str, str]:
   """The conventions stored with an exported model (all values are strings).
 
   `crnn_jax.resize` says how images must be resized to `crnn_jax.input_height` rows, as the

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from crnn_jax.data import preprocess
+
 REQUIRED_INPUTS = ("images", "widths")
 REQUIRED_OUTPUTS = ("logits", "lengths")
 
@@ -95,7 +97,7 @@ def recognizer_settings(metadata: dict[str, str]) -> dict[str, Any]:
                 fold_case=json.loads(metadata["crnn_jax.fold_case"]),
                 height=int(metadata["crnn_jax.input_height"]),
                 fixed_width=int(metadata["crnn_jax.fixed_width"]) if resize == "fixed" else None,
-                max_width=int(metadata.get("crnn_jax.max_width", 1024)))
+                max_width=int(metadata.get("crnn_jax.max_width", preprocess.DEFAULT_MAX_WIDTH)))
   except KeyError as e:
     raise ValueError(f"no {e.args[0]} in the model's metadata: export it with "
                      "`crnn-jax export --format onnx`") from None

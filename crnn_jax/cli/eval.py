@@ -31,6 +31,7 @@ from crnn_jax import pretrained
 from crnn_jax.cli import decoder_flags
 from crnn_jax.cli import format as cli_format
 from crnn_jax.cli import model_flags
+from crnn_jax.data import preprocess
 from crnn_jax.decoding import decoder as decoder_lib
 from crnn_jax.evaluation import evaluators
 from crnn_jax.evaluation import protocol as protocol_lib
@@ -86,6 +87,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       "--output, with suffix .md)")
   parser.add_argument("--read-threads", type=int, default=2,
                       help="threads decoding records")
+  parser.add_argument("--max-width", type=int, default=preprocess.DEFAULT_MAX_WIDTH,
+                      help="keep-ratio models: widest input in pixels, wider images are "
+                      "squeezed (default: as predict and Recognizer; 0: the training config's "
+                      "data.max_width)")
 
 
 def protocol_from_args(args) -> protocol_lib.Protocol:
@@ -143,6 +148,23 @@ def _other_decoders(args, config, charset, state, entries, protocol) -> dict[str
   return out
 
 
+def reading_config(data_config, max_width: int):
+  """`config.data` as `eval --data` reads images: keep-ratio ones up to `max_width` columns
+  (the width `predict` and `Recognizer` allow) instead of the training width; 0 keeps it.
+
+  Raises:
+    ValueError: a width narrower than the model's narrowest input.
+  """
+  if data_config.get("resize") != "keep_ratio" or not max_width:
+    return data_config
+  if max_width < preprocess.MIN_WIDTH:
+    raise ValueError(f"--max-width must be at least {preprocess.MIN_WIDTH} pixels (or 0 for "
+                     f"the training config's), got {max_width}")
+  data_config = data_config.copy_and_resolve_references()
+  data_config.max_width = int(max_width)
+  return data_config
+
+
 def run_on_data(args) -> int:
   """`crnn-jax eval --data ...`: datasets on disk under the standard protocol."""
   import jax  # pylint: disable=g-import-not-at-top
@@ -162,6 +184,7 @@ def run_on_data(args) -> int:
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.eval_batch_size, mesh, "eval batch size")
   predict = functools.partial(evaluators.greedy_predictor(charset, mesh), state)
+  config.data = reading_config(config.data, args.max_width)  # For every decoder below.
   log = (lambda m: print(m, file=sys.stderr)) if jax.process_index() == 0 else None
   if log:
     log(f"evaluating step {step} of {name} on {len(entries)} dataset(s), "

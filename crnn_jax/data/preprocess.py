@@ -13,6 +13,9 @@ from PIL import Image, ImageOps
 
 # Narrowest image the model is given (2 output frames).
 MIN_WIDTH = 8
+# Widest keep-ratio input read at inference and evaluation (32:1 at height 32); wider images are
+# squeezed to it. Training uses `config.data.max_width`, usually narrower.
+DEFAULT_MAX_WIDTH = 1024
 
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601-2 luma, as PIL's convert('L').

@@ -183,3 +183,44 @@ def test_nfkc_protocol_over_a_dataset_and_its_flag(tmp_path):
   args = parser.parse_args(["eval", "--data", str(root), "--nfkc", "--case-sensitive"])
   with pytest.raises(ValueError, match="--nfkc"):
     eval_cli.protocol_from_args(args)
+
+
+def test_reading_config_widens_keep_ratio_models_only():
+  config = tiny.get_config()
+  config.data.resize = "keep_ratio"
+  widened = eval_cli.reading_config(config.data, 1024)
+  assert widened.max_width == 1024 and config.data.max_width == 256  # A copy.
+  assert eval_cli.reading_config(config.data, 0) is config.data
+  config.data.resize = "fixed"
+  assert eval_cli.reading_config(config.data, 1024) is config.data
+  config.data.resize = "keep_ratio"
+  with pytest.raises(ValueError, match="--max-width must be at least 8"):
+    eval_cli.reading_config(config.data, 4)
+
+
+def test_eval_data_reads_wide_images_as_the_recognizer_does(tmp_path):
+  # Crops wider than the training width (256 at height 32): labelled with what the Recognizer
+  # reads, `eval --data` scores every one right at the default width, and squeezing them to
+  # the training width (--max-width 0) changes the reading.
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  import crnn_jax  # pylint: disable=import-outside-toplevel
+  workdir = deploy_helpers.make_workdir(tmp_path / "workdir", seed=3)
+  folder = tmp_path / "wide"
+  folder.mkdir()
+  paths = []
+  for i, width in enumerate((400, 600, 900)):
+    paths.append(folder / f"{i}.png")
+    Image.fromarray(image_array(i, width=width)).save(paths[-1])
+  texts = [p.text for p in crnn_jax.Recognizer.from_checkpoint(workdir).recognize(paths)]
+  assert all(texts), texts
+  (folder / "gt.txt").write_text("".join(f"{p.name}\t{t}\n" for p, t in zip(paths, texts)))
+
+  def accuracy(*flags):
+    output = tmp_path / "results.json"
+    rc = cli.main(["eval", "--checkpoint", str(workdir), "--data", str(folder), "--unfiltered",
+                   "--quiet", "--output", str(output), *flags])
+    assert rc == 0
+    return json.loads(output.read_text())["total"]["word_accuracy"]
+
+  assert accuracy() == 1.0
+  assert accuracy("--max-width", "0") < 1.0
