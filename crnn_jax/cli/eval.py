@@ -57,7 +57,14 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-  """The `crnn-jax eval` command: datasets on disk with --data, else the synthetic split."""
+  """The `crnn-jax eval` command: datasets on disk with --data, else the synthetic split.
+
+  Run on every host of a multi-host job (JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and
+  JAX_PROCESS_ID set, or a Cloud TPU pod), the processes join one distributed runtime first and
+  each reads its share of the records.
+  """
+  from crnn_jax import distributed  # pylint: disable=g-import-not-at-top
+  distributed.initialize()  # Before anything touches a device.
   return run_on_data(args) if args.data else run_on_split(args)
 
 

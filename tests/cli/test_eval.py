@@ -224,3 +224,16 @@ def test_eval_data_reads_wide_images_as_the_recognizer_does(tmp_path):
 
   assert accuracy() == 1.0
   assert accuracy("--max-width", "0") < 1.0
+
+
+def test_eval_joins_the_distributed_runtime_before_loading_the_model(workdir, evaluation_dir,
+                                                                     monkeypatch):
+  from crnn_jax import distributed, run_files  # pylint: disable=import-outside-toplevel
+  calls = []
+  monkeypatch.setattr(distributed, "initialize", lambda *a: calls.append("initialize"))
+  real_load = run_files.load_model
+  monkeypatch.setattr(run_files, "load_model",
+                      lambda *a, **k: calls.append("load") or real_load(*a, **k))
+  assert cli.main(["eval", "--checkpoint", str(workdir), "--data", str(evaluation_dir),
+                   "--quiet"]) == 0
+  assert calls == ["initialize", "load"]
