@@ -156,3 +156,16 @@ def test_eighth_scene_stage_changes_only_the_font_pool_and_schedule():
   docstring = " ".join(synth_en_scene8.__doc__.replace("\\\n", " ").split())
   for package, _ in fonts.SIGNAGE_DEBIAN_FONTS:
     assert f" {package} " in docstring, package
+
+
+def test_ninth_scene_stage_adds_hollow_letters_to_the_eighth():
+  # pylint: disable-next=import-outside-toplevel
+  from configs import synth_en_scene8, synth_en_scene9
+  eighth = _leaf_paths(synth_en_scene8.get_config())
+  ninth = _leaf_paths(synth_en_scene9.get_config())
+  assert _changed_fields(eighth, ninth) == {
+      "init_weights", "data.train_seed", "data.synthetic.scene_params.border_prob",
+      "data.synthetic.scene_params.hollow_prob", "num_train_steps", "optimizer.learning_rate",
+      "eval_every_steps"}
+  assert ninth["data.synthetic.scene_params.hollow_prob"] > 0
+  assert ninth["data.train_seed"] != eighth["data.train_seed"]
