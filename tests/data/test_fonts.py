@@ -174,20 +174,26 @@ def test_wide_pools_draw_lining_figures(pool):
     assert zero >= 0.85 * cap and one >= 0.85 * cap, path.name
 
 
-def test_scene_pool_adds_display_faces_with_real_lower_case():
-  wide = fonts.discover_fonts(pool="wide")
-  scene = fonts.discover_fonts(pool="scene")
-  added = sorted(set(scene) - set(wide))
-  assert set(wide) <= set(scene)
-  assert {p.parent.parent.name for p in added} == set(fonts.SCENE_FONT_PACKAGES)
-  families = {fonts.typeface_family(p) for p in added}
-  assert {"Anton", "Lobster", "Oswald", "Abril Fatface", "Orbitron"} <= families
+def _added_faces(smaller: str, larger: str) -> list:
+  """The fonts that pool `larger` adds to pool `smaller`, checked to be a sorted superset whose
+  new faces draw all 62 characters with a real lower case."""
+  base, pool = fonts.discover_fonts(pool=smaller), fonts.discover_fonts(pool=larger)
+  assert pool == sorted(pool) and set(base) <= set(pool)
+  added = sorted(set(pool) - set(base))
   assert fonts.fonts_covering(added, ALNUM_62) == added
   # All-capitals faces draw 'x' as tall as 'X': they would teach 'A' for a lower-case 'a'.
   for path in added:
     font = ImageFont.truetype(str(path), 100)
     x_height, cap = (-font.getbbox(c, anchor="ls")[1] for c in "xX")
     assert x_height <= 0.85 * cap, path.name
+  return added
+
+
+def test_scene_pool_adds_display_faces_with_real_lower_case():
+  added = _added_faces("wide", "scene")
+  assert {p.parent.parent.name for p in added} == set(fonts.SCENE_FONT_PACKAGES)
+  families = {fonts.typeface_family(p) for p in added}
+  assert {"Anton", "Lobster", "Oswald", "Abril Fatface", "Orbitron"} <= families
 
 
 def test_scene_pool_without_its_packages_is_a_clear_error(without_font_package):
@@ -201,11 +207,7 @@ def test_scene_pool_without_its_packages_is_a_clear_error(without_font_package):
 
 @needs_signage_packages
 def test_signage_pool_adds_the_debian_faces_with_real_lower_case():
-  scene = fonts.discover_fonts(pool="scene")
-  signage = fonts.discover_fonts(pool="signage")
-  assert signage == sorted(signage)
-  added = sorted(set(signage) - set(scene))
-  assert set(scene) <= set(signage)
+  added = _added_faces("scene", "signage")
   assert all(fonts.DEBIAN_FONT_ROOT in p.parents for p in added)
   # Every listed package adds a face; no family outweighs the others.
   for package, patterns in fonts.SIGNAGE_DEBIAN_FONTS:
@@ -214,13 +216,9 @@ def test_signage_pool_adds_the_debian_faces_with_real_lower_case():
   assert max(by_family.values()) <= 8, by_family
   assert len(by_family) >= 45
   # None of them is a family that the PyPI pools hold already.
-  assert not set(by_family) & {fonts.typeface_family(p) for p in scene}
+  scene_families = {fonts.typeface_family(p) for p in fonts.discover_fonts(pool="scene")}
+  assert not set(by_family) & scene_families
   assert {"Gillius ADF", "Tribun ADF Std", "Old Standard TT", "Charis SIL"} <= set(by_family)
-  assert fonts.fonts_covering(added, ALNUM_62) == added
-  for path in added:
-    font = ImageFont.truetype(str(path), 100)
-    x_height, cap = (-font.getbbox(c, anchor="ls")[1] for c in "xX")
-    assert x_height <= 0.85 * cap, path.name
 
 
 def test_signage_pool_without_its_debian_packages_is_a_clear_error(monkeypatch, tmp_path):
