@@ -112,8 +112,8 @@ SCENE_FONT_PACKAGES = (
 # Style), all-capitals faces (Mekanus Titling, Beteckna, Humor Sans, Ubuntu Title), URW's base
 # 35 and TeX Gyre (the origin of the held-out set's FreeFont) and the TLWG faces that carry
 # URW's or unnamed Latin letters (Norasi, Tlwg Mono and Typewriter), the Liberation and
-# FreeFont packages themselves, and families the PyPI pools already hold (Open Sans, Lobster, Comfortaa,
-# Cabin). Families with many weights keep at most 8 files.
+# FreeFont packages themselves, and families the PyPI pools already hold (Open Sans, Lobster,
+# Comfortaa, Cabin). Families with many weights keep at most 8 files.
 SIGNAGE_DEBIAN_FONTS = (
     ("fonts-adf-accanthis", ("truetype/adf/AccanthisADFStd-*.otf",)),
     ("fonts-adf-baskervald", ("truetype/adf/BaskervaldADFStd*.otf",)),

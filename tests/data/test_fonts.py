@@ -211,7 +211,8 @@ def test_signage_pool_adds_the_debian_faces_with_real_lower_case():
   assert all(fonts.DEBIAN_FONT_ROOT in p.parents for p in added)
   # Every listed package adds a face; no family outweighs the others.
   for package, patterns in fonts.SIGNAGE_DEBIAN_FONTS:
-    assert set(fonts._debian_package_fonts(patterns)) & set(added), package  # pylint: disable=protected-access
+    # pylint: disable-next=protected-access
+    assert set(fonts._debian_package_fonts(patterns)) & set(added), package
   by_family = collections.Counter(fonts.typeface_family(p) for p in added)
   assert max(by_family.values()) <= 8, by_family
   assert len(by_family) >= 45
