@@ -9,7 +9,7 @@ the learning curve.
   python -m train.main --config configs/synth_en_scene6.py --workdir ~/runs/synth_en_scene6
 
 It did not beat stage 5 (README, section "Reading photographs", stage 6), so it is not shipped
-and `init_weights = 'scene_en'` still names stage 5's weights. Set-up as for
+and `init_weights` names stage 5's workdir (stage 5 shipped as `scene_en` until stage 9). Set-up as for
 configs/synth_en_scene.py.
 """
 
@@ -18,7 +18,7 @@ from configs import synth_en_scene5
 
 def get_config():
   config = synth_en_scene5.get_config()
-  config.init_weights = "scene_en"
+  config.init_weights = "~/runs/synth_en_scene5"  # Stage 5, shipped as scene_en until stage 9.
   config.data.train_seed = 808
   config.num_train_steps = 600
   config.optimizer.learning_rate = 1.5e-4

@@ -12,9 +12,9 @@ weights (stage 5) with stage 5's schedule.
   python -m train.main --config configs/synth_en_scene7.py --workdir ~/runs/synth_en_scene7
 
 33 min on a 2-core AMD EPYC (2.8 s per step). It did not beat stage 5 on SVT-train (65.8%
-at step 700; IIIT5k-train 91.2%, +0.5), so it is not shipped and `init_weights = 'scene_en'`
-still names stage 5's weights (README, section "Reading photographs", stage 7). Set-up as for
-configs/synth_en_scene.py.
+at step 700; IIIT5k-train 91.2%, +0.5), so it is not shipped; `init_weights` names stage 5's
+workdir (stage 5 shipped as `scene_en` until stage 9; README, section "Reading photographs",
+stage 7). Set-up as for configs/synth_en_scene.py.
 """
 
 from configs import synth_en_scene5
@@ -22,7 +22,7 @@ from configs import synth_en_scene5
 
 def get_config():
   config = synth_en_scene5.get_config()
-  config.init_weights = "scene_en"
+  config.init_weights = "~/runs/synth_en_scene5"  # Stage 5, shipped as scene_en until stage 9.
   config.data.train_seed = 909
   synthetic = config.data.synthetic
   synthetic.word_fraction = 0.92

@@ -4,8 +4,8 @@ Stages 5 to 7 levelled off at 66-67% on SVT-train, whose errors are mostly sign 
 no pool font resembles (heavy serifs, Gill- and Futura-like capitals, extended grotesques).
 Typeface variety is what moved the print model most (synth_en's third stage). This stage
 adds 52 families from Debian font packages to the 'scene' pool's 114 (`fonts.SIGNAGE_DEBIAN_FONTS`,
-207 files), with stage 5's text and effects, from new records, starting from the shipped
-weights (stage 5) with stage 2's peak learning rate (new faces to learn, not a polish).
+207 files), with stage 5's text and effects, from new records, starting from stage 5's
+final checkpoint (then shipped as `scene_en`) with stage 2's peak learning rate (new faces to learn, not a polish).
 
   apt-get install fonts-adf-accanthis fonts-adf-baskervald fonts-adf-berenis \\
       fonts-adf-gillius fonts-adf-ikarius fonts-adf-libris fonts-adf-mekanus \\
@@ -28,7 +28,7 @@ from configs import synth_en_scene5
 
 def get_config():
   config = synth_en_scene5.get_config()
-  config.init_weights = "scene_en"
+  config.init_weights = "~/runs/synth_en_scene5"  # Stage 5, shipped as scene_en until stage 9.
   config.data.train_seed = 1010
   config.data.synthetic.font_pool = "signage"
   config.num_train_steps = 1400

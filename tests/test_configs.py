@@ -131,7 +131,7 @@ def test_seventh_scene_stage_changes_only_the_text_mix_and_schedule():
   assert changed == {"init_weights", "data.train_seed", "data.synthetic.word_fraction",
                      "data.synthetic.digit_fraction", "num_train_steps",
                      "optimizer.warmup_steps", "eval_every_steps"}
-  assert seventh["init_weights"] == "scene_en"  # The shipped stage 5.
+  assert seventh["init_weights"] == "~/runs/synth_en_scene5"  # Stage 5.
   def random_share(config):
     return 1 - config["data.synthetic.word_fraction"] - config["data.synthetic.digit_fraction"]
   assert 0 < random_share(seventh) < random_share(fifth)
@@ -149,7 +149,7 @@ def test_eighth_scene_stage_changes_only_the_font_pool_and_schedule():
       "optimizer.learning_rate", "checkpoint_every_steps",
       "eval_every_steps"}
   assert eighth["data.synthetic.font_pool"] == "signage"
-  assert eighth["init_weights"] == "scene_en"
+  assert eighth["init_weights"] == "~/runs/synth_en_scene5"
   seeds = {fifth["data.train_seed"], synth_en_scene7.get_config().data.train_seed, 808}
   assert eighth["data.train_seed"] not in seeds
   # The docstring's apt-get line installs every package of the pool.
