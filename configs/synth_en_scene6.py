@@ -9,8 +9,8 @@ the learning curve.
   python -m train.main --config configs/synth_en_scene6.py --workdir ~/runs/synth_en_scene6
 
 It did not beat stage 5 (README, section "Reading photographs", stage 6), so it is not shipped
-and `init_weights` names stage 5's workdir (stage 5 shipped as `scene_en` until stage 9). Set-up as for
-configs/synth_en_scene.py.
+and `init_weights` names stage 5's workdir (stage 5 shipped as `scene_en` until stage 9). Set-up
+as for configs/synth_en_scene.py.
 """
 
 from configs import synth_en_scene5

@@ -183,7 +183,8 @@ class Recognizer:
   """
 
   def __init__(self, model: crnn.CRNN, variables: dict[str, Any], charset: Charset, *,
-               height: int = 32, max_width: int = preprocess.DEFAULT_MAX_WIDTH, width_step: int = 32,
+               height: int = 32, max_width: int = preprocess.DEFAULT_MAX_WIDTH,
+               width_step: int = 32,
                fixed_width: int | None = None,
                decoder: decoder_lib.Decoder | str = "greedy", beam_width: int = 10,
                lexicon: Sequence[str] | str | pathlib.Path | None = None, delta: int = 3,
