@@ -169,3 +169,16 @@ def test_ninth_scene_stage_adds_hollow_letters_to_the_eighth():
       "eval_every_steps"}
   assert ninth["data.synthetic.scene_params.hollow_prob"] > 0
   assert ninth["data.train_seed"] != eighth["data.train_seed"]
+
+
+def test_tenth_scene_stage_adds_inline_letters_to_the_ninth():
+  # pylint: disable-next=import-outside-toplevel
+  from configs import synth_en_scene9, synth_en_scene10
+  ninth = _leaf_paths(synth_en_scene9.get_config())
+  tenth = _leaf_paths(synth_en_scene10.get_config())
+  assert _changed_fields(ninth, tenth) == {
+      "init_weights", "data.train_seed", "data.synthetic.scene_params.inline_prob",
+      "num_train_steps", "eval_every_steps"}
+  assert tenth["init_weights"] == "scene_en"  # Shipped weights: runs on a fresh machine.
+  assert tenth["data.synthetic.scene_params.inline_prob"] > 0
+  assert tenth["data.train_seed"] not in {ninth["data.train_seed"], 1010}

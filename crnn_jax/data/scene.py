@@ -7,8 +7,9 @@ model's inputs (`preprocess.to_grayscale`). The stages, each with its own probab
 
   1. Layout: font size, character spacing from tight to very wide, stroke weight (dilated or
      eroded glyphs), parts of neighbouring words and lines drawn around the word.
-  2. Text effects: outline (border), hollow letters (the outline alone), drop shadow, 3-D
-     extrusion, bevel (shaded ink).
+  2. Text effects: outline (border), hollow letters (the outline alone), inline letters (a
+     line of another colour running inside the strokes), drop shadow, 3-D extrusion, bevel
+     (shaded ink).
   3. Geometry: arc-shaped baselines, projective transform (corner jitter, rotation, shear),
      all applied to every layer at once with OpenCV.
   4. Crop: tight to loose margins around the transformed word box (which spans the capital
@@ -58,6 +59,8 @@ class SceneParams:
   shadow_prob: float = 0.15
   extrude_prob: float = 0.08
   bevel_prob: float = 0.0  # Ink shaded by a light direction, as raised or engraved letters.
+  inline_prob: float = 0.0  # A line inside the strokes, in another colour (inline sign faces).
+  inline_band: tuple[float, float] = (0.3, 0.7)  # Its inner and outer edge, of stroke half-width.
   curve_prob: float = 0.15
   curve_range: float = 0.45  # Arc height at the word's ends.
   perspective_prob: float = 0.6
@@ -271,6 +274,29 @@ def _bevel(rng, ink: np.ndarray, text_alpha: np.ndarray, size: int) -> np.ndarra
   return ink + np.float32(rng.uniform(60.0, 140.0)) * shade[..., None]
 
 
+def _inline(rng, mask: np.ndarray, params: SceneParams) -> np.ndarray | None:
+  """Coverage `[H, W]` of a line running inside the glyph strokes of `mask` `[H, W]`.
+
+  The line lies where the distance to the stroke's edge is between two fractions of the
+  stroke's half-width (its 90th percentile over the ink, so one value serves the word), taken
+  at random from `params.inline_band`: around the centre line that gives one line per stroke
+  (engraved or inline letters), nearer the edge two parallel ones. None where the strokes
+  are too thin (under 2 pixels' half-width) to hold a visible line.
+  """
+  binary = (mask > 0.5).astype(np.uint8)
+  if not binary.any():
+    return None
+  distance = cv2.distanceTransform(binary, cv2.DIST_L2, 3)
+  half_width = float(np.percentile(distance[binary > 0], 90))
+  if half_width < 2.0:
+    return None
+  low, high = params.inline_band
+  inner = rng.uniform(low, (low + high) / 2) * half_width
+  outer = max(inner + 1.5, rng.uniform((low + high) / 2, high) * half_width)
+  # Soft edges, a pixel wide, so that the warps and resizes that follow do not alias it.
+  return np.clip(np.minimum(distance - inner, outer - distance) + 0.5, 0, 1).astype(np.float32)
+
+
 def scene_params(overrides=None) -> SceneParams:
   """`SceneParams` with the fields named in `overrides` (a mapping, e.g. a config's
   `data.synthetic.scene_params`) changed; lists become tuples.
@@ -386,10 +412,16 @@ def render_scene(text: str, font_path: str, rng: np.random.Generator, *, font_si
     steps = max(2, round(size * rng.uniform(0.04, 0.12)))
     dx, dy = rng.choice([-1.0, 1.0], size=2) * rng.uniform(0.3, 1.0, size=2)
     shadow = np.max([_shift(mask, dx * k, dy * k) for k in range(1, steps + 1)], axis=0)
+  # Drawn only when asked, so that configs without it keep their random streams (and records).
+  inline = None
+  if params.inline_prob and rng.random() < params.inline_prob and not hollow:
+    inline = _inline(rng, mask, params)
   if border is not None:
     layers.append(border)
   if shadow is not None:
     layers.append(shadow)
+  if inline is not None:
+    layers.append(inline)
   stack = np.stack(layers, axis=-1)
 
   # 3. Geometry.
@@ -446,6 +478,7 @@ def render_scene(text: str, font_path: str, rng: np.random.Generator, *, font_si
     image = image + (border_colour - image) * border_alpha[..., None]
   if shadow is not None:
     shadow_alpha = stack[..., k] * rng.uniform(0.4, 1.0)
+    k += 1
     shade = fill * rng.uniform(0.0, 0.6) if rng.random() < 0.7 else colour_with_luma(
         rng, rng.uniform(0, 255))
     image = image + (shade - image) * shadow_alpha[..., None]
@@ -466,6 +499,10 @@ def render_scene(text: str, font_path: str, rng: np.random.Generator, *, font_si
     ink = background  # The glyphs' insides show the surface again.
   under = image
   image = under + (ink - under) * alpha
+  if inline is not None:  # In a colour that stands out from the ink (often the surface's).
+    line_colour = local if rng.random() < 0.5 else text_colour(rng, float(luma(fill)), params)
+    line_alpha = (stack[..., k] * text_alpha)[..., None]
+    image = image + (line_colour - image) * line_alpha
   # A word the effects made invisible (ink as dark as a dark photo, a shadow the colour of
   # the text) would teach the model to read nothing: redraw it at full contrast.
   drawn = np.clip(border_alpha - text_alpha, 0, 1) if hollow else text_alpha

@@ -207,6 +207,46 @@ def test_hollow_letters_draw_no_random_number_of_their_own(font_paths):
                 params=scene.scene_params({"border_prob": 0.0, "hollow_prob": 1.0})))
 
 
+def test_inline_line_lies_inside_thick_strokes_and_skips_thin_ones():
+  params = scene.scene_params({"inline_band": (0.4, 0.6)})
+  bar = np.zeros((60, 120), np.float32)
+  bar[10:50, 10:110] = 1.0  # A stroke 40 px thick: half-width 20 (90th percentile ~17).
+  line = scene._inline(np.random.default_rng(0), bar, params)  # pylint: disable=protected-access
+  assert line is not None and line.shape == bar.shape
+  assert line[bar == 0].max() == 0  # Nothing outside the ink,
+  assert line[10:14].max() == 0 and line[46:50].max() == 0  # nor at its edges,
+  assert line[:, 58:62].max() > 0.7  # and a line across the stroke's half-width band.
+  assert line[30, 58:62].max() == 0  # The centre line itself is not in a (0.4, 0.6) band.
+  thin = np.zeros((60, 120), np.float32)
+  thin[28:31, 10:110] = 1.0  # 3 px: no room for a visible line.
+  assert scene._inline(np.random.default_rng(0), thin, params) is None  # pylint: disable=protected-access
+
+
+def test_inline_letters_change_only_the_strokes_insides(font_paths, monkeypatch):
+  # The same draws with the line's coverage zeroed: the difference is the line alone.
+  bold = next(p for p in fonts.discover_fonts() if p.name == "DejaVuSans-Bold.ttf")
+  params = scene.scene_params(dict(_FLAT, inline_prob=1.0, output_height=(64, 64),
+                                   weight_prob=0.0, size_range=(1.0, 1.0), perspective_prob=0.0,
+                                   curve_prob=0.0))
+  lined = [preprocess.to_grayscale(_render("HOTEL", bold, seed, font_size=48, params=params))
+           for seed in range(8)]
+  original = scene._inline  # pylint: disable=protected-access
+  monkeypatch.setattr(scene, "_inline", lambda *args: (lambda a: None if a is None else 0 * a)(
+      original(*args)))
+  changed_total = 0
+  for seed, with_line in enumerate(lined):
+    without = preprocess.to_grayscale(_render("HOTEL", bold, seed, font_size=48, params=params))
+    diff = np.abs(with_line.astype(int) - without.astype(int)) > 20
+    background = np.bincount(without.ravel()).argmax()
+    ink = (np.abs(without.astype(int) - int(background)) > 20).astype(np.uint8)
+    near = cv2.dilate(ink, np.ones((3, 3), np.uint8)) > 0
+    inside = cv2.erode(ink, np.ones((3, 3), np.uint8)) > 0
+    assert not (diff & ~near).any(), seed  # Nothing on the background,
+    assert (diff & inside).sum() >= 0.8 * diff.sum(), seed  # mostly inside the strokes,
+    changed_total += int(diff.sum())
+  assert changed_total > 200  # and a visible line in most words.
+
+
 def test_wide_tracking_sets_the_letter_gaps(font_paths):
   spaced = dict(_FLAT, spacing_prob=1.0, wide_spacing_prob=1.0, perspective_prob=0.0,
                 curve_prob=0.0, margin_x=(0.0, 0.0), margin_y=(0.0, 0.0), size_range=(1.0, 1.0),
