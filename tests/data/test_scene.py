@@ -208,10 +208,11 @@ def test_hollow_letters_draw_no_random_number_of_their_own(font_paths):
 
 
 def test_inline_line_lies_inside_thick_strokes_and_skips_thin_ones():
+  # pylint: disable=protected-access
   params = scene.scene_params({"inline_band": (0.4, 0.6)})
   bar = np.zeros((60, 120), np.float32)
   bar[10:50, 10:110] = 1.0  # A stroke 40 px thick: half-width 20 (90th percentile ~17).
-  line = scene._inline(np.random.default_rng(0), bar, params)  # pylint: disable=protected-access
+  line = scene._inline(np.random.default_rng(0), bar, params)
   assert line is not None and line.shape == bar.shape
   assert line[bar == 0].max() == 0  # Nothing outside the ink,
   assert line[10:14].max() == 0 and line[46:50].max() == 0  # nor at its edges,
@@ -219,7 +220,7 @@ def test_inline_line_lies_inside_thick_strokes_and_skips_thin_ones():
   assert line[30, 58:62].max() == 0  # The centre line itself is not in a (0.4, 0.6) band.
   thin = np.zeros((60, 120), np.float32)
   thin[28:31, 10:110] = 1.0  # 3 px: no room for a visible line.
-  assert scene._inline(np.random.default_rng(0), thin, params) is None  # pylint: disable=protected-access
+  assert scene._inline(np.random.default_rng(0), thin, params) is None
 
 
 def test_inline_letters_change_only_the_strokes_insides(font_paths, monkeypatch):
