@@ -155,6 +155,13 @@ def _other_decoders(args, config, charset, state, entries, protocol) -> dict[str
   return out
 
 
+def check_max_width(max_width: int) -> None:
+  """Raises ValueError unless `--max-width` is 0 or at least the model's narrowest input."""
+  if max_width and max_width < preprocess.MIN_WIDTH:
+    raise ValueError(f"--max-width must be at least {preprocess.MIN_WIDTH} pixels (or 0 for "
+                     f"the training config's), got {max_width}")
+
+
 def reading_config(data_config, max_width: int):
   """`config.data` as `eval --data` reads images: keep-ratio ones up to `max_width` columns
   (the width `predict` and `Recognizer` allow) instead of the training width; 0 keeps it.
@@ -162,11 +169,9 @@ def reading_config(data_config, max_width: int):
   Raises:
     ValueError: a width narrower than the model's narrowest input.
   """
+  check_max_width(max_width)
   if data_config.get("resize") != "keep_ratio" or not max_width:
     return data_config
-  if max_width < preprocess.MIN_WIDTH:
-    raise ValueError(f"--max-width must be at least {preprocess.MIN_WIDTH} pixels (or 0 for "
-                     f"the training config's), got {max_width}")
   data_config = data_config.copy_and_resolve_references()
   data_config.max_width = int(max_width)
   return data_config
@@ -180,6 +185,7 @@ def run_on_data(args) -> int:
 
   name = model_name(args)
   protocol = protocol_from_args(args)
+  check_max_width(args.max_width)  # Bad flags fail before the model loads.
   entries = expand_datasets(args.data, args.kind)  # Fails early on a missing path.
   from crnn_jax import train_lib  # pylint: disable=g-import-not-at-top
   # The model is restored once, for the greedy results and every other --decoder.

@@ -196,6 +196,20 @@ def test_reading_config_widens_keep_ratio_models_only():
   config.data.resize = "keep_ratio"
   with pytest.raises(ValueError, match="--max-width must be at least 8"):
     eval_cli.reading_config(config.data, 4)
+  config.data.resize = "fixed"  # A bad width is refused whatever the model.
+  with pytest.raises(ValueError, match="--max-width must be at least 8"):
+    eval_cli.reading_config(config.data, -1)
+
+
+def test_eval_refuses_a_bad_max_width_before_loading_the_model(evaluation_dir, monkeypatch,
+                                                                capsys):
+  from crnn_jax import run_files  # pylint: disable=import-outside-toplevel
+  loads = []
+  monkeypatch.setattr(run_files, "load_model", lambda *a, **k: loads.append(a))
+  assert cli.main(["eval", "--weights", "scene_en", "--data", str(evaluation_dir),
+                   "--max-width", "4"]) == 2
+  assert "--max-width must be at least 8" in capsys.readouterr().err
+  assert not loads
 
 
 def test_eval_data_reads_wide_images_as_the_recognizer_does(tmp_path):
