@@ -82,9 +82,10 @@ def decode_image(image: bytes | np.ndarray | Image.Image | None) -> np.ndarray:
     if not data:
       raise BadRecord(EMPTY_IMAGE, "0 bytes")
     try:
+      # Decoded in colour, then to grayscale as every other path does (`inference.load_image`,
+      # the renderer): a JPEG's own luma plane differs by up to 32 levels on real crops, so
+      # eval and predict would read different images.
       with Image.open(io.BytesIO(data)) as pil:
-        if pil.mode in ("RGB", "YCbCr", "CMYK") and pil.format == "JPEG":
-          pil.draft("L", pil.size)  # Decode only the luma of a JPEG (faster).
         pil.load()
         if pil.width == 0 or pil.height == 0:
           raise BadRecord(EMPTY_IMAGE, f"{pil.width}x{pil.height} pixels")

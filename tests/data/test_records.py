@@ -44,6 +44,22 @@ def test_images_decode_to_grayscale_and_bad_bytes_are_classified():
   assert _reason(records.decode_image, None) == "missing_key"
 
 
+def test_colour_jpeg_decodes_as_the_recognizer_reads_the_file(tmp_path):
+  # eval (records) and predict (inference.load_image) must see the same pixels: a JPEG's own
+  # luma plane differs from the grayscale of its decoded colours.
+  from crnn_jax import inference  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  colours = rng.integers(0, 256, size=(8, 12, 3)).astype(np.uint8)
+  image = Image.fromarray(colours).resize((96, 64), Image.NEAREST)
+  path = tmp_path / "crop.jpg"
+  image.save(path, quality=60)  # 4:2:0 chroma subsampling, as most photographs have.
+  decoded = records.decode_image(path.read_bytes())
+  np.testing.assert_array_equal(decoded, inference.load_image(path))
+  with Image.open(path) as pil:
+    pil.draft("L", pil.size)  # The luma plane alone: what this test guards against.
+    assert (np.asarray(pil.convert("L")) != decoded).any()
+
+
 def test_parse_record_checks_labels_before_images():
   good = dict(key="k", image=encode(image_array(2)), label=b"abc")
   image, text = records.parse_record(good)
