@@ -186,7 +186,7 @@ class Recognizer:
                height: int = 32, max_width: int = preprocess.DEFAULT_MAX_WIDTH,
                width_step: int = 32,
                fixed_width: int | None = None,
-               decoder: decoder_lib.Decoder | str = "greedy", beam_width: int = 10,
+               decoder: decoder_lib.Decoder | str | None = None, beam_width: int | None = None,
                lexicon: Sequence[str] | str | pathlib.Path | None = None, delta: int = 3,
                compilation_cache: bool | str | pathlib.Path = True,
                backend: str = "jax", onnx_model: str | pathlib.Path | bytes | None = None,
@@ -202,9 +202,10 @@ class Recognizer:
       width_step: batch widths are rounded up to a multiple of this.
       fixed_width: if set, every image is resized to height x fixed_width (for models trained
         with `data.resize = 'fixed'`); otherwise the aspect ratio is kept.
-      decoder: a `decoding.decoder.Decoder`, or 'greedy', 'beam' or 'lexicon' configured by the
-        following arguments.
-      beam_width: prefixes kept by the beam decoder.
+      decoder: a `decoding.decoder.Decoder`, or 'greedy', 'beam', 'lm' or 'lexicon' configured
+        by the following arguments (see `crnn_jax.decoding.decoder`); default
+        `decoder.default_name(charset)`: 'lm' for English charsets, else 'greedy'.
+      beam_width: prefixes kept by the beam and lm decoders (default: the decoder's).
       lexicon: the lexicon decoder's word list or lexicon file (optional when every call to
         `recognize` passes per-image lexicons).
       delta: the lexicon decoder's edit-distance radius.
@@ -243,6 +244,8 @@ class Recognizer:
     self.max_width = max_width
     self.width_step = width_step
     self.fixed_width = fixed_width or None
+    if decoder is None:
+      decoder = decoder_lib.default_name(charset)
     if isinstance(decoder, str):
       decoder = decoder_lib.Decoder(charset, decoder, beam_width=beam_width, lexicon=lexicon,
                                     delta=delta)

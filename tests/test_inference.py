@@ -38,7 +38,8 @@ def test_import_is_lazy_and_flags_apply_first():
   assert result.returncode == 0, result.stderr[-2000:]
 
 
-def test_recognize_any_input_equals_model_greedy(recognizer, tiny_workdir, tmp_path):
+def test_recognize_any_input_equals_model_greedy(tiny_workdir, tmp_path):
+  recognizer = crnn_jax.Recognizer.from_checkpoint(tiny_workdir, decoder="greedy")
   gray = deploy_helpers.text_images(5, [120, 40, 300])
   path = tmp_path / "a.png"
   Image.fromarray(gray[0]).save(path)
@@ -179,3 +180,15 @@ def test_recognize_reports_unreadable_inputs_when_asked(recognizer, tmp_path):
     recognizer.recognize(inputs, errors="ignore")
   with pytest.raises(ValueError, match="3 lexicons for 4 images"):
     lex.recognize(inputs, lexicons=[["a"]] * 3)
+
+
+def test_default_decoder_follows_the_charset(recognizer):
+  from crnn_jax.data.charset import Charset  # pylint: disable=import-outside-toplevel
+  assert recognizer.decoder.name == "lm"  # 36 ASCII characters: the English language model.
+  cjk = Charset("".join(chr(0x4E00 + i) for i in range(len(recognizer.charset))))
+  other = crnn_jax.Recognizer(recognizer.model, recognizer.variables, cjk,
+                              compilation_cache=False)
+  assert other.decoder.name == "greedy"
+  chosen = crnn_jax.Recognizer(recognizer.model, recognizer.variables, recognizer.charset,
+                               decoder="beam", compilation_cache=False)
+  assert chosen.decoder.name == "beam" and chosen.decoder.beam_width == 10

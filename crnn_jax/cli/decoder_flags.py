@@ -5,20 +5,30 @@ from __future__ import annotations
 import argparse
 
 from crnn_jax.data.charset import Charset
-from crnn_jax.decoding.decoder import DECODERS, DEFAULT_BEAM_WIDTH, DEFAULT_DELTA, Decoder
+from crnn_jax.decoding.decoder import (DECODERS, DEFAULT_BEAM_WIDTH, DEFAULT_DELTA,
+                                       DEFAULT_LENGTH_BONUS, DEFAULT_LM_BEAM_WIDTH,
+                                       DEFAULT_LM_WEIGHT, Decoder, default_name)
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, multiple: bool = True) -> None:
-  """Adds `--decoder`, `--beam-width`, `--lexicon`, `--image-lexicons`, `--delta`."""
+  """Adds `--decoder`, `--beam-width`, `--lm-weight`, `--length-bonus`, `--lexicon`,
+  `--image-lexicons`, `--delta`."""
   if multiple:
     parser.add_argument("--decoder", action="append", default=None,
-                        help="greedy, beam or lexicon; repeat or separate with commas to "
-                        "compare several (default: greedy)")
+                        help="greedy, beam, lm or lexicon; repeat or separate with commas to "
+                        "compare several (default: greedy, and lm for English models)")
   else:
-    parser.add_argument("--decoder", default="greedy", choices=DECODERS,
-                        help="greedy (best path), beam (prefix beam search) or lexicon")
-  parser.add_argument("--beam-width", type=int, default=DEFAULT_BEAM_WIDTH,
-                      help="prefixes kept by the beam decoder")
+    parser.add_argument("--decoder", default=None, choices=DECODERS,
+                        help="greedy (best path), beam (prefix beam search), lm (beam search "
+                        "rescored with an English character language model) or lexicon "
+                        "(default: lm for English models, else greedy)")
+  parser.add_argument("--beam-width", type=int, default=None,
+                      help=f"prefixes kept by the beam and lm decoders (default "
+                      f"{DEFAULT_BEAM_WIDTH} and {DEFAULT_LM_BEAM_WIDTH})")
+  parser.add_argument("--lm-weight", type=float, default=DEFAULT_LM_WEIGHT,
+                      help="lm decoder: weight of the language model's log score")
+  parser.add_argument("--length-bonus", type=float, default=DEFAULT_LENGTH_BONUS,
+                      help="lm decoder: score added per character of a reading")
   parser.add_argument("--lexicon", help="lexicon file for the lexicon decoder (one word a line)")
   parser.add_argument("--image-lexicons",
                       help="per-image lexicons for the lexicon decoder: KEY<TAB>word word ... "
@@ -28,9 +38,16 @@ def add_arguments(parser: argparse.ArgumentParser, *, multiple: bool = True) -> 
                       "greedy output (lexicons above 200 words)")
 
 
-def decoder_names(args) -> list[str]:
-  """The decoder names of parsed `--decoder` options (default ['greedy'])."""
-  value = getattr(args, "decoder", None) or ["greedy"]
+def decoder_names(args, charset: Charset | None = None) -> list[str]:
+  """The decoder names of parsed `--decoder` options.
+
+  Without `--decoder`: ['greedy'] and, given the model's charset, its default decoder
+  (`decoder.default_name`: 'lm' for English models), so that `eval` scores what `predict`
+  reads.
+  """
+  value = getattr(args, "decoder", None)
+  if not value:
+    value = ["greedy"] + ([default_name(charset)] if charset is not None else [])
   if isinstance(value, str):
     value = [value]
   names = [n.strip() for v in value for n in v.split(",") if n.strip()]
@@ -42,10 +59,11 @@ def decoder_names(args) -> list[str]:
 
 def decoders_from_args(args, charset: Charset) -> list[Decoder]:
   """The Decoders of parsed command-line options (see `add_arguments`)."""
-  names = decoder_names(args)
+  names = decoder_names(args, charset)
   if ("lexicon" in names and not getattr(args, "lexicon", None)
       and not getattr(args, "image_lexicons", None)):
     raise ValueError("--decoder lexicon needs --lexicon FILE and/or --image-lexicons FILE")
   return [Decoder(charset, name, beam_width=args.beam_width,
                   lexicon=getattr(args, "lexicon", None) if name == "lexicon" else None,
-                  delta=args.delta) for name in names]
+                  delta=args.delta, lm_weight=args.lm_weight,
+                  length_bonus=args.length_bonus) for name in names]

@@ -3,7 +3,7 @@
   crnn-jax eval --checkpoint WORKDIR --data data_lmdb_release/evaluation \
       [--case-sensitive] [--unfiltered] [--output results.json] [--markdown results.md]
   crnn-jax eval --checkpoint WORKDIR [--split test] [--num-records 2000] [--output m.json]
-  crnn-jax eval ... [--decoder greedy,beam,lexicon] [--beam-width 10] [--lexicon FILE]
+  crnn-jax eval ... [--decoder greedy,beam,lm,lexicon] [--beam-width 10] [--lexicon FILE]
 
 With --data (`run_on_data`), each path may be a dataset built by `crnn-jax data build`, an LMDB
 database, a folder with gt.txt, or a directory above several of them (each becomes one row:
@@ -13,7 +13,8 @@ the protocol, word accuracy, 1 - NED, mean confidence and the records skipped pe
 the total over all rows and the totals over the usual benchmark groups (see
 `crnn_jax.evaluation.protocol`). Without --data (`run_on_split`), the model is scored on its
 run's held-out synthetic split (or eval datasets) as training evaluates it. Other decoders than
-greedy (--decoder) get a table each. The evaluators are those of `crnn_jax.evaluation.evaluators`
+greedy (--decoder; by default the model's own, `lm` for English models, see
+`crnn_jax.decoding.decoder.default_name`) get a table each. The evaluators are those of `crnn_jax.evaluation.evaluators`
 (`DatasetEvaluator`, `SplitEvaluator`, `DecoderComparison`).
 """
 
@@ -137,10 +138,12 @@ def _other_decoders(args, config, charset, state, entries, protocol) -> dict[str
   """Per-dataset results of each `--decoder` other than greedy (single process), by label."""
   import jax  # pylint: disable=g-import-not-at-top
 
-  if not decoders_requested(args):
+  if not decoders_requested(args, charset):
     return {}
   if jax.process_count() > 1:
-    raise ValueError("--decoder beam/lexicon with --data runs in a single process")
+    if not getattr(args, "decoder", None):
+      return {}  # The default extra decoder is skipped where it cannot run.
+    raise ValueError("--decoder beam/lm/lexicon with --data runs in a single process")
   image_lexicons = _image_lexicons(args)
   logits_fn = evaluators.logits_function(state)
   evaluator = evaluators.DatasetEvaluator(entries, config.data, protocol,
@@ -246,7 +249,7 @@ def run_on_split(args) -> int:
                                        progress=not args.quiet)
   metrics, examples = evaluator.run(state, num_examples=args.show)
   metrics = dict(checkpoint=model_name(args), step=step, split=args.split, **metrics)
-  if decoders_requested(args):  # --decoder beam / lexicon: each one's metrics.
+  if decoders_requested(args, charset):  # Other decoders than greedy: each one's metrics.
     metrics["decoders"] = eval_decoders(args, state, charset, evaluator.batches)
     print_decoder_metrics(metrics["decoders"])
   for pred, target, conf in examples:
@@ -274,9 +277,10 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
   decoder_flags.add_arguments(parser, multiple=True)
 
 
-def decoders_requested(args) -> bool:
-  """Whether `eval` was asked for anything but the default greedy decoding."""
-  return decoder_flags.decoder_names(args) != ["greedy"]
+def decoders_requested(args, charset=None) -> bool:
+  """Whether `eval` scores anything but greedy decoding (given `--decoder`, or by default
+  for a model whose default decoder is not greedy; see `decoder_flags.decoder_names`)."""
+  return decoder_flags.decoder_names(args, charset) != ["greedy"]
 
 
 def eval_decoders(args, state, charset, batches) -> dict[str, dict[str, Any]]:

@@ -1,7 +1,7 @@
 """`crnn-jax predict IMAGE_OR_DIR ...`: read text from images with a trained model.
 
   crnn-jax predict IMAGE_OR_DIR ... [--checkpoint WORKDIR | --weights DIR] [--output preds.tsv]
-      [--decoder greedy|beam|lexicon] [--visualize OUT_DIR] [--backend onnxruntime | --onnx FILE]
+      [--decoder greedy|beam|lm|lexicon] [--visualize OUT_DIR] [--backend onnxruntime | --onnx FILE]
 
 Prints (or writes) `path<TAB>text<TAB>confidence` per image, through `Recognizer.recognize`;
 files that cannot be read are named on stderr and make the exit status 1.
@@ -50,7 +50,7 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
 
 def recognizer_kwargs(args) -> dict[str, Any]:
   """Recognizer constructor arguments from `predict`'s decoder options."""
-  name = getattr(args, "decoder", "greedy") or "greedy"
+  name = getattr(args, "decoder", None) or None  # None: the Recognizer's default.
   if name == "lexicon" and not getattr(args, "lexicon", None):
     raise ValueError("--decoder lexicon needs --lexicon FILE")
   kwargs = dict(decoder=name, beam_width=args.beam_width, lexicon=args.lexicon,

@@ -1,12 +1,18 @@
-"""One call for the three CTC decoders (greedy, beam, lexicon), and per-image lexicons.
+"""One call for the four CTC decoders (greedy, beam, lm, lexicon), and per-image lexicons.
 
-`Decoder` puts the three decoders of this package behind one call, so that the Recognizer, the
+`Decoder` puts the decoders of this package behind one call, so that the Recognizer, the
 `crnn-jax eval` and `crnn-jax predict` commands and the dataset evaluation share them:
 
 * `greedy`: best path (the per-frame arg max, collapsed). Confidence: the probability of that
   single path.
 * `beam`: CTC prefix beam search (`beam.py`). Confidence: p(l | y), the total probability of
   all alignments of the returned labelling l.
+* `lm`: the prefix beam search's `beam_width` best labellings, rescored with a character
+  n-gram language model of English words (`char_lm.py`, open-vocabulary: any string can come
+  out): the reading maximizing log p(l | y) + lm_weight * score(l) + length_bonus * len(l)
+  (len counted in the language model's alphabet). The bonus offsets the language model's
+  preference for short strings. Confidence: p(l | y) of the chosen labelling, as for `beam`.
+  The weights are the ones measured best on real word crops (README, "Reading photographs").
 * `lexicon`: the most probable word of a lexicon (`lexicon.py`, the CRNN paper's Sec. 2.3.2),
   with a global lexicon file and/or per-image lexicons. Confidence: p(word | y).
 
@@ -38,9 +44,19 @@ from crnn_jax.decoding import greedy
 # lexicon.py (JAX, optax) is imported when a lexicon decoder is built, so that the command line
 # can add these options without importing JAX.
 
-DECODERS = ("greedy", "beam", "lexicon")
+DECODERS = ("greedy", "beam", "lm", "lexicon")
 DEFAULT_BEAM_WIDTH = 10
+DEFAULT_LM_BEAM_WIDTH = 32  # The lm decoder rescores this many hypotheses.
+DEFAULT_LM_WEIGHT = 0.5
+DEFAULT_LENGTH_BONUS = 1.5
 DEFAULT_DELTA = 3  # lexicon.DEFAULT_DELTA
+
+
+def default_name(charset: Charset) -> str:
+  """The decoder `predict`, `eval` and `Recognizer` use unless told: 'lm' for models whose
+  characters are all printable ASCII (the English language model's domain), 'greedy' for
+  others (e.g. the Chinese charsets)."""
+  return "lm" if all(" " <= c <= "~" for c in charset.chars) else "greedy"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,41 +109,60 @@ class Decoder:
   """A configured CTC decoder.
 
   Attributes:
-    name: 'greedy', 'beam' or 'lexicon'.
+    name: one of DECODERS.
     charset: the model's charset.
-    beam_width: prefixes kept by the beam search.
+    beam_width: prefixes kept by the beam search ('beam', 'lm').
+    lm_weight, length_bonus: the 'lm' decoder's weights (see the module docstring).
+    language_model: the 'lm' decoder's `char_lm.CharNgramLM` (None for the others).
     delta: edit-distance radius of the lexicon neighbourhood.
     lexicon: the global lexicon decoder (None: per-image lexicons only).
   """
 
   def __init__(self, charset: Charset, name: str = "greedy", *,
-               beam_width: int = DEFAULT_BEAM_WIDTH,
+               beam_width: int | None = None,
                lexicon: Sequence[str] | str | pathlib.Path | None = None,
-               delta: int = DEFAULT_DELTA):
+               delta: int = DEFAULT_DELTA,
+               lm_weight: float = DEFAULT_LM_WEIGHT,
+               length_bonus: float = DEFAULT_LENGTH_BONUS,
+               language_model: Any = None):
     """Configures the decoder.
 
     Args:
       charset: the model's charset.
       name: one of DECODERS.
-      beam_width: for 'beam' (>= 1).
+      beam_width: for 'beam' and 'lm' (>= 1; default DEFAULT_BEAM_WIDTH for 'beam',
+        DEFAULT_LM_BEAM_WIDTH for 'lm').
       lexicon: for 'lexicon': a word list or a lexicon file (one word per line). Without it,
         every decoded batch must come with per-image lexicons.
       delta: for 'lexicon': candidates within this edit distance of the greedy output (large
         lexicons; small ones are searched exhaustively).
+      lm_weight: for 'lm': the weight of the language model's log score (>= 0).
+      length_bonus: for 'lm': added per character of a reading.
+      language_model: for 'lm': a `char_lm.CharNgramLM` (default: `char_lm.english()`).
 
     Raises:
       ValueError: an unknown name or a bad parameter.
     """
     if name not in DECODERS:
       raise ValueError(f"decoder must be one of {DECODERS}, got {name!r}")
+    if beam_width is None:
+      beam_width = DEFAULT_LM_BEAM_WIDTH if name == "lm" else DEFAULT_BEAM_WIDTH
     if beam_width < 1:
       raise ValueError(f"beam width must be >= 1, got {beam_width}")
+    if not lm_weight >= 0:
+      raise ValueError(f"lm weight must be >= 0, got {lm_weight}")
     if delta < 0:
       raise ValueError(f"delta must be >= 0, got {delta}")
     self.name = name
     self.charset = charset
     self.beam_width = int(beam_width)
     self.delta = int(delta)
+    self.lm_weight = float(lm_weight)
+    self.length_bonus = float(length_bonus)
+    self.language_model = None
+    if name == "lm":
+      from crnn_jax.decoding import char_lm  # pylint: disable=g-import-not-at-top
+      self.language_model = language_model or char_lm.english()
     self.lexicon = None
     if name == "lexicon" and lexicon is not None:
       from crnn_jax.decoding import lexicon as lexicon_lib  # pylint: disable=g-import-not-at-top
@@ -137,13 +172,16 @@ class Decoder:
 
   @property
   def label(self) -> str:
-    """A short name for reports, e.g. 'beam10' or 'lexicon'."""
-    return f"beam{self.beam_width}" if self.name == "beam" else self.name
+    """A short name for reports, e.g. 'beam10', 'lm32' or 'lexicon'."""
+    return f"{self.name}{self.beam_width}" if self.name in ("beam", "lm") else self.name
 
   def __repr__(self) -> str:
     extra = ""
     if self.name == "beam":
       extra = f", beam_width={self.beam_width}"
+    elif self.name == "lm":
+      extra = (f", beam_width={self.beam_width}, lm_weight={self.lm_weight}, "
+               f"length_bonus={self.length_bonus}")
     elif self.name == "lexicon":
       size = len(self.lexicon) if self.lexicon is not None else "per-image"
       extra = f", lexicon={size}, delta={self.delta}"
@@ -176,7 +214,28 @@ class Decoder:
       return [Decoded(self.charset.decode(ids),
                       float(greedy.reading_confidence(len(ids), _prob(score))), tuple(ids))
               for (ids, score), in hyps]
+    if self.name == "lm":
+      return self._decode_lm(log_probs, lengths)
     return self._decode_lexicon(log_probs, lengths, lexicons)
+
+  def _decode_lm(self, log_probs, lengths) -> list[Decoded]:
+    from crnn_jax.decoding import char_lm  # pylint: disable=g-import-not-at-top
+    hyps = beam_lib.prefix_beam_search(log_probs, lengths, beam_width=self.beam_width,
+                                       n_best=self.beam_width)
+    texts = [self.charset.decode(ids) for sample in hyps for ids, _ in sample]
+    lm_scores = self.language_model.score(texts)  # One call for the whole batch.
+    out, start = [], 0
+    for sample in hyps:
+      sample_texts = texts[start:start + len(sample)]
+      total = (np.array([score for _, score in sample])
+               + self.lm_weight * lm_scores[start:start + len(sample)]
+               + self.length_bonus * np.array([len(char_lm.normalize(t)) for t in sample_texts]))
+      start += len(sample)
+      best = int(np.argmax(total))
+      ids, score = sample[best]
+      out.append(Decoded(sample_texts[best],
+                         float(greedy.reading_confidence(len(ids), _prob(score))), tuple(ids)))
+    return out
 
   def _decode_lexicon(self, log_probs, lengths, lexicons) -> list[Decoded]:
     batch = log_probs.shape[0]

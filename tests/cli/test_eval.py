@@ -225,7 +225,9 @@ def test_eval_data_reads_wide_images_as_the_recognizer_does(tmp_path):
   for i, width in enumerate((400, 600, 900)):
     paths.append(folder / f"{i}.png")
     Image.fromarray(image_array(i, width=width)).save(paths[-1])
-  texts = [p.text for p in crnn_jax.Recognizer.from_checkpoint(workdir).recognize(paths)]
+  # Greedy, as the first table of `eval` (a 62-character model also gets an lm table).
+  recognizer = crnn_jax.Recognizer.from_checkpoint(workdir, decoder="greedy")
+  texts = [p.text for p in recognizer.recognize(paths)]
   assert all(texts), texts
   (folder / "gt.txt").write_text("".join(f"{p.name}\t{t}\n" for p, t in zip(paths, texts)))
 
@@ -251,3 +253,32 @@ def test_eval_joins_the_distributed_runtime_before_loading_the_model(workdir, ev
   assert cli.main(["eval", "--checkpoint", str(workdir), "--data", str(evaluation_dir),
                    "--quiet"]) == 0
   assert calls == ["initialize", "load"]
+
+
+def test_eval_scores_the_default_lm_decoder_as_predict_reads(tmp_path):
+  # An English model's default decoder is 'lm': `eval` adds its table unless --decoder is
+  # given, and that table scores what the Recognizer (and so `predict`) reads by default.
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  import crnn_jax  # pylint: disable=import-outside-toplevel
+  workdir = deploy_helpers.make_workdir(tmp_path / "workdir", seed=3)
+  folder = tmp_path / "crops"
+  folder.mkdir()
+  paths = []
+  for i, width in enumerate((120, 200, 300)):
+    paths.append(folder / f"{i}.png")
+    Image.fromarray(image_array(i, width=width)).save(paths[-1])
+  recognizer = crnn_jax.Recognizer.from_checkpoint(workdir)
+  assert recognizer.decoder.name == "lm"
+  texts = [p.text for p in recognizer.recognize(paths)]
+  (folder / "gt.txt").write_text("".join(f"{p.name}\t{t}\n" for p, t in zip(paths, texts)))
+
+  def results(*flags):
+    output = tmp_path / "results.json"
+    assert cli.main(["eval", "--checkpoint", str(workdir), "--data", str(folder),
+                     "--unfiltered", "--quiet", "--output", str(output), *flags]) == 0
+    return json.loads(output.read_text())
+
+  default = results()
+  assert list(default["decoders"]) == ["lm32"]
+  assert default["decoders"]["lm32"]["total"]["word_accuracy"] == 1.0
+  assert "decoders" not in results("--decoder", "greedy")

@@ -65,3 +65,57 @@ def test_make_predict():
   texts, confidences = predict(batch)
   assert texts[:2] == ["cc", texts[1]] and texts[1] in ("bb", "b") and texts[2] == ""
   assert confidences.shape == (3,)
+
+
+def _two_readings(p_second_letter_wrong):
+  """Frames for 'cfnter' vs 'center': the second letter's frame favours 'f' slightly."""
+  charset = Charset("abcdefghijklmnopqrstuvwxyz")
+  word = "center"
+  frames = np.full((2 * len(word), charset.num_classes), 1e-6)
+  for i, char in enumerate(word):
+    frames[2 * i, charset.encode(char)[0]] = 1.0
+    frames[2 * i + 1, 0] = 1.0  # Blank between letters.
+  frames[2, charset.encode("e")[0]] = 1 - p_second_letter_wrong
+  frames[2, charset.encode("f")[0]] = p_second_letter_wrong
+  frames /= frames.sum(-1, keepdims=True)
+  return charset, np.log(frames)[None].astype(np.float32), np.array([frames.shape[0]])
+
+
+def test_lm_decoder_rescores_the_beam_with_the_language_model():
+  from crnn_jax.decoding import char_lm  # pylint: disable=import-outside-toplevel
+  charset, log_probs, lengths = _two_readings(0.6)
+  lm = char_lm.CharNgramLM(["center", "enter", "centre", "tent"], order=4)
+  [greedy_out] = decoder.Decoder(charset, "greedy").decode(log_probs, lengths)
+  assert greedy_out.text == "cfnter"
+  without = decoder.Decoder(charset, "lm", lm_weight=0.0, length_bonus=0.0, language_model=lm)
+  [beam_out] = decoder.Decoder(charset, "beam", beam_width=32).decode(log_probs, lengths)
+  assert without.decode(log_probs, lengths)[0] == beam_out  # Weight 0: the beam's best.
+  lm_decoder = decoder.Decoder(charset, "lm", language_model=lm)
+  [out] = lm_decoder.decode(log_probs, lengths)
+  assert out.text == "center"
+  assert out.confidence == pytest.approx(0.4, rel=1e-3)  # p(l | y) of 'center' itself.
+  assert out.labels == tuple(charset.encode("center"))
+  assert lm_decoder.label == "lm32" and lm_decoder.beam_width == decoder.DEFAULT_LM_BEAM_WIDTH
+  # Strong evidence wins over the language model.
+  charset, log_probs, lengths = _two_readings(0.999)
+  assert lm_decoder.decode(log_probs, lengths)[0].text == "cfnter"
+  with pytest.raises(ValueError, match="lm weight"):
+    decoder.Decoder(charset, "lm", lm_weight=-1.0, language_model=lm)
+
+
+def test_lm_decoder_length_bonus_and_batches():
+  from crnn_jax.decoding import char_lm  # pylint: disable=import-outside-toplevel
+  charset, log_probs, lengths = _two_readings(0.6)
+  lm = char_lm.CharNgramLM(["center"], order=3)
+  batch = np.concatenate([log_probs, log_probs])
+  out = decoder.Decoder(charset, "lm", language_model=lm).decode(batch, np.array([12, 0]))
+  assert out[0].text == "center"
+  assert out[1].text == "" and out[1].confidence == 0.0  # No frames: empty, confidence 0.
+  # A large negative bonus per character makes the shortest hypothesis win.
+  short = decoder.Decoder(charset, "lm", language_model=lm, length_bonus=-100.0)
+  assert len(short.decode(log_probs, lengths)[0].text) < len("center")
+
+
+def test_default_decoder_by_charset():
+  assert decoder.default_name(Charset("0123456789abcXYZ!?")) == "lm"
+  assert decoder.default_name(Charset("abc中文")) == "greedy"

@@ -1,0 +1,259 @@
+"""A character n-gram language model of words, to rescore CTC hypotheses (`Decoder('lm')`).
+
+The CTC model reads each frame on its own evidence, up to what its BiLSTM learned of spelling;
+on blurred or low-resolution photographs it confuses single letters (`CFNTER`, `Restauranr`).
+A prior over how words are spelled, learned from a word list, picks the right one of the beam
+search's n best readings in many of those cases. The model here works on any string (it is
+open-vocabulary, not a lexicon: nothing restricts the output to listed words):
+
+  log P(w) = sum_i log P(c_i | c_{i-n+1} .. c_{i-1})
+
+over the word's characters and an end symbol, with n-1 start symbols before it, estimated
+with interpolated Witten-Bell smoothing (Witten and Bell 1991; Chen and Goodman 1998, Sec. 2.5):
+
+  P(c | h) = (N(h c) + U(h) P(c | h')) / (N(h) + U(h))
+
+where N counts (weighted) occurrences, U(h) is the number of distinct characters seen after the
+context h and h' is h without its first character; the unigram level is add-one smoothed over
+the alphabet and the end symbol. Strings that are not words at all (codes, numbers, random
+letters) must not be forced into words, so `score` mixes the model with a uniform model of
+strings (each symbol 1/|alphabet + end|):
+
+  score(w) = log((1 - fallback) P(w) + fallback |A|^-(len(w) + 1))
+
+Text is scored in the model's alphabet: lower-cased and stripped to [0-9a-z] (`normalize`), as
+the standard evaluation protocol compares words; punctuation and letters outside that alphabet
+neither help nor hurt a hypothesis.
+
+Storage and queries are vectorized: the n-grams of every order are int64 keys (6 bits per
+symbol) in sorted arrays with their interpolated probabilities, and the backoff weights
+U(h) / (N(h) + U(h)) of their contexts, so a batch of strings is scored with `np.searchsorted`
+(an English model of 100,000 words and order 6: about 1.3 million n-grams, 20 MB, built in a
+few seconds). No maintained PyPI package builds and queries such a model offline (KenLM's
+Python module only queries; its builder is a separate C++ program; nltk.lm is far too slow to
+score beams), hence this module.
+
+`english()` builds the default model from wordfreq's English word list (frequencies from
+subtitles, Wikipedia, web text and books; PyPI `wordfreq`, offline): the 100,000 most frequent
+words, each weighted by the square root of its frequency (occurrences per million words).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from typing import Iterable, Sequence
+
+import numpy as np
+
+ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+_BITS = 6  # Per symbol in a key: ids 1..39 (0 is never used, so keys of different length differ).
+_BOS = 1
+_EOS = 2
+_FIRST_CHAR = 3
+_CHAR_IDS = {c: i + _FIRST_CHAR for i, c in enumerate(ALPHABET)}
+NUM_PREDICTED = len(ALPHABET) + 1  # Characters and the end symbol.
+MAX_ORDER = 10  # 10 symbols x 6 bits fit in an int64.
+_NOT_ALPHABET = re.compile(f"[^{ALPHABET}]")
+
+DEFAULT_TOP_N = 100_000
+DEFAULT_ORDER = 6
+
+
+def normalize(text: str) -> str:
+  """The model's view of a string: lower-cased, only [0-9a-z] kept."""
+  return _NOT_ALPHABET.sub("", text.lower())
+
+
+def _ids(word: str) -> list[int]:
+  return [_CHAR_IDS[c] for c in word]
+
+
+def _windows(sequences: np.ndarray, k: int, end: int) -> np.ndarray:
+  """Keys of the k-grams ending at positions [k-1, end) of each row of `sequences` [W, L]."""
+  keys = np.zeros((sequences.shape[0], end - (k - 1)), np.int64)
+  for j in range(k):
+    keys = (keys << _BITS) | sequences[:, j:end - (k - 1) + j]
+  return keys
+
+
+class CharNgramLM:
+  """An interpolated Witten-Bell character n-gram model of words (see the module docstring).
+
+  Attributes:
+    order: n (the longest n-gram; contexts have n - 1 symbols).
+    fallback: the weight of the uniform string model in `score`.
+    num_words: the distinct (normalized) words it was built from.
+  """
+
+  def __init__(self, words: Iterable[tuple[str, float]] | Iterable[str], *,
+               order: int = DEFAULT_ORDER, fallback: float = 0.1):
+    """Estimates the model.
+
+    Args:
+      words: words, or (word, weight) pairs (weight > 0, e.g. a frequency); each is
+        normalized (`normalize`), words that normalize to nothing are dropped and repeated ones
+        add their weights.
+      order: n, in [1, MAX_ORDER].
+      fallback: in [0, 1): the uniform model's share in `score`.
+
+    Raises:
+      ValueError: a bad order, fallback or weight, or no word left.
+    """
+    if not 1 <= order <= MAX_ORDER:
+      raise ValueError(f"order must lie in [1, {MAX_ORDER}], got {order}")
+    if not 0.0 <= fallback < 1.0:
+      raise ValueError(f"fallback must lie in [0, 1), got {fallback}")
+    self.order = int(order)
+    self.fallback = float(fallback)
+    weights: dict[str, float] = {}
+    for item in words:
+      word, weight = (item, 1.0) if isinstance(item, str) else item
+      if not weight > 0:
+        raise ValueError(f"word {word!r} has weight {weight}; weights must be > 0")
+      word = normalize(word)
+      if word:
+        weights[word] = weights.get(word, 0.0) + float(weight)
+    if not weights:
+      raise ValueError("no words to build a language model from (none has a character in "
+                       f"{ALPHABET!r})")
+    self.num_words = len(weights)
+    pad = self.order - 1
+    longest = max(map(len, weights))
+    # Row per word: n-1 start symbols, the characters, the end symbol, zero padding.
+    sequences = np.zeros((len(weights), pad + longest + 1), np.int64)
+    valid = np.zeros(sequences.shape, bool)
+    sequences[:, :pad] = _BOS
+    for row, word in enumerate(weights):
+      sequences[row, pad:pad + len(word)] = _ids(word)
+      sequences[row, pad + len(word)] = _EOS
+      valid[row, pad:pad + len(word) + 1] = True
+    word_weights = np.fromiter(weights.values(), np.float64, len(weights))
+    # Unigrams: add-one over the characters and the end symbol.
+    unigram = np.bincount(sequences[valid], np.broadcast_to(word_weights[:, None],
+                                                            valid.shape)[valid],
+                          minlength=_FIRST_CHAR + len(ALPHABET))
+    unigram[_BOS] = 0.0
+    unigram[0] = 0.0
+    probs = (unigram + 1.0) / (unigram.sum() + NUM_PREDICTED)
+    probs[[0, _BOS]] = 0.0
+    self._unigram = probs
+    self._keys: list[np.ndarray] = [np.zeros(0, np.int64)]  # By order - 1; order 1 is dense.
+    self._probs: list[np.ndarray] = [np.zeros(0)]
+    self._context_keys: list[np.ndarray] = [np.zeros(0, np.int64)]
+    self._backoff: list[np.ndarray] = [np.zeros(0)]
+    end = sequences.shape[1]
+    for k in range(2, self.order + 1):
+      # The k-grams predicting each real position (positions >= pad hold characters or end).
+      keys = _windows(sequences, k, end)[:, pad - (k - 1):]
+      mask = valid[:, pad:]
+      keys, inverse = np.unique(keys[mask], return_inverse=True)
+      counts = np.bincount(inverse, np.broadcast_to(word_weights[:, None], mask.shape)[mask])
+      contexts, context_index = np.unique(keys >> _BITS, return_inverse=True)
+      totals = np.bincount(context_index, counts)
+      distinct = np.bincount(context_index).astype(np.float64)
+      lower = self._lookup(k - 1, keys & ((1 << (_BITS * (k - 1))) - 1))
+      self._keys.append(keys)
+      self._probs.append((counts + distinct[context_index] * lower)
+                         / (totals + distinct)[context_index])
+      self._context_keys.append(contexts)
+      self._backoff.append(distinct / (totals + distinct))
+
+  def _lookup(self, k: int, keys: np.ndarray) -> np.ndarray:
+    """P(c | h) of k-gram keys (h: k - 1 symbols) that must all have been seen."""
+    if k == 1:
+      return self._unigram[keys]
+    index = np.searchsorted(self._keys[k - 1], keys)
+    return self._probs[k - 1][index]
+
+  @property
+  def num_ngrams(self) -> int:
+    """Stored n-grams of order >= 2."""
+    return sum(len(k) for k in self._keys)
+
+  def conditional(self, contexts: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+    """P(symbol | context) for arrays of full contexts.
+
+    Args:
+      contexts: [N, order - 1] symbol ids (start symbols where the word has fewer characters).
+      symbols: [N] ids of the predicted symbols (characters or the end symbol).
+
+    Returns:
+      [N] probabilities.
+    """
+    contexts = np.asarray(contexts, np.int64).reshape(len(symbols), self.order - 1)
+    symbols = np.asarray(symbols, np.int64)
+    result = self._unigram[symbols].copy()
+    # From order 2 up: where the k-gram was seen its interpolated probability replaces the
+    # lower-order estimate; where only its context was, the estimate is scaled by the backoff.
+    for k in range(2, self.order + 1):
+      context = np.zeros(len(symbols), np.int64)
+      for j in range(self.order - k, self.order - 1):
+        context = (context << _BITS) | contexts[:, j]
+      key = (context << _BITS) | symbols
+      keys, probs = self._keys[k - 1], self._probs[k - 1]
+      index = np.minimum(np.searchsorted(keys, key), max(len(keys) - 1, 0))
+      seen = keys[index] == key if len(keys) else np.zeros(len(key), bool)
+      contexts_k = self._context_keys[k - 1]
+      cindex = np.minimum(np.searchsorted(contexts_k, context), max(len(contexts_k) - 1, 0))
+      context_seen = contexts_k[cindex] == context if len(contexts_k) else seen
+      result = np.where(seen, probs[index] if len(keys) else 0.0,
+                        np.where(context_seen, self._backoff[k - 1][cindex] * result
+                                 if len(contexts_k) else result, result))
+    return result
+
+  def log_prob(self, texts: Sequence[str]) -> np.ndarray:
+    """log P of each text under the n-gram model alone (texts normalized first).
+
+    Returns:
+      [len(texts)] natural-log probabilities (the empty string: P(end | start)).
+    """
+    pad = self.order - 1
+    contexts, symbols, owner = [], [], []
+    for n, text in enumerate(texts):
+      seq = [_BOS] * pad + _ids(normalize(text)) + [_EOS]
+      for i in range(pad, len(seq)):
+        contexts.append(seq[i - pad:i])
+        symbols.append(seq[i])
+        owner.append(n)
+    if not texts:
+      return np.zeros(0)
+    probs = self.conditional(np.asarray(contexts, np.int64).reshape(len(symbols), pad),
+                             np.asarray(symbols, np.int64))
+    return np.bincount(np.asarray(owner), np.log(probs), minlength=len(texts))
+
+  def score(self, texts: Sequence[str]) -> np.ndarray:
+    """log of the mixture (1 - fallback) P(text) + fallback |A|^-(len + 1) (see the module
+    docstring), texts normalized first.
+
+    Returns:
+      [len(texts)] natural-log scores.
+    """
+    model = self.log_prob(texts)
+    if self.fallback == 0.0:
+      return model
+    lengths = np.array([len(normalize(t)) for t in texts], np.float64)
+    uniform = math.log(self.fallback) - (lengths + 1) * math.log(NUM_PREDICTED)
+    return np.logaddexp(math.log1p(-self.fallback) + model, uniform)
+
+
+@functools.lru_cache(maxsize=4)
+def english(top_n: int = DEFAULT_TOP_N, order: int = DEFAULT_ORDER,
+            fallback: float = 0.1) -> CharNgramLM:
+  """The English model: wordfreq's `top_n` most frequent words, weighted by the square root of
+  their frequency per million words.
+
+  Built once per process and argument set (a few seconds).
+
+  Raises:
+    ImportError: wordfreq is not installed (it is a dependency of crnn-jax).
+  """
+  import wordfreq  # pylint: disable=import-outside-toplevel
+  frequencies = wordfreq.get_frequency_dict("en")
+  words = wordfreq.top_n_list("en", top_n)
+  # Witten-Bell smoothing depends on the scale of the counts (against the number of distinct
+  # continuations): weights are sqrt(occurrences per million words), 224 for 'the', about 0.3
+  # for the 100,000th word.
+  return CharNgramLM(((w, math.sqrt(frequencies.get(w, 0.0) * 1e6) or 1e-3) for w in words),
+                     order=order, fallback=fallback)

@@ -1,0 +1,94 @@
+"""Tests of crnn_jax/decoding/char_lm.py: the character n-gram model of words."""
+
+import collections
+import math
+
+import numpy as np
+import pytest
+
+from crnn_jax.decoding import char_lm
+
+WORDS = [("hello", 3.0), ("help", 1.0), ("world", 2.0), ("word", 0.5), ("a1", 1.0)]
+
+
+def textbook_log_prob(words, order, text):
+  """Interpolated Witten-Bell, written from the definition with dicts and recursion."""
+  counts = collections.defaultdict(collections.Counter)
+  for word, weight in words:
+    padded = "^" * (order - 1) + word + "$"
+    for i in range(order - 1, len(padded)):
+      for k in range(order):
+        counts[padded[i - k:i]][padded[i]] += weight
+
+  def prob(history, char):
+    if not history:
+      return (counts[""][char] + 1) / (sum(counts[""].values()) + len(char_lm.ALPHABET) + 1)
+    lower = prob(history[1:], char)
+    if history not in counts:
+      return lower
+    total, distinct = sum(counts[history].values()), len(counts[history])
+    return (counts[history][char] + distinct * lower) / (total + distinct)
+
+  padded = "^" * (order - 1) + text + "$"
+  return sum(math.log(prob(padded[i - order + 1:i], padded[i]))
+             for i in range(order - 1, len(padded)))
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 5])
+def test_log_prob_matches_the_textbook_definition(order):
+  lm = char_lm.CharNgramLM(WORDS, order=order)
+  texts = ["hello", "help", "helo", "wor", "zzz", "", "a1", "world9", "hellohello"]
+  expected = [textbook_log_prob(WORDS, order, t) for t in texts]
+  np.testing.assert_allclose(lm.log_prob(texts), expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("history", ["^^^", "^^h", "hel", "zzq", "wor"])
+def test_conditionals_sum_to_one(history):
+  lm = char_lm.CharNgramLM(WORDS, order=4)
+  ids = {"^": 1, **{c: i + 3 for i, c in enumerate(char_lm.ALPHABET)}}
+  symbols = np.arange(2, 3 + len(char_lm.ALPHABET))  # The end symbol and every character.
+  contexts = np.tile([ids[c] for c in history], (len(symbols), 1))
+  assert lm.conditional(contexts, symbols).sum() == pytest.approx(1.0, abs=1e-12)
+
+
+def test_words_are_normalized_and_weights_add():
+  lm = char_lm.CharNgramLM([("Hello!", 2.0), ("HELLO", 1.0), ("...", 5.0)], order=3)
+  assert lm.num_words == 1  # '...' normalizes to nothing.
+  same = char_lm.CharNgramLM([("hello", 3.0)], order=3)
+  np.testing.assert_allclose(lm.log_prob(["hello", "Help"]), same.log_prob(["HELLO", "help"]))
+  assert char_lm.normalize("Café-24!") == "caf24"
+
+
+def test_score_mixes_in_the_uniform_string_model():
+  lm = char_lm.CharNgramLM(WORDS, order=3, fallback=0.1)
+  pure = char_lm.CharNgramLM(WORDS, order=3, fallback=0.0)
+  texts = ["hello", "q7x9zk2"]
+  np.testing.assert_allclose(pure.score(texts), pure.log_prob(texts))
+  mixture = np.exp(lm.score(texts))
+  uniform = 0.1 * (len(char_lm.ALPHABET) + 1.0) ** -np.array([6.0, 8.0])
+  np.testing.assert_allclose(mixture, 0.9 * np.exp(pure.log_prob(texts)) + uniform)
+  # A word the model knows is carried by the model, a random string by the uniform part.
+  assert lm.score(["hello"])[0] > math.log(0.9) + pure.log_prob(["hello"])[0] - 1e-9
+  assert lm.score(["q7x9zk2"])[0] == pytest.approx(math.log(uniform[1]), abs=0.05)
+
+
+def test_bad_arguments():
+  with pytest.raises(ValueError, match="order"):
+    char_lm.CharNgramLM(WORDS, order=0)
+  with pytest.raises(ValueError, match="fallback"):
+    char_lm.CharNgramLM(WORDS, fallback=1.0)
+  with pytest.raises(ValueError, match="'word' has weight 0"):
+    char_lm.CharNgramLM([("word", 0.0)])
+  with pytest.raises(ValueError, match="no words"):
+    char_lm.CharNgramLM(["!!", "---"])
+
+
+def test_english_prefers_words_to_their_misreadings():
+  lm = char_lm.english()
+  assert lm.num_words > 90_000 and lm.order == char_lm.DEFAULT_ORDER
+  pairs = [("center", "cfnter"), ("restaurant", "restauranr"), ("fitness", "fltness"),
+           ("walnut", "wainut"), ("source", "souree")]
+  right = lm.score([a for a, _ in pairs])
+  wrong = lm.score([b for _, b in pairs])
+  assert np.all(right > wrong + 2.0), (right, wrong)
+  assert char_lm.english() is lm  # Built once.
