@@ -53,16 +53,19 @@ def run_tesseract(paths, threads: int, whitelist: str | None = None, lang: str =
   return [r[0] for r in results], [r[1] for r in results], seconds
 
 
-def run_crnn(paths, checkpoint: str, weights: str, onnx: str = "", backend: str = "jax"):
+def run_crnn(paths, checkpoint: str, weights: str, onnx: str = "", backend: str = "jax",
+             decoder: str | None = None):
   """A batched `Recognizer` (an ONNX file, a training workdir, else shipped weights; on the JAX
-  or onnxruntime backend); compiled first."""
+  or onnxruntime backend; `decoder` None: the model's default, 'lm' for English); compiled
+  first."""
   import crnn_jax  # pylint: disable=import-outside-toplevel
   if onnx:
-    recognizer = crnn_jax.Recognizer.from_onnx(onnx)
+    recognizer = crnn_jax.Recognizer.from_onnx(onnx, decoder=decoder)
   elif checkpoint:
-    recognizer = crnn_jax.Recognizer.from_checkpoint(checkpoint, backend=backend)
+    recognizer = crnn_jax.Recognizer.from_checkpoint(checkpoint, backend=backend,
+                                                     decoder=decoder)
   else:
-    recognizer = crnn_jax.Recognizer.from_pretrained(weights, backend=backend)
+    recognizer = crnn_jax.Recognizer.from_pretrained(weights, backend=backend, decoder=decoder)
   recognizer.recognize(paths[:64])  # Compile.
   start = time.perf_counter()
   predictions = recognizer.recognize(paths)

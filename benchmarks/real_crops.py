@@ -4,6 +4,7 @@
   python benchmarks/real_crops.py --data DIR [DIR ...] --weights synth_en
   python benchmarks/real_crops.py --checkpoint ~/runs/synth_en_scene --no-tesseract
   python benchmarks/real_crops.py --rapidocr --output results.json --show-errors 20
+  python benchmarks/real_crops.py --decoder greedy,lm --no-tesseract  # the decoders side by side
 
 Each DIR is a folder with a `gt.txt` (`file<TAB>label`), or a directory above several. Labels
 and predictions are compared under the standard protocol of deep-text-recognition-benchmark
@@ -179,6 +180,9 @@ def main(argv=None) -> int:
                       "run in onnxruntime) instead of --weights")
   parser.add_argument("--backend", default="jax", choices=("jax", "onnxruntime"),
                       help="how --weights or --checkpoint run")
+  parser.add_argument("--decoder", default="",
+                      help="crnn-jax decoders, comma-separated, e.g. greedy,lm (default: the "
+                      "model's own, lm for English models)")
   parser.add_argument("--no-crnn", action="store_true", help="only the peers")
   parser.add_argument("--no-tesseract", action="store_true")
   parser.add_argument("--rapidocr", action="store_true", help="also RapidOCR (PyPI rapidocr)")
@@ -213,8 +217,11 @@ def main(argv=None) -> int:
     name = args.onnx or args.checkpoint or weights
     if not args.onnx and args.backend != "jax":
       name += f" ({args.backend})"
-    runs["crnn-jax " + name] = peers.run_crnn(paths, args.checkpoint, weights, args.onnx,
-                                              args.backend)
+    decoders = [d.strip() for d in args.decoder.split(",") if d.strip()] or [None]
+    for decoder in decoders:
+      label = f"crnn-jax {name}" + (f" ({decoder})" if decoder else "")
+      runs[label] = peers.run_crnn(paths, args.checkpoint, weights, args.onnx, args.backend,
+                                   decoder)
   if not args.no_tesseract:
     if shutil.which("tesseract") is None:
       print("tesseract not found (apt-get install tesseract-ocr); use --no-tesseract",
