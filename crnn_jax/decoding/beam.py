@@ -43,6 +43,16 @@ def check_inputs(log_probs: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray
   return log_probs, lengths
 
 
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+  """Indices of the k largest scores, best first, ties by index: exactly
+  `np.argsort(-scores, kind='stable')[:k]`, without sorting all of them."""
+  if len(scores) <= k:
+    return np.argsort(-scores, kind="stable")
+  kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+  candidates = np.flatnonzero(scores >= kth)  # Every score above the k-th, and its ties.
+  return candidates[np.argsort(-scores[candidates], kind="stable")][:k]
+
+
 def _search_one(
     frames: np.ndarray, beam_width: int, n_best: int, log_threshold: float
 ) -> list[Hypothesis]:
@@ -90,7 +100,7 @@ def _search_one(
 
     num_beams = len(prefixes)
     scores = np.concatenate([np.logaddexp(stay_b, stay_nb), grow.ravel()])
-    order = np.argsort(-scores, kind="stable")[:beam_width]
+    order = _top(scores, beam_width)
     order = order[scores[order] > neg_inf]
     new_prefixes, new_b, new_nb, new_last = [], [], [], []
     for flat in order.tolist():

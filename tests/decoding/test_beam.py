@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from crnn_jax.data.charset import Charset
+from crnn_jax.decoding import beam
 from crnn_jax.decoding.beam import beam_search_texts, prefix_beam_search
 
 
@@ -185,3 +186,12 @@ def test_invalid_arguments():
     prefix_beam_search(log_probs, np.array([3, 3]), beam_width=0)
   with pytest.raises(ValueError):
     prefix_beam_search(log_probs[0], np.array([3]))
+
+
+def test_top_equals_a_stable_full_sort_ties_included():
+  rng = np.random.default_rng(0)
+  for _ in range(500):
+    n, k = int(rng.integers(1, 60)), int(rng.integers(1, 40))
+    scores = rng.integers(-3, 3, n).astype(np.float64)  # Many ties.
+    scores[rng.random(n) < 0.2] = -np.inf
+    np.testing.assert_array_equal(beam._top(scores, k), np.argsort(-scores, kind="stable")[:k])
