@@ -15,7 +15,9 @@ threads and batch 1 and 64, it times images -> strings for:
                  width, padded to each batch's widest, without masking), greedy decoding;
   rapidocr       RapidOCR's PP-OCR recognizer (recognition only) on the original crops, its own
                  preprocessing (height 48) and batching (`rec_batch_num`).
-and reports milliseconds per image (median of --repeats) and the throughput relative to
+Every crnn-jax row decodes greedily (`decoder='greedy'`), as the PyTorch row does, so that the
+rows time the same work; the default lm decoder adds its cost on the host (README, "The lm
+decoder"). It reports milliseconds per image (median of --repeats) and the throughput relative to
 PyTorch's. Each thread count runs in its own process (XLA sizes its thread pool from the CPU
 affinity when it starts, so it cannot change in a process): the parent restricts each child
 with `os.sched_setaffinity` and sets every framework's thread count to the same number. The
@@ -75,13 +77,14 @@ def worker(args) -> dict:
   paths = inference.expand_inputs([args.data])[:args.images]
   threads = args.threads[0]
   results = {}
-  jax_rec = crnn_jax.Recognizer.from_pretrained(args.weights)
+  jax_rec = crnn_jax.Recognizer.from_pretrained(args.weights, decoder="greedy")
   arrays = [jax_rec.preprocess(p) for p in paths]
   recognizers = {"jax": jax_rec,
                  "onnxruntime": crnn_jax.Recognizer.from_pretrained(
-                     args.weights, backend="onnxruntime", threads=threads)}
+                     args.weights, backend="onnxruntime", threads=threads, decoder="greedy")}
   if args.int8:
-    recognizers["onnxruntime int8"] = crnn_jax.Recognizer.from_onnx(args.int8, threads=threads)
+    recognizers["onnxruntime int8"] = crnn_jax.Recognizer.from_onnx(args.int8, threads=threads,
+                                                                     decoder="greedy")
   reference = None
   for name, rec in recognizers.items():
     entry = {}

@@ -39,6 +39,9 @@ def main() -> int:
   parser.add_argument("--checkpoint", default="", help="a training workdir instead of --weights")
   parser.add_argument("--weights", default=pretrained.DEFAULT_MODEL,
                       help="shipped model name or directory (default: the default model)")
+  parser.add_argument("--decoder", default=None,
+                      help="crnn-jax decoder (default: the model's own, lm for English models; "
+                      "the README's tables before 2026-12-03 are greedy)")
   parser.add_argument("--no-tesseract", action="store_true")
   parser.add_argument("--no-crnn", action="store_true", help="only Tesseract")
   parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
@@ -51,8 +54,10 @@ def main() -> int:
   paths = [pathlib.Path(args.data) / s.file for s in samples]
   systems = {}
   if not args.no_crnn:
-    texts, _, seconds = peers.run_crnn(paths, args.checkpoint, args.weights)
-    systems["crnn-jax " + (args.checkpoint or args.weights)] = (texts, seconds)
+    texts, _, seconds = peers.run_crnn(paths, args.checkpoint, args.weights,
+                                       decoder=args.decoder)
+    label = "crnn-jax " + (args.checkpoint or args.weights)
+    systems[label + (f" ({args.decoder})" if args.decoder else "")] = (texts, seconds)
   if not args.no_tesseract:
     if shutil.which("tesseract") is None:
       print("tesseract not found (apt-get install tesseract-ocr); use --no-tesseract",
