@@ -212,32 +212,38 @@ def test_eval_refuses_a_bad_max_width_before_loading_the_model(evaluation_dir, m
   assert not loads
 
 
+def _label_crops_as_read(recognizer, folder, widths) -> list[str]:
+  """Writes crops of these widths into `folder` with a gt.txt of the recognizer's readings."""
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  folder.mkdir()
+  paths = []
+  for i, width in enumerate(widths):
+    paths.append(folder / f"{i}.png")
+    Image.fromarray(image_array(i, width=width)).save(paths[-1])
+  texts = [p.text for p in recognizer.recognize(paths)]
+  (folder / "gt.txt").write_text("".join(f"{p.name}\t{t}\n" for p, t in zip(paths, texts)))
+  return texts
+
+
+def _eval_results(workdir, folder, output, *flags) -> dict:
+  """The JSON results of `eval --data folder --unfiltered` with more flags."""
+  assert cli.main(["eval", "--checkpoint", str(workdir), "--data", str(folder), "--unfiltered",
+                   "--quiet", "--output", str(output), *flags]) == 0
+  return json.loads(output.read_text())
+
+
 def test_eval_data_reads_wide_images_as_the_recognizer_does(tmp_path):
   # Crops wider than the training width (256 at height 32): labelled with what the Recognizer
   # reads, `eval --data` scores every one right at the default width, and squeezing them to
   # the training width (--max-width 0) changes the reading.
-  from PIL import Image  # pylint: disable=import-outside-toplevel
   import crnn_jax  # pylint: disable=import-outside-toplevel
   workdir = deploy_helpers.make_workdir(tmp_path / "workdir", seed=3)
-  folder = tmp_path / "wide"
-  folder.mkdir()
-  paths = []
-  for i, width in enumerate((400, 600, 900)):
-    paths.append(folder / f"{i}.png")
-    Image.fromarray(image_array(i, width=width)).save(paths[-1])
   # Greedy, as the first table of `eval` (a 62-character model also gets an lm table).
   recognizer = crnn_jax.Recognizer.from_checkpoint(workdir, decoder="greedy")
-  texts = [p.text for p in recognizer.recognize(paths)]
+  texts = _label_crops_as_read(recognizer, tmp_path / "wide", (400, 600, 900))
   assert all(texts), texts
-  (folder / "gt.txt").write_text("".join(f"{p.name}\t{t}\n" for p, t in zip(paths, texts)))
-
-  def accuracy(*flags):
-    output = tmp_path / "results.json"
-    rc = cli.main(["eval", "--checkpoint", str(workdir), "--data", str(folder), "--unfiltered",
-                   "--quiet", "--output", str(output), *flags])
-    assert rc == 0
-    return json.loads(output.read_text())["total"]["word_accuracy"]
-
+  accuracy = lambda *flags: _eval_results(workdir, tmp_path / "wide", tmp_path / "r.json",
+                                          *flags)["total"]["word_accuracy"]
   assert accuracy() == 1.0
   assert accuracy("--max-width", "0") < 1.0
 
@@ -258,27 +264,14 @@ def test_eval_joins_the_distributed_runtime_before_loading_the_model(workdir, ev
 def test_eval_scores_the_default_lm_decoder_as_predict_reads(tmp_path):
   # An English model's default decoder is 'lm': `eval` adds its table unless --decoder is
   # given, and that table scores what the Recognizer (and so `predict`) reads by default.
-  from PIL import Image  # pylint: disable=import-outside-toplevel
   import crnn_jax  # pylint: disable=import-outside-toplevel
   workdir = deploy_helpers.make_workdir(tmp_path / "workdir", seed=3)
-  folder = tmp_path / "crops"
-  folder.mkdir()
-  paths = []
-  for i, width in enumerate((120, 200, 300)):
-    paths.append(folder / f"{i}.png")
-    Image.fromarray(image_array(i, width=width)).save(paths[-1])
   recognizer = crnn_jax.Recognizer.from_checkpoint(workdir)
   assert recognizer.decoder.name == "lm"
-  texts = [p.text for p in recognizer.recognize(paths)]
-  (folder / "gt.txt").write_text("".join(f"{p.name}\t{t}\n" for p, t in zip(paths, texts)))
-
-  def results(*flags):
-    output = tmp_path / "results.json"
-    assert cli.main(["eval", "--checkpoint", str(workdir), "--data", str(folder),
-                     "--unfiltered", "--quiet", "--output", str(output), *flags]) == 0
-    return json.loads(output.read_text())
-
-  default = results()
+  _label_crops_as_read(recognizer, tmp_path / "crops", (120, 200, 300))
+  default = _eval_results(workdir, tmp_path / "crops", tmp_path / "r.json")
   assert list(default["decoders"]) == ["lm32"]
   assert default["decoders"]["lm32"]["total"]["word_accuracy"] == 1.0
-  assert "decoders" not in results("--decoder", "greedy")
+  greedy_only = _eval_results(workdir, tmp_path / "crops", tmp_path / "r.json",
+                              "--decoder", "greedy")
+  assert "decoders" not in greedy_only
