@@ -188,6 +188,8 @@ class Recognizer:
                fixed_width: int | None = None,
                decoder: decoder_lib.Decoder | str | None = None, beam_width: int | None = None,
                lexicon: Sequence[str] | str | pathlib.Path | None = None, delta: int = 3,
+               lm_weight: float = decoder_lib.DEFAULT_LM_WEIGHT,
+               length_bonus: float = decoder_lib.DEFAULT_LENGTH_BONUS,
                compilation_cache: bool | str | pathlib.Path = True,
                backend: str = "jax", onnx_model: str | pathlib.Path | bytes | None = None,
                threads: int = 0):
@@ -209,6 +211,7 @@ class Recognizer:
       lexicon: the lexicon decoder's word list or lexicon file (optional when every call to
         `recognize` passes per-image lexicons).
       delta: the lexicon decoder's edit-distance radius.
+      lm_weight, length_bonus: the lm decoder's weights (see `crnn_jax.decoding.decoder`).
       compilation_cache: True: `enable_compilation_cache()` (a per-user cache
         directory); a path: that directory; False: leave JAX's settings alone.
       backend: 'jax' (XLA) or 'onnxruntime' (the model exported to ONNX and run by
@@ -248,7 +251,7 @@ class Recognizer:
       decoder = decoder_lib.default_name(charset)
     if isinstance(decoder, str):
       decoder = decoder_lib.Decoder(charset, decoder, beam_width=beam_width, lexicon=lexicon,
-                                    delta=delta)
+                                    delta=delta, lm_weight=lm_weight, length_bonus=length_bonus)
     self.decoder = decoder
     self._forward = jax.jit(self._forward_impl)
     self._log_probs = jax.jit(self._log_probs_impl)

@@ -1,5 +1,6 @@
 """Tests for the Recognizer API, decoder selection, alignments and character spans."""
 
+import argparse
 import json
 import os
 import subprocess
@@ -130,6 +131,19 @@ def test_predict_cli_with_decoder(tiny_workdir, tmp_path, capsys):
   assert cli.main(["predict", "--checkpoint", str(tiny_workdir), str(path), "--decoder", "lexicon",
                    "--lexicon", str(lexicon)]) == 0
   assert capsys.readouterr().out.split("\t")[1] in ("hello", "world")
+
+
+def test_predict_lm_flags_reach_the_decoder():
+  from crnn_jax.cli import predict  # pylint: disable=import-outside-toplevel
+  parser = argparse.ArgumentParser()
+  predict.add_predict_arguments(parser)
+  kwargs = predict.recognizer_kwargs(parser.parse_args(["--lm-weight", "0.25",
+                                                        "--length-bonus", "-1"]))
+  assert kwargs["decoder"] is None  # The Recognizer's default: lm for English models.
+  kwargs.pop("backend", None)
+  recognizer = crnn_jax.Recognizer(None, None, Charset("abc"), compilation_cache=False, **kwargs)
+  assert recognizer.decoder.name == "lm"
+  assert recognizer.decoder.lm_weight == 0.25 and recognizer.decoder.length_bonus == -1.0
 
 
 def test_far_too_wide_inputs_warn_once_with_the_count(recognizer, tiny_workdir, tmp_path, capsys):

@@ -14,8 +14,9 @@ the total over all rows and the totals over the usual benchmark groups (see
 `crnn_jax.evaluation.protocol`). Without --data (`run_on_split`), the model is scored on its
 run's held-out synthetic split (or eval datasets) as training evaluates it. Other decoders than
 greedy (--decoder; by default the model's own, `lm` for English models, see
-`crnn_jax.decoding.decoder.default_name`) get a table each. The evaluators are those of `crnn_jax.evaluation.evaluators`
-(`DatasetEvaluator`, `SplitEvaluator`, `DecoderComparison`).
+`crnn_jax.decoding.decoder.default_name`, in single-process runs) get a table each. The
+evaluators are those of `crnn_jax.evaluation.evaluators` (`DatasetEvaluator`, `SplitEvaluator`,
+`DecoderComparison`).
 """
 
 from __future__ import annotations
@@ -249,7 +250,10 @@ def run_on_split(args) -> int:
                                        progress=not args.quiet)
   metrics, examples = evaluator.run(state, num_examples=args.show)
   metrics = dict(checkpoint=model_name(args), step=step, split=args.split, **metrics)
-  if decoders_requested(args, charset):  # Other decoders than greedy: each one's metrics.
+  import jax  # pylint: disable=g-import-not-at-top
+  # Other decoders than greedy: each one's metrics (the default one in a single process only).
+  if decoders_requested(args, charset) and (getattr(args, "decoder", None)
+                                            or jax.process_count() == 1):
     metrics["decoders"] = eval_decoders(args, state, charset, evaluator.batches)
     print_decoder_metrics(metrics["decoders"])
   for pred, target, conf in examples:

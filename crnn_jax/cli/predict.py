@@ -54,7 +54,8 @@ def recognizer_kwargs(args) -> dict[str, Any]:
   if name == "lexicon" and not getattr(args, "lexicon", None):
     raise ValueError("--decoder lexicon needs --lexicon FILE")
   kwargs = dict(decoder=name, beam_width=args.beam_width, lexicon=args.lexicon,
-                delta=args.delta, threads=getattr(args, "threads", 0))
+                delta=args.delta, lm_weight=args.lm_weight, length_bonus=args.length_bonus,
+                threads=getattr(args, "threads", 0))
   if not getattr(args, "onnx", ""):  # An --onnx file always runs in onnxruntime.
     kwargs["backend"] = getattr(args, "backend", "jax")
   return kwargs
