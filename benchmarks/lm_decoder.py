@@ -3,6 +3,12 @@
   python benchmarks/lm_decoder.py                       # scene_en on ../shared/realval
   python benchmarks/lm_decoder.py --data DIR [DIR ...] --weights synth_en
   python benchmarks/lm_decoder.py --lm-weights 0 0.5 --length-bonuses 1.5 --beam-widths 8 32
+  python benchmarks/lm_decoder.py --speed 1024 --data ../shared/realval/iiit5k_train_2000
+
+With --speed N the script instead times the whole `Recognizer.recognize_preprocessed` on the
+first N crops (preprocessed once; every width compiled first; best of --repeats passes) for
+scene_en with lm and greedy decoding and synth_en (the default model before scene_en) with
+greedy decoding, in milliseconds per image.
 
 The model runs once per folder (the Recognizer's preprocessing and batching); then every
 (beam width, lm_weight, length_bonus) of the grid decodes the stored log-probabilities with
@@ -72,6 +78,24 @@ def decode_all(decoder, log_probs) -> tuple[list[str], float]:
   return texts, (time.perf_counter() - start) / max(len(log_probs), 1)
 
 
+def recognizer_speed(paths, repeats: int) -> list[tuple[str, str, float]]:
+  """(weights, decoder, best ms per image) of recognize_preprocessed on `paths`."""
+  import crnn_jax  # pylint: disable=import-outside-toplevel
+  from crnn_jax import inference  # pylint: disable=import-outside-toplevel
+  rows = []
+  for weights, decoder in (("scene_en", "lm"), ("scene_en", "greedy"), ("synth_en", "greedy")):
+    recognizer = crnn_jax.Recognizer.from_pretrained(weights, decoder=decoder)
+    arrays = [recognizer.prepare(inference.load_image(p))[0] for p in paths]
+    recognizer.recognize_preprocessed(arrays)  # Compiles every width bucket.
+    best = float("inf")
+    for _ in range(repeats):
+      start = time.perf_counter()
+      recognizer.recognize_preprocessed(arrays)
+      best = min(best, (time.perf_counter() - start) / len(arrays))
+    rows.append((weights, decoder, 1000 * best))
+  return rows
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -80,6 +104,9 @@ def main(argv=None) -> int:
   parser.add_argument("--lm-weights", type=float, nargs="+", default=[0.35, 0.5, 0.65])
   parser.add_argument("--length-bonuses", type=float, nargs="+", default=[1.0, 1.5, 2.0])
   parser.add_argument("--beam-widths", type=int, nargs="+", default=[16, 32])
+  parser.add_argument("--speed", type=int, default=0,
+                      help="time the Recognizer on this many crops instead (see above)")
+  parser.add_argument("--repeats", type=int, default=5, help="timed passes for --speed")
   args = parser.parse_args(argv)
 
   import crnn_jax  # pylint: disable=import-outside-toplevel
@@ -91,6 +118,13 @@ def main(argv=None) -> int:
   if not folders:
     print(f"no gt.txt folder at or below {args.data}", file=sys.stderr)
     return 2
+  if args.speed:
+    paths = [p for folder in folders for p, _ in real_crops.read_folder(folder)][:args.speed]
+    print(f"| model | decoder | ms per image ({len(paths)} crops, best of {args.repeats}) |")
+    print("|---|---|---:|")
+    for weights_name, decoder, ms in recognizer_speed(paths, args.repeats):
+      print(f"| {weights_name} | {decoder} | {ms:.2f} |")
+    return 0
   data = {}
   for folder in folders:
     items = real_crops.read_folder(folder)

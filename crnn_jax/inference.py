@@ -468,28 +468,22 @@ class Recognizer:
     order = sorted(range(len(arrays)), key=lambda i: arrays[i].shape[1])
     results: list[Prediction | None] = [None] * len(arrays)
     counter = progress_lib.bar(total=len(arrays), desc="reading", quiet=not progress)
-    for start in range(0, len(order), batch_size):
-      idx = order[start:start + batch_size]
-      widest = max(arrays[i].shape[1] for i in idx)
-      # XLA compiles a program per shape: round the width up and pad the batch to a power of
-      # two to bound their number. onnxruntime compiles nothing, so it runs the exact shape.
-      step = self.width_step if self.onnx is None else 1
-      width = -(-widest // step) * step
-      images = preprocess.pad_to_width([arrays[i] for i in idx], width)
-      widths = np.array([arrays[i].shape[1] for i in idx], np.int32)
-      rows = 1 << (len(idx) - 1).bit_length() if self.onnx is None else len(idx)
-      if rows > len(idx):
-        images = np.concatenate([images, np.zeros((rows - len(idx),) + images.shape[1:],
-                                                  np.float32)])
-        widths = np.concatenate([widths, np.full(rows - len(idx), preprocess.MIN_WIDTH,
-                                                 np.int32)])
-      if self.decoder.name == "greedy":
-        ids, confidence = self.best_paths(images, widths)
+    batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    greedy_decoding = self.decoder.name == "greedy"
+    # The model's next batch is dispatched (JAX runs it asynchronously) before the host
+    # decodes the current one, so that host-side decoding overlaps the model.
+    pending = self._start_batch(arrays, batches[0], greedy_decoding) if batches else None
+    for number, idx in enumerate(batches):
+      widths, fetch = pending
+      if number + 1 < len(batches):
+        pending = self._start_batch(arrays, batches[number + 1], greedy_decoding)
+      if greedy_decoding:
+        ids, confidence = fetch()
         lengths = np.asarray(crnn.output_lengths(widths))
         decoded = [(greedy.collapse_path(ids[row, :lengths[row]]), float(confidence[row]),
                     ids[row, :lengths[row]]) for row in range(len(idx))]
       else:
-        log_probs, lengths = self.logits(images, widths)
+        log_probs, lengths = fetch()
         batch_lexicons = None if lexicons is None else [lexicons[i] for i in idx]
         out = self.decoder.decode(log_probs[:len(idx)], lengths[:len(idx)], batch_lexicons)
         decoded = [(list(d.labels), d.confidence,
@@ -508,6 +502,34 @@ class Recognizer:
         ratio = width / max(height, 1)
         results[i] = dataclasses.replace(results[i], aspect_ratio=ratio, too_wide=ratio > limit)
     return results
+
+  def _start_batch(self, arrays, idx, greedy_decoding: bool):
+    """Pads the arrays `idx` into a batch and starts the model on it.
+
+    Returns:
+      (widths `[rows]`, fetch): fetch() waits for and returns the model's outputs as numpy
+      arrays: (ids, confidence) of `best_paths` when greedy_decoding, else (log_probs,
+      lengths) of `logits`.
+    """
+    widest = max(arrays[i].shape[1] for i in idx)
+    # XLA compiles a program per shape: round the width up and pad the batch to a power of
+    # two to bound their number. onnxruntime compiles nothing, so it runs the exact shape.
+    step = self.width_step if self.onnx is None else 1
+    width = -(-widest // step) * step
+    images = preprocess.pad_to_width([arrays[i] for i in idx], width)
+    widths = np.array([arrays[i].shape[1] for i in idx], np.int32)
+    rows = 1 << (len(idx) - 1).bit_length() if self.onnx is None else len(idx)
+    if rows > len(idx):
+      images = np.concatenate([images, np.zeros((rows - len(idx),) + images.shape[1:],
+                                                np.float32)])
+      widths = np.concatenate([widths, np.full(rows - len(idx), preprocess.MIN_WIDTH,
+                                               np.int32)])
+    if self.onnx is not None:  # onnxruntime runs synchronously.
+      outputs = (self.best_paths if greedy_decoding else self.logits)(images, widths)
+      return widths, lambda: outputs
+    function = self._forward if greedy_decoding else self._log_probs
+    outputs = function(self.variables, jnp.asarray(images), jnp.asarray(widths, jnp.int32))
+    return widths, lambda: tuple(np.asarray(x) for x in jax.device_get(outputs))
 
   def _prediction(self, labels, confidence, path, model_width, input_width) -> Prediction:
     text = self.charset.decode(labels)

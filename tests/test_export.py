@@ -163,7 +163,8 @@ def test_readme_onnxruntime_snippet_reads_what_predict_reads(resize, tmp_path):
                    str(model_path)]) == 0
   import crnn_jax  # pylint: disable=g-import-not-at-top
   from PIL import Image  # pylint: disable=g-import-not-at-top
-  recognizer = crnn_jax.Recognizer.from_checkpoint(workdir)
+  # The snippet decodes greedily: `predict --decoder greedy`.
+  recognizer = crnn_jax.Recognizer.from_checkpoint(workdir, decoder="greedy")
   snippet = _readme_onnx_snippet()
   assert '"crnn.onnx"' in snippet and '"word.png"' in snippet
   texts = []

@@ -76,14 +76,17 @@ def restore_cache_config():
   compilation_cache.reset_cache()
 
 
-def test_recognizer_compiles_once_per_width_bucket_and_caches_on_disk(tmp_path,
+@pytest.mark.parametrize("decoder", ["greedy", "lm"])
+def test_recognizer_compiles_once_per_width_bucket_and_caches_on_disk(tmp_path, decoder,
                                                                       restore_cache_config):
   jax.config.update("jax_compilation_cache_dir", None)
   model = crnn.CRNN(num_classes=37, **SMALL)
   variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 64, 1)), jnp.array([64]))
   recognizer = inference.Recognizer(model, variables,
                                     Charset("0123456789abcdefghijklmnopqrstuvwxyz"),
-                                    compilation_cache=tmp_path / "cache")
+                                    compilation_cache=tmp_path / "cache", decoder=decoder)
+  # Greedy decoding runs the model and the best path on device, the others fetch log-probs.
+  compiled = recognizer._forward if decoder == "greedy" else recognizer._log_probs  # pylint: disable=protected-access
   assert jax.config.jax_compilation_cache_dir == str(tmp_path / "cache")
   rng = np.random.default_rng(0)
 
@@ -93,7 +96,7 @@ def test_recognizer_compiles_once_per_width_bucket_and_caches_on_disk(tmp_path,
   # Widths 33..64 share the 64 bucket; 5 and 7 images are both padded to 8 rows.
   recognizer.recognize_preprocessed(images([33, 40, 47, 60, 64]))
   recognizer.recognize_preprocessed(images([34, 35, 50, 51, 52, 63, 64]))
-  assert recognizer._forward._cache_size() == 1  # pylint: disable=protected-access
+  assert compiled._cache_size() == 1  # pylint: disable=protected-access
   recognizer.recognize_preprocessed(images([65, 90]))  # The 96 bucket, 2 rows.
-  assert recognizer._forward._cache_size() == 2  # pylint: disable=protected-access
+  assert compiled._cache_size() == 2  # pylint: disable=protected-access
   assert any((tmp_path / "cache").iterdir())
