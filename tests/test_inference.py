@@ -206,3 +206,21 @@ def test_default_decoder_follows_the_charset(recognizer):
   chosen = crnn_jax.Recognizer(recognizer.model, recognizer.variables, recognizer.charset,
                                decoder="beam", compilation_cache=False)
   assert chosen.decoder.name == "beam" and chosen.decoder.beam_width == 10
+
+
+def test_the_next_batch_starts_before_the_current_one_is_decoded(recognizer, monkeypatch):
+  events = []
+  real_start, real_decode = recognizer._start_batch, recognizer.decoder.decode  # pylint: disable=protected-access
+  monkeypatch.setattr(recognizer, "_start_batch",
+                      lambda arrays, idx, g: events.append(("start", len(idx)))
+                      or real_start(arrays, idx, g))
+  monkeypatch.setattr(recognizer.decoder, "decode",
+                      lambda lp, ln, lex=None: events.append(("decode", len(ln)))
+                      or real_decode(lp, ln, lex))
+  arrays = [recognizer.preprocess(x) for x in deploy_helpers.text_images(4, [40] * 5)]
+  predictions = recognizer.recognize_preprocessed(arrays, batch_size=2)
+  assert events == [("start", 2), ("start", 2), ("decode", 2), ("start", 1), ("decode", 2),
+                    ("decode", 1)]
+  # Pipelining changes nothing read: the same as one batch at a time.
+  one_by_one = [recognizer.recognize_preprocessed([a])[0] for a in arrays]
+  assert [p.text for p in predictions] == [p.text for p in one_by_one]
