@@ -210,7 +210,8 @@ def test_default_decoder_follows_the_charset(recognizer):
 
 def test_the_next_batch_starts_before_the_current_one_is_decoded(recognizer, monkeypatch):
   events = []
-  real_start, real_decode = recognizer._start_batch, recognizer.decoder.decode  # pylint: disable=protected-access
+  # pylint: disable-next=protected-access
+  real_start, real_decode = recognizer._start_batch, recognizer.decoder.decode
   monkeypatch.setattr(recognizer, "_start_batch",
                       lambda arrays, idx, g: events.append(("start", len(idx)))
                       or real_start(arrays, idx, g))

@@ -86,7 +86,8 @@ def test_recognizer_compiles_once_per_width_bucket_and_caches_on_disk(tmp_path, 
                                     Charset("0123456789abcdefghijklmnopqrstuvwxyz"),
                                     compilation_cache=tmp_path / "cache", decoder=decoder)
   # Greedy decoding runs the model and the best path on device, the others fetch log-probs.
-  compiled = recognizer._forward if decoder == "greedy" else recognizer._log_probs  # pylint: disable=protected-access
+  # pylint: disable-next=protected-access
+  compiled = recognizer._forward if decoder == "greedy" else recognizer._log_probs
   assert jax.config.jax_compilation_cache_dir == str(tmp_path / "cache")
   rng = np.random.default_rng(0)
 
