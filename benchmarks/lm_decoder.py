@@ -33,42 +33,22 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks import real_crops  # pylint: disable=wrong-import-position
-from crnn_jax.data import records  # pylint: disable=wrong-import-position
 from crnn_jax.data import sources  # pylint: disable=wrong-import-position
 from crnn_jax.evaluation import protocol as protocol_lib  # pylint: disable=wrong-import-position
 
 
 def folder_log_probs(recognizer, paths, batch_size: int = 64) -> list[np.ndarray]:
-  """[T, K] log-probabilities of each image, batched as the Recognizer batches."""
+  """[T, K] log-probabilities of each image, read and batched as the Recognizer reads them."""
   from crnn_jax import inference  # pylint: disable=import-outside-toplevel
-  from crnn_jax.data import preprocess  # pylint: disable=import-outside-toplevel
   arrays = [recognizer.prepare(inference.load_image(p))[0] for p in paths]
-  order = sorted(range(len(arrays)), key=lambda i: arrays[i].shape[1])
-  out: list[np.ndarray | None] = [None] * len(arrays)
-  for start in range(0, len(order), batch_size):
-    idx = order[start:start + batch_size]
-    step = recognizer.width_step
-    width = -(-max(arrays[i].shape[1] for i in idx) // step) * step
-    images = preprocess.pad_to_width([arrays[i] for i in idx], width)
-    widths = np.array([arrays[i].shape[1] for i in idx], np.int32)
-    log_probs, lengths = recognizer.logits(images, widths)
-    for row, i in enumerate(idx):
-      out[i] = np.asarray(log_probs[row, :lengths[row]], np.float32)
-  return out
+  return recognizer.frame_log_probs(arrays, batch_size)
 
 
 def accuracy(labels, texts) -> float:
-  """Word accuracy (%) under the standard protocol; labels it skips are not counted."""
-  protocol = protocol_lib.STANDARD
-  right = total = 0
-  for label, text in zip(labels, texts):
-    try:
-      target = protocol.label(label)
-    except records.BadRecord:
-      continue
-    total += 1
-    right += protocol.prediction(text) == target
-  return 100.0 * right / max(total, 1)
+  """Word accuracy (%) under the standard protocol (`real_crops.score`); labels it skips are
+  not counted."""
+  return 100.0 * real_crops.score(labels, texts, [0.0] * len(texts),
+                                  protocol_lib.STANDARD)["accuracy"]
 
 
 def decode_all(decoder, log_probs) -> tuple[list[str], float]:
@@ -113,7 +93,6 @@ def main(argv=None) -> int:
   from crnn_jax import pretrained  # pylint: disable=import-outside-toplevel
   from crnn_jax.decoding import decoder as decoder_lib  # pylint: disable=import-outside-toplevel
   weights = args.weights or pretrained.DEFAULT_MODEL
-  recognizer = crnn_jax.Recognizer.from_pretrained(weights, decoder="greedy")
   folders = [f for path in args.data for f in sources.find_gt_folders(pathlib.Path(path))]
   if not folders:
     print(f"no gt.txt folder at or below {args.data}", file=sys.stderr)
@@ -125,6 +104,7 @@ def main(argv=None) -> int:
     for weights_name, decoder, ms in recognizer_speed(paths, args.repeats):
       print(f"| {weights_name} | {decoder} | {ms:.2f} |")
     return 0
+  recognizer = crnn_jax.Recognizer.from_pretrained(weights, decoder="greedy")
   data = {}
   for folder in folders:
     items = real_crops.read_folder(folder)

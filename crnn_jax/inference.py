@@ -465,18 +465,10 @@ class Recognizer:
       raise ValueError(f"{len(lexicons)} lexicons for {len(arrays)} images")
     if input_sizes is not None:
       input_widths = [int(w) for _, w in input_sizes]
-    order = sorted(range(len(arrays)), key=lambda i: arrays[i].shape[1])
     results: list[Prediction | None] = [None] * len(arrays)
     counter = progress_lib.bar(total=len(arrays), desc="reading", quiet=not progress)
-    batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
     greedy_decoding = self.decoder.name == "greedy"
-    # The model's next batch is dispatched (JAX runs it asynchronously) before the host
-    # decodes the current one, so that host-side decoding overlaps the model.
-    pending = self._start_batch(arrays, batches[0], greedy_decoding) if batches else None
-    for number, idx in enumerate(batches):
-      widths, fetch = pending
-      if number + 1 < len(batches):
-        pending = self._start_batch(arrays, batches[number + 1], greedy_decoding)
+    for idx, widths, fetch in self._model_batches(arrays, batch_size, greedy_decoding):
       if greedy_decoding:
         ids, confidence = fetch()
         lengths = np.asarray(crnn.output_lengths(widths))
@@ -502,6 +494,34 @@ class Recognizer:
         ratio = width / max(height, 1)
         results[i] = dataclasses.replace(results[i], aspect_ratio=ratio, too_wide=ratio > limit)
     return results
+
+  def frame_log_probs(self, arrays: Sequence[np.ndarray], batch_size: int = 64
+                      ) -> list[np.ndarray]:
+    """Per-frame log-probabilities of preprocessed arrays, batched as `recognize_preprocessed`
+    batches them.
+
+    Returns:
+      One float32 `[T, K]` array per input (its real frames only), in input order.
+    """
+    out: list[np.ndarray | None] = [None] * len(arrays)
+    for idx, _, fetch in self._model_batches(arrays, batch_size, greedy_decoding=False):
+      log_probs, lengths = fetch()
+      for row, i in enumerate(idx):
+        out[i] = np.asarray(log_probs[row, :lengths[row]], np.float32)
+    return out
+
+  def _model_batches(self, arrays, batch_size: int, greedy_decoding: bool):
+    """Yields (indices, widths, fetch) per batch of `arrays` sorted by width (see
+    `_start_batch`). The model's next batch is dispatched (JAX runs it asynchronously) before
+    the current one is yielded, so that host-side decoding overlaps the model."""
+    order = sorted(range(len(arrays)), key=lambda i: arrays[i].shape[1])
+    batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    pending = self._start_batch(arrays, batches[0], greedy_decoding) if batches else None
+    for number, idx in enumerate(batches):
+      current = pending
+      if number + 1 < len(batches):
+        pending = self._start_batch(arrays, batches[number + 1], greedy_decoding)
+      yield (idx, *current)
 
   def _start_batch(self, arrays, idx, greedy_decoding: bool):
     """Pads the arrays `idx` into a batch and starts the model on it.
