@@ -142,8 +142,6 @@ def _other_decoders(args, config, charset, state, entries, protocol) -> dict[str
   if not decoders_requested(args, charset):
     return {}
   if jax.process_count() > 1:
-    if not getattr(args, "decoder", None):
-      return {}  # The default extra decoder is skipped where it cannot run.
     raise ValueError("--decoder beam/lm/lexicon with --data runs in a single process")
   image_lexicons = _image_lexicons(args)
   logits_fn = evaluators.logits_function(state)
@@ -250,10 +248,7 @@ def run_on_split(args) -> int:
                                        progress=not args.quiet)
   metrics, examples = evaluator.run(state, num_examples=args.show)
   metrics = dict(checkpoint=model_name(args), step=step, split=args.split, **metrics)
-  import jax  # pylint: disable=g-import-not-at-top
-  # Other decoders than greedy: each one's metrics (the default one in a single process only).
-  if decoders_requested(args, charset) and (getattr(args, "decoder", None)
-                                            or jax.process_count() == 1):
+  if decoders_requested(args, charset):  # Other decoders than greedy: each one's metrics.
     metrics["decoders"] = eval_decoders(args, state, charset, evaluator.batches)
     print_decoder_metrics(metrics["decoders"])
   for pred, target, conf in examples:
@@ -282,8 +277,12 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def decoders_requested(args, charset=None) -> bool:
-  """Whether `eval` scores anything but greedy decoding (given `--decoder`, or by default
-  for a model whose default decoder is not greedy; see `decoder_flags.decoder_names`)."""
+  """Whether `eval` scores anything but greedy decoding: given `--decoder`, or by default, in a
+  single process, for a model whose default decoder is not greedy (see
+  `decoder_flags.decoder_names`)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  if jax.process_count() > 1:
+    charset = None  # The default extra decoder runs in a single process only.
   return decoder_flags.decoder_names(args, charset) != ["greedy"]
 
 
