@@ -1,24 +1,11 @@
 """Tests of benchmarks/heldout_zh.py: its table of NFKC line accuracy per kind."""
 
-import importlib.util
-import pathlib
-
 import pytest
 
 pytest.importorskip("jieba", reason="zh_testset needs jieba: pip install 'crnn-jax[zh]'")
 
 from crnn_jax.data import testset  # pylint: disable=wrong-import-position
 from crnn_jax.data import zh_testset  # pylint: disable=wrong-import-position
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def heldout_zh():
-  spec = importlib.util.spec_from_file_location("heldout_zh", REPO / "benchmarks" / "heldout_zh.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
 
 
 def test_markdown_rows_per_kind(heldout_zh):

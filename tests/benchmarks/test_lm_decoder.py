@@ -1,25 +1,12 @@
 """Tests of benchmarks/lm_decoder.py: log-probabilities per folder and protocol accuracy."""
 
-import importlib.util
-import pathlib
-
 import numpy as np
 import pytest
 from PIL import Image
 
 import crnn_jax
 from crnn_jax.decoding import greedy
-from tests import deploy_helpers
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def lm_decoder():
-  spec = importlib.util.spec_from_file_location("lm_decoder", REPO / "benchmarks" / "lm_decoder.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+import deploy_helpers
 
 
 def test_accuracy_under_the_standard_protocol(lm_decoder):

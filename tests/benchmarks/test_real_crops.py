@@ -1,23 +1,10 @@
 """Tests of benchmarks/real_crops.py: reading gt.txt folders and scoring under the protocol."""
 
-import importlib.util
-import pathlib
-
 import numpy as np
 import pytest
 from PIL import Image
 
 from crnn_jax.evaluation import protocol
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def real_crops():
-  spec = importlib.util.spec_from_file_location("real_crops", REPO / "benchmarks" / "real_crops.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
 
 
 def test_score_strips_counts_altered_and_thresholds(real_crops):
