@@ -209,19 +209,23 @@ class CharNgramLM:
     Returns:
       [len(texts)] natural-log probabilities (the empty string: P(end | start)).
     """
+    return self._log_prob_normalized([normalize(t) for t in texts])
+
+  def _log_prob_normalized(self, words: Sequence[str]) -> np.ndarray:
+    """`log_prob` of strings already normalized."""
     pad = self.order - 1
     contexts, symbols, owner = [], [], []
-    for n, text in enumerate(texts):
-      seq = [_BOS] * pad + _ids(normalize(text)) + [_EOS]
+    for n, word in enumerate(words):
+      seq = [_BOS] * pad + _ids(word) + [_EOS]
       for i in range(pad, len(seq)):
         contexts.append(seq[i - pad:i])
         symbols.append(seq[i])
         owner.append(n)
-    if not texts:
+    if not words:
       return np.zeros(0)
     probs = self.conditional(np.asarray(contexts, np.int64).reshape(len(symbols), pad),
                              np.asarray(symbols, np.int64))
-    return np.bincount(np.asarray(owner), np.log(probs), minlength=len(texts))
+    return np.bincount(np.asarray(owner), np.log(probs), minlength=len(words))
 
   def score(self, texts: Sequence[str]) -> np.ndarray:
     """log of the mixture (1 - fallback) P(text) + fallback |A|^-(len + 1) (see the module
@@ -230,10 +234,11 @@ class CharNgramLM:
     Returns:
       [len(texts)] natural-log scores.
     """
-    model = self.log_prob(texts)
+    words = [normalize(t) for t in texts]
+    model = self._log_prob_normalized(words)
     if self.fallback == 0.0:
       return model
-    lengths = np.array([len(normalize(t)) for t in texts], np.float64)
+    lengths = np.array([len(w) for w in words], np.float64)
     uniform = math.log(self.fallback) - (lengths + 1) * math.log(NUM_PREDICTED)
     return np.logaddexp(math.log1p(-self.fallback) + model, uniform)
 
