@@ -142,8 +142,12 @@ def get_config() -> ml_collections.ConfigDict:
   # a directory written by `crnn-jax export --format weights`, or another run's workdir (its
   # latest checkpoint). Parameters and BatchNorm
   # statistics are loaded; the optimizer and the step count start afresh. The alphabet and the
-  # model shape must match the weights'. A workdir with a checkpoint resumes from it instead.
+  # model shape must match the weights' in mode 'exact'; 'partial' copies what fits (another
+  # alphabet keeps the classes of the characters both have; other shapes start fresh) and
+  # 'subset' also copies leading slices into a narrower model (crnn_jax/models/warm_start.py).
+  # A workdir with a checkpoint resumes from it instead.
   config.init_weights = ""
+  config.init_weights_mode = "exact"
 
   # --- Devices --------------------------------------------------------------
   # Shard parameters and optimizer state over the data axis (FSDP) instead of replicating them.

@@ -52,6 +52,7 @@ from crnn_jax.data import pipeline
 from crnn_jax.data import transforms
 from crnn_jax.data.charset import Charset
 from crnn_jax.evaluation import evaluators
+from crnn_jax.models import warm_start
 from crnn_jax.ops import ctc
 
 # The exit status of `train.main` after a SIGTERM-triggered checkpoint: 128 + SIGTERM, as if the
@@ -141,7 +142,8 @@ def shape_mismatches(tree_a, tree_b, names: tuple[str, str] = ("a", "b")) -> lis
           if shapes_a.get(path) != shapes_b.get(path)]
 
 
-def load_initial_weights(state: TrainState, weights: str, charset: Charset) -> TrainState:
+def load_initial_weights(state: TrainState, weights: str, charset: Charset,
+                         mode: str = "exact") -> TrainState:
   """`state` with the parameters and BatchNorm statistics of trained weights (fine-tuning).
 
   The optimizer state and the step are left as they are (a fresh run). Each loaded array takes
@@ -151,11 +153,18 @@ def load_initial_weights(state: TrainState, weights: str, charset: Charset) -> T
     state: a freshly created train state.
     weights: a training workdir (its latest checkpoint), a shipped model name or a weights
       directory (`crnn_jax.pretrained`).
-    charset: the run's alphabet; it must equal the one the weights were trained with.
+    charset: the run's alphabet; in mode 'exact' it must equal the one the weights were
+      trained with.
+    mode: 'exact' (same alphabet and model), 'partial' (copy what fits: another alphabet's
+      shared characters, arrays of the same shape) or 'subset' (partial, and leading slices
+      of wider arrays); see `crnn_jax.models.warm_start`. What was left fresh is logged.
 
   Raises:
-    ValueError: another alphabet, or parameters of other names or shapes (the first few named).
+    ValueError: an unknown mode; in mode 'exact', another alphabet, or parameters of other
+      names or shapes (the first few named).
   """
+  if mode not in warm_start.MODES:
+    raise ValueError(f"init_weights_mode must be one of {warm_start.MODES}, got {mode!r}")
   path = pathlib.Path(weights).expanduser()
   if (path / run_files.CONFIG_FILE).is_file() and checkpointing.checkpoint_dir(path).is_dir():
     model = run_files.load_model(workdir=path)
@@ -166,6 +175,14 @@ def load_initial_weights(state: TrainState, weights: str, charset: Charset) -> T
     config_file = pretrained.resolve(weights) / pretrained.CONFIG_FILE
   variables = model.variables
   theirs = model.charset
+  ours = {"params": state.params, "batch_stats": state.batch_stats}
+  if mode != "exact":
+    variables, report = warm_start.transfer(
+        jax.device_get(ours), variables, mode=mode, run_chars=charset.chars,
+        weights_chars=theirs.chars)
+    _log("init_weights %s (mode %s): %s", weights, mode, report.summary())
+    loaded = jax.device_put(variables, jax.tree.map(lambda x: x.sharding, ours))
+    return state.replace(params=loaded["params"], batch_stats=loaded["batch_stats"])
   if (theirs.chars, theirs.fold_case) != (charset.chars, charset.fold_case):
     only_run = "".join(sorted(set(charset.chars) - set(theirs.chars)))[:40]
     only_weights = "".join(sorted(set(theirs.chars) - set(charset.chars)))[:40]
@@ -174,13 +191,14 @@ def load_initial_weights(state: TrainState, weights: str, charset: Charset) -> T
         f"characters (fold_case {theirs.fold_case}) against this run's {len(charset.chars)} "
         f"(fold_case {charset.fold_case}); only in the run: {only_run!r}, only in the weights: "
         f"{only_weights!r}{' (same set, other order)' if not only_run + only_weights else ''}. "
-        f"Set text.charset and text.fold_case as in {config_file}")
-  ours = {"params": state.params, "batch_stats": state.batch_stats}
+        f"Set text.charset and text.fold_case as in {config_file}, or "
+        f"init_weights_mode='partial' to copy what fits")
   differences = shape_mismatches(ours, variables, names=("run", "weights"))
   if differences:
     raise ValueError(
         f"init_weights {weights!r} do not fit this run's model ({len(differences)} arrays "
-        f"differ; set config.model as in the weights' config): " + "; ".join(differences[:5]))
+        f"differ; set config.model as in the weights' config, or init_weights_mode='partial' "
+        f"or 'subset'): " + "; ".join(differences[:5]))
   variables = jax.tree.map(lambda x, like: np.asarray(x, like.dtype), variables, ours)
   loaded = jax.device_put(variables, jax.tree.map(lambda x: x.sharding, ours))
   return state.replace(params=loaded["params"], batch_stats=loaded["batch_stats"])
@@ -545,7 +563,8 @@ def _train_and_evaluate(config, workdir: pathlib.Path, watcher: PreemptionWatche
     state = restored
     _log("Resumed from step %d of %s", int(jax.device_get(state.step)), workdir)
   elif config.get("init_weights"):
-    state = load_initial_weights(state, config.init_weights, charset)
+    state = load_initial_weights(state, config.init_weights, charset,
+                                 mode=config.get("init_weights_mode", "exact"))
     _log("Initialized from the weights %s", config.init_weights)
   first_step = int(jax.device_get(state.step))
   if is_main:
