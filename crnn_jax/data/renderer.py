@@ -26,6 +26,8 @@ import pathlib
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
+from crnn_jax.data import glyph as glyph_lib
+
 AUGMENT_LEVELS = ("none", "light", "strong")
 
 # Per-level augmentation parameters. Lengths are in units of the (jittered) font size.
@@ -183,6 +185,8 @@ def render_text(
     font_size: int,
     augment: str,
     font_index: int = 0,
+    glyph: "glyph_lib.GlyphParams | None" = None,
+    glyph_rng: np.random.Generator | None = None,
 ) -> np.ndarray:
   """Renders one line of text.
 
@@ -193,6 +197,10 @@ def render_text(
     font_size: the nominal font size in pixels (jittered by 'light' and 'strong').
     augment: 'none', 'light' or 'strong'.
     font_index: the face of a .ttc/.otc collection (0 for a single-face file).
+    glyph: glyph-level effects (stroke weight, width, ink, wobble; `glyph.GlyphParams`) drawn
+      on the text mask at the 'strong' level, from `glyph_rng` (their own stream: the other
+      draws of the line are the same with or without them).
+    glyph_rng: the generator of the glyph effects (needed when `glyph` is enabled).
 
   Returns:
     A [H, W] uint8 grayscale image; H is about font_size plus the vertical margins.
@@ -253,6 +261,15 @@ def render_text(
         (origin[0] + left, origin[1] + y, origin[0] + right, origin[1] + y + thickness - 1),
         fill=255,
     )
+  if strong and glyph is not None and glyph.enabled:
+    if glyph_rng is None:
+      raise ValueError("glyph effects need their own generator (glyph_rng)")
+    stretched = glyph_lib.apply(source, glyph_rng, glyph, size)
+    # A width change scales the layout box about its left edge.
+    factor = stretched.width / source.width
+    left, right = left * factor, right * factor
+    origin = (origin[0] * factor, origin[1])
+    source = stretched
 
   if strong:
     # Forward map (layout coordinates): shear x by -shear * y (y grows downwards, so a

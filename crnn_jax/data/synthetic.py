@@ -152,7 +152,8 @@ RENDER_ATTEMPTS = 3  # Draws of a record's effects before its rendering error st
 
 
 def render_level(source, text: str, font_path: str, rng: np.random.Generator,
-                 font_index: int = 0, record: str = "") -> np.ndarray:
+                 font_index: int = 0, record: str = "",
+                 glyph_rng: np.random.Generator | None = None) -> np.ndarray:
   """Draws `text` at the source's level: at 'scene', a share `strong_fraction` of the records
   at 'strong' and the rest by `scene.render_scene`; else `renderer.render_text`.
 
@@ -162,12 +163,13 @@ def render_level(source, text: str, font_path: str, rng: np.random.Generator,
   RuntimeError names the record, the text and the font.
 
   `source` has augment, strong_fraction, font_size and, at 'scene', scene_module, scene_params
-  and backgrounds (`load_scene_level`).
+  and backgrounds (`load_scene_level`); it may have `glyph` (`glyph.GlyphParams`), the effects
+  drawn from `glyph_rng` on the records drawn at 'strong'.
   """
   where = f"{record}: " if record else ""
   for attempt in range(1, RENDER_ATTEMPTS + 1):
     try:
-      return _render_level_once(source, text, font_path, rng, font_index)
+      return _render_level_once(source, text, font_path, rng, font_index, glyph_rng)
     except Exception as e:  # pylint: disable=broad-except
       if attempt == RENDER_ATTEMPTS:
         raise RuntimeError(f"{where}rendering {text!r} in {font_path} failed {attempt} times; "
@@ -179,14 +181,15 @@ def render_level(source, text: str, font_path: str, rng: np.random.Generator,
 
 
 def _render_level_once(source, text: str, font_path: str, rng: np.random.Generator,
-                       font_index: int) -> np.ndarray:
+                       font_index: int, glyph_rng: np.random.Generator | None) -> np.ndarray:
   if source.augment == "scene" and rng.random() >= source.strong_fraction:
     return source.scene_module.render_scene(
         text, font_path, rng, font_size=source.font_size, backgrounds=source.backgrounds,
         params=source.scene_params, font_index=font_index)
   level = "strong" if source.augment == "scene" else source.augment
   return renderer.render_text(text, font_path, rng, font_size=source.font_size, augment=level,
-                              font_index=font_index)
+                              font_index=font_index, glyph=getattr(source, "glyph", None),
+                              glyph_rng=glyph_rng)
 
 
 class SyntheticTextSource:
