@@ -76,6 +76,13 @@ def get_config() -> ml_collections.ConfigDict:
   # 'zh_en': fields of crnn_jax.data.zh_text.ZhTextMix to change (segment shares, marks).
   config.data.synthetic.zh_mix = ml_collections.ConfigDict()
   config.data.synthetic.cjk_regions = ("SC",)  # 'zh_en': regional faces of Noto CJK kept.
+  # 'zh_en': the fewest GB2312 level-1 hanzi of a pool face (lower admits Japanese faces for
+  # the lines they cover), and a line's face drawn per 'face' or per 'family' first.
+  config.data.synthetic.cjk_min_hanzi = 3000
+  config.data.synthetic.face_sampling = "face"
+  # 'zh_en': glyph effects on the print ('strong') records, crnn_jax/data/glyph.py GlyphParams
+  # (stroke weight, condensed/expanded width, ink bleed, elastic wobble); empty: none.
+  config.data.synthetic.glyph = ml_collections.ConfigDict()
   config.data.synthetic.min_length = 1
   config.data.synthetic.max_length = 16
   config.data.synthetic.word_fraction = 0.7  # Share of dictionary words.

@@ -29,6 +29,7 @@ Every function caches its result.
 from __future__ import annotations
 
 import functools
+import logging
 import pathlib
 import re
 from typing import Iterable, NamedTuple, Sequence
@@ -224,9 +225,32 @@ def _all_cjk_faces(dirs: tuple[str, ...], min_hanzi: int) -> tuple[FontFace, ...
     for face in font_faces(path):
       if is_reserved_face(face):
         continue
-      if coverage(face, zh_charset.LEVEL1_CHARS) >= min_hanzi:
+      if coverage(face, zh_charset.LEVEL1_CHARS) >= min_hanzi and renders(face):
         faces.append(face)
   return tuple(faces)
+
+
+# Drawn by `renders`: hanzi every pool face has, and Latin letters and digits.
+_RENDER_PROBE = "的一是国永中Ag9"
+
+
+@functools.lru_cache(maxsize=None)
+def renders(face: FontFace) -> bool:
+  """Whether FreeType draws the face: some files (three of Debian's Ume Gothic S faces) map the
+  glyphs but fail on every one of them ('invalid opcode' in their hinting programs), so the
+  pool leaves them out, with a warning, rather than failing on each line drawn in them."""
+  from PIL import Image, ImageDraw  # pylint: disable=import-outside-toplevel
+
+  codes = face_codepoints(face)
+  probe = "".join(c for c in _RENDER_PROBE if ord(c) in codes)
+  try:
+    draw = ImageDraw.Draw(Image.new("L", (400, 64)))
+    draw.text((4, 4), probe, font=load_font(face, 32), fill=255)
+  except OSError as e:
+    logging.warning("font %s#%d is left out of the pool: FreeType cannot draw it (%s)",
+                    face.path, face.index, e)
+    return False
+  return True
 
 
 def discover_cjk_fonts(extra_dirs: Sequence[str | pathlib.Path] = (), *,

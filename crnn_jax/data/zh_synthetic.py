@@ -20,11 +20,13 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from crnn_jax.data import cjk_fonts
+from crnn_jax.data import glyph as glyph_lib
 from crnn_jax.data import synthetic
 from crnn_jax.data import zh_text
 from crnn_jax.data.charset import Charset
 
 AUGMENT_LEVELS = synthetic.AUGMENT_LEVELS
+FACE_SAMPLING = ("face", "family")
 MAX_REDRAWS = 20  # Lines drawn again when no face of the pool has all their characters.
 
 
@@ -72,6 +74,9 @@ class ZhSyntheticSource:
       backgrounds_dir: str = "",
       builtin_backgrounds: bool = True,
       scene_params: Mapping[str, Any] | None = None,
+      glyph: Mapping[str, Any] | None = None,
+      min_hanzi: int = cjk_fonts.MIN_HANZI,
+      face_sampling: str = "face",
   ):
     """Creates the source and selects its faces.
 
@@ -90,6 +95,15 @@ class ZhSyntheticSource:
       faces: the faces to draw with, instead of discovering the training pool.
       backgrounds_dir, builtin_backgrounds, scene_params: as in
         `synthetic.SyntheticTextSource` (the 'scene' level).
+      glyph: `glyph.GlyphParams` fields (stroke weight, width, ink, wobble), drawn on the
+        records rendered at the 'strong' level from their own stream (seed, index,
+        glyph.GLYPH_STREAM); empty: none.
+      min_hanzi: the fewest GB2312 level-1 hanzi a discovered face must have. Below 3,755 the
+        pool takes faces that lack some characters (Japanese faces cover about 2,100-2,650):
+        they draw only the lines whose every character they have.
+      face_sampling: 'face': a line's face uniformly among those that cover it; 'family':
+        a family first (uniformly among the covering families), then one of its faces, so
+        that a family of many files (weights, variants) is not drawn more often.
 
     Raises:
       ValueError: invalid arguments, a charset that lacks drawn characters, or no face.
@@ -106,6 +120,13 @@ class ZhSyntheticSource:
       raise ValueError(f"strong_fraction must be in [0, 1], got {strong_fraction}")
     if font_size < 8:
       raise ValueError(f"font_size must be at least 8 pixels, got {font_size}")
+    if face_sampling not in FACE_SAMPLING:
+      raise ValueError(f"face_sampling must be one of {FACE_SAMPLING}, got {face_sampling!r}")
+    self.glyph = glyph_lib.GlyphParams.from_mapping(glyph)
+    if self.glyph.enabled and augment not in ("strong", "scene"):
+      raise ValueError(f"glyph effects apply to the 'strong' level (augment 'strong' or "
+                       f"'scene' with strong_fraction > 0), got augment={augment!r}")
+    self.face_sampling = face_sampling
     if scene_params and augment != "scene":
       raise ValueError(f"scene_params apply to augment='scene' only, got augment={augment!r}")
     from crnn_jax.data import zh_charset  # pylint: disable=import-outside-toplevel
@@ -124,8 +145,10 @@ class ZhSyntheticSource:
     self.strong_fraction = float(strong_fraction)
     self.font_size = int(font_size)
     if faces is None:
-      faces = cjk_fonts.discover_cjk_fonts([fonts_dir] if fonts_dir else [], regions=regions)
+      faces = cjk_fonts.discover_cjk_fonts([fonts_dir] if fonts_dir else [], regions=regions,
+                                           min_hanzi=min_hanzi)
     self.faces = tuple(cjk_fonts.FontFace(*face) for face in faces)
+    self._families = tuple(cjk_fonts.face_family(face) for face in self.faces)
     if not self.faces:
       raise ValueError(
           "no CJK face found for the training pool: apt-get install fonts-noto-cjk (and "
@@ -158,14 +181,25 @@ class ZhSyntheticSource:
         backgrounds_dir=synthetic.get("backgrounds_dir", ""),
         builtin_backgrounds=synthetic.get("builtin_backgrounds", True),
         scene_params=dict(synthetic.get("scene_params", {})),
+        glyph=dict(synthetic.get("glyph", {})),
+        min_hanzi=synthetic.get("cjk_min_hanzi", cjk_fonts.MIN_HANZI),
+        face_sampling=synthetic.get("face_sampling", "face"),
     )
 
   def __len__(self) -> int:
     return self.num_records
 
-  def _covering(self, text: str) -> list[cjk_fonts.FontFace]:
+  def _covering(self, text: str) -> list[int]:
+    """Indices into self.faces of the faces that have every character of `text`."""
     codes = {ord(c) for c in text if not c.isspace()}
-    return [face for face in self.faces if codes <= _codepoints(face)]
+    return [i for i, face in enumerate(self.faces) if codes <= _codepoints(face)]
+
+  def _choose(self, rng: np.random.Generator, covering: list[int]) -> cjk_fonts.FontFace:
+    if self.face_sampling == "family":
+      families = sorted({self._families[i] for i in covering})
+      family = families[int(rng.integers(len(families)))]
+      covering = [i for i in covering if self._families[i] == family]
+    return self.faces[covering[int(rng.integers(len(covering)))]]
 
   def line_and_face(self, rng: np.random.Generator) -> tuple[str, cjk_fonts.FontFace]:
     """A line and a face that has all its characters (lines no face has are drawn again)."""
@@ -174,7 +208,7 @@ class ZhSyntheticSource:
                                  max_length=self.max_length)
       covering = self._covering(text)
       if covering:
-        return text, covering[int(rng.integers(len(covering)))]
+        return text, self._choose(rng, covering)
     raise ValueError(f"no face of the pool has all the characters of {MAX_REDRAWS} lines in a "
                      f"row (the last: {text!r}); add faces that cover GB2312 level 1")
 
@@ -186,8 +220,14 @@ class ZhSyntheticSource:
     """
     rng = synthetic.record_rng(self.seed, self.num_records, index)
     text, face = self.line_and_face(rng)
+    glyph_rng = None
+    if self.glyph.enabled:
+      index = index + self.num_records if index < 0 else index
+      glyph_rng = np.random.default_rng(
+          np.random.SeedSequence([self.seed, index, glyph_lib.GLYPH_STREAM]))
     image = synthetic.render_level(self, text, face.path, rng, font_index=face.index,
-                                   record=f"record {index} of seed {self.seed}")
+                                   record=f"record {index} of seed {self.seed}",
+                                   glyph_rng=glyph_rng)
     return {"image": image, "text": text}
 
   def __repr__(self) -> str:

@@ -127,3 +127,75 @@ def test_eval_batches_of_the_zh_config_hold_encoded_mixed_lines():
                                         num_records=8)
   assert texts == [source[i]["text"] for i in range(8)]
   assert any(any(c in zh_charset.LEVEL1_CHARS for c in t) for t in texts)
+
+
+def test_glyph_effects_change_print_records_only_and_keep_every_other_draw():
+  plain = _source(augment="strong", num_records=20)
+  effects = _source(augment="strong", num_records=20,
+                    glyph={"weight_prob": 1.0, "weight_range": (1.5, 1.5)})
+  darker = 0
+  for i in range(20):
+    a, b = plain[i], effects[i]
+    assert a["text"] == b["text"]  # Text and face come from the record's main stream.
+    # Same geometry (the weight effect keeps the mask's size) and colours: heavier strokes
+    # move the image's mean towards the text's gray level.
+    assert a["image"].shape == b["image"].shape
+    darker += not np.array_equal(a["image"], b["image"])
+  assert darker == 20
+  with pytest.raises(ValueError, match="'strong' level"):
+    _source(augment="light", glyph={"weight_prob": 1.0})
+  with pytest.raises(ValueError, match="unknown glyph effect"):
+    _source(augment="strong", glyph={"slant": 1.0})
+
+
+def test_family_sampling_draws_families_evenly():
+  faces = cjk_fonts.discover_cjk_fonts(min_hanzi=0)
+  families = {cjk_fonts.face_family(f) for f in faces}
+  if len(families) < 2:
+    pytest.skip("one CJK family installed")
+  by_face = _source(faces=faces, face_sampling="face", num_records=300)
+  by_family = _source(faces=faces, face_sampling="family", num_records=300)
+
+  def family_counts(source):
+    counts = {}
+    for i in range(300):
+      rng = np.random.default_rng(np.random.SeedSequence([source.seed, i]))
+      _, face = source.line_and_face(rng)
+      counts[cjk_fonts.face_family(face)] = counts.get(cjk_fonts.face_family(face), 0) + 1
+    return counts
+
+  per_family = family_counts(by_family)
+  per_face = family_counts(by_face)
+  # The family with most files is drawn less often when families are drawn first.
+  biggest = max(families, key=lambda name: sum(cjk_fonts.face_family(f) == name for f in faces))
+  files = sum(cjk_fonts.face_family(f) == biggest for f in faces)
+  if files > 1:
+    assert per_family.get(biggest, 0) < per_face.get(biggest, 0)
+  with pytest.raises(ValueError, match="face_sampling"):
+    _source(face_sampling="weight")
+
+
+def test_min_hanzi_admits_partial_faces_only_for_lines_they_cover():
+  faces = cjk_fonts.discover_cjk_fonts(min_hanzi=1800)
+  partial = [f for f in faces if cjk_fonts.coverage(f, zh_charset.LEVEL1_CHARS) < 3755]
+  if not partial:
+    pytest.skip("no Japanese face installed (fonts-ipafont, fonts-vlgothic, ...)")
+  source = _source(faces=partial[:1] + FACES[:1], num_records=100)
+  for i in range(100):
+    rng = np.random.default_rng(np.random.SeedSequence([source.seed, i]))
+    text, face = source.line_and_face(rng)
+    assert cjk_fonts.font_covers(face, text)
+
+
+def test_faces_freetype_cannot_draw_are_left_out(monkeypatch):
+  face = FACES[0]
+  cjk_fonts.renders.cache_clear()
+
+  def broken(face_, size):
+    raise OSError("invalid opcode")
+
+  monkeypatch.setattr(cjk_fonts, "load_font", broken)
+  assert not cjk_fonts.renders(face)
+  cjk_fonts.renders.cache_clear()
+  monkeypatch.undo()
+  assert cjk_fonts.renders(face)
