@@ -27,8 +27,10 @@ spans locate characters roughly (to within a few pixels at height 32), they do n
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import pathlib
+import re
 from typing import Any, Iterable, Sequence
 import warnings
 
@@ -101,20 +103,79 @@ class Prediction:
   error: str = ""
 
 
-def load_image(path: str | pathlib.Path) -> np.ndarray:
-  """Reads an image file as uint8 grayscale `[H, W]`.
+class ImageError(ValueError):
+  """An input that cannot be read as an image (see `load_image`).
+
+  Attributes:
+    reason: why, one of IMAGE_ERROR_REASONS: 'empty' (0 bytes), 'not_an_image' (missing, or
+      no image format recognizes it), 'truncated' (the header reads but the pixels do not:
+      truncated or corrupt), 'too_many_pixels' (over the pixel limit: a decompression bomb).
+  """
+
+  def __init__(self, message: str, reason: str):
+    super().__init__(message)
+    self.reason = reason
+
+
+IMAGE_ERROR_REASONS = ("empty", "not_an_image", "truncated", "too_many_pixels")
+
+
+def load_image(source: str | pathlib.Path | bytes, *, name: str | None = None,
+               max_pixels: int | None = None) -> np.ndarray:
+  """Reads an image file, or the bytes of an encoded image, as uint8 grayscale `[H, W]`.
+
+  Any format Pillow reads; turned upright by its EXIF orientation and transparency composited
+  as `preprocess.to_grayscale` does, so that files, uploads and records read the same pixels.
+
+  Args:
+    source: a file path, or the encoded image's bytes (e.g. an upload).
+    name: what error messages call the image (default: the path, or '<bytes>').
+    max_pixels: refuse images with more pixels than this (width x height, read from the header
+      before any pixel is decoded: decompression bombs); default: only Pillow's own limit
+      (`Image.MAX_IMAGE_PIXELS`).
 
   Raises:
-    ValueError: naming the file when it is missing, not an image, truncated or empty.
+    ImageError (a ValueError): naming the image, when it is missing, empty, not an image,
+      truncated or over the pixel limit; `reason` says which.
   """
-  path = pathlib.Path(path)
+  is_bytes = isinstance(source, (bytes, bytearray, memoryview))
+  name = name or ("<bytes>" if is_bytes else str(source))
+
+  def fail(reason, detail):
+    return ImageError(f"{name}: cannot read image ({detail})", reason)
+
+  if is_bytes:
+    data = bytes(source)
+    if not data:
+      raise fail("empty", "empty file")
+    opened = io.BytesIO(data)
+  else:
+    opened = pathlib.Path(source)
+    if opened.is_file() and opened.stat().st_size == 0:
+      raise fail("empty", "empty file")
   try:
-    with Image.open(path) as image:
+    image = Image.open(opened)
+  except Image.DecompressionBombError as e:
+    raise fail("too_many_pixels", f"DecompressionBombError: {_clean(e)}") from None
+  except Exception as e:  # pylint: disable=broad-except
+    # Pillow raises OSError (UnidentifiedImageError), SyntaxError, ValueError, ... on bad data.
+    raise fail("not_an_image", f"{type(e).__name__}: {_clean(e)}") from None
+  with image:
+    width, height = image.size
+    if max_pixels and width * height > max_pixels:
+      raise fail("too_many_pixels", f"{width} x {height} pixels, more than the limit of "
+                 f"{max_pixels:,}")
+    try:
       image.load()
       array = preprocess.to_grayscale(image)
-  except (OSError, ValueError, Image.DecompressionBombError) as e:
-    raise ValueError(f"{path}: cannot read image ({type(e).__name__}: {e})") from None
+    except Exception as e:  # pylint: disable=broad-except
+      raise fail("truncated", f"{type(e).__name__}: {_clean(e)}") from None
   return array
+
+
+def _clean(error: Exception) -> str:
+  """An exception's message without the address of an in-memory file."""
+  return re.sub(r" ?<_io\.BytesIO object at 0x[0-9a-f]+>", "", str(error))[:200]
 
 
 def expand_inputs(paths: Iterable[str | pathlib.Path]) -> list[pathlib.Path]:
@@ -371,13 +432,13 @@ class Recognizer:
     return self.prepare(image)[0]
 
   def prepare(self, image) -> tuple[np.ndarray, tuple[int, int]]:
-    """(float32 `[32, W]` in [-1, 1], the input's (height, width)) of a path, PIL image or
-    array.
+    """(float32 `[32, W]` in [-1, 1], the input's (height, width)) of a path, an encoded
+    image's bytes, a PIL image or an array.
 
     Raises:
-      ValueError: naming the file, for a path that cannot be read.
+      ValueError: naming the file, for a path or bytes that cannot be read (`load_image`).
     """
-    if isinstance(image, (str, pathlib.Path)):
+    if isinstance(image, (str, pathlib.Path, bytes, bytearray, memoryview)):
       image = load_image(image)
     gray = preprocess.to_grayscale(image)
     resized = preprocess.resize(gray, height=self.height, fixed_width=self.fixed_width,
@@ -444,7 +505,8 @@ class Recognizer:
                              input_widths: Sequence[int] | None = None,
                              input_sizes: Sequence[tuple[int, int]] | None = None,
                              lexicons: Sequence[Sequence[str] | None] | None = None,
-                             progress: bool = False) -> list[Prediction]:
+                             progress: bool = False,
+                             decoder: decoder_lib.Decoder | None = None) -> list[Prediction]:
     """Like `recognize` for float32 `[32, W]` arrays already preprocessed (no warning).
 
     Args:
@@ -456,6 +518,8 @@ class Recognizer:
         back to them and `aspect_ratio` and `too_wide` are set.
       lexicons: per-image lexicons (see `recognize`).
       progress: show a progress bar on a terminal (see `crnn_jax.progress`).
+      decoder: decode with this `Decoder` (of this model's charset) instead of the
+        recognizer's own, e.g. a service offering several decoders of one model.
 
     Returns:
       One Prediction per array, in input order.
@@ -467,7 +531,8 @@ class Recognizer:
       input_widths = [int(w) for _, w in input_sizes]
     results: list[Prediction | None] = [None] * len(arrays)
     counter = progress_lib.bar(total=len(arrays), desc="reading", quiet=not progress)
-    greedy_decoding = self.decoder.name == "greedy"
+    decoder = decoder or self.decoder
+    greedy_decoding = decoder.name == "greedy"
     for idx, widths, fetch in self._model_batches(arrays, batch_size, greedy_decoding):
       if greedy_decoding:
         ids, confidence = fetch()
@@ -477,7 +542,7 @@ class Recognizer:
       else:
         log_probs, lengths = fetch()
         batch_lexicons = None if lexicons is None else [lexicons[i] for i in idx]
-        out = self.decoder.decode(log_probs[:len(idx)], lengths[:len(idx)], batch_lexicons)
+        out = decoder.decode(log_probs[:len(idx)], lengths[:len(idx)], batch_lexicons)
         decoded = [(list(d.labels), d.confidence,
                     alignment.best_alignment(log_probs[row, :lengths[row]], d.labels))
                    for row, d in enumerate(out)]

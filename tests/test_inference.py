@@ -225,3 +225,46 @@ def test_the_next_batch_starts_before_the_current_one_is_decoded(recognizer, mon
   # Pipelining changes nothing read: the same as one batch at a time.
   one_by_one = [recognizer.recognize_preprocessed([a])[0] for a in arrays]
   assert [p.text for p in predictions] == [p.text for p in one_by_one]
+
+
+def test_load_image_reads_bytes_as_files_and_names_each_failure(tmp_path):
+  import io  # pylint: disable=import-outside-toplevel
+  from crnn_jax import inference  # pylint: disable=import-outside-toplevel
+  rgba = np.zeros((20, 50, 4), np.uint8)
+  rgba[5:15, 5:45] = (30, 30, 30, 255)  # Dark ink; the rest transparent.
+  buffer = io.BytesIO()
+  Image.fromarray(rgba).save(buffer, format="PNG")
+  path = tmp_path / "ink.png"
+  path.write_bytes(buffer.getvalue())
+  from_bytes = inference.load_image(buffer.getvalue(), name="upload")
+  np.testing.assert_array_equal(from_bytes, inference.load_image(path))
+  assert from_bytes[0, 0] == 255 and from_bytes[10, 10] == 30  # Composited onto white.
+  big = io.BytesIO()
+  Image.fromarray(np.zeros((300, 400), np.uint8)).save(big, format="PNG")
+  cases = [(b"", "empty"), (b"not an image at all", "not_an_image"),
+           (buffer.getvalue()[:80], "truncated"), (big.getvalue(), "too_many_pixels")]
+  for data, reason in cases:
+    with pytest.raises(inference.ImageError, match=r"^upload: cannot read image") as caught:
+      inference.load_image(data, name="upload", max_pixels=100_000)
+    assert caught.value.reason == reason
+  assert inference.load_image(big.getvalue()).shape == (300, 400)  # No limit by default.
+  empty = tmp_path / "empty.png"
+  empty.write_bytes(b"")
+  with pytest.raises(ValueError, match="empty.png: cannot read image \\(empty file\\)"):
+    inference.load_image(empty)
+  with pytest.raises(ValueError, match="missing.png: cannot read image"):
+    inference.load_image(tmp_path / "missing.png")
+
+
+def test_recognize_preprocessed_takes_another_decoder(recognizer):
+  from crnn_jax.decoding import decoder as decoder_lib  # pylint: disable=import-outside-toplevel
+  arrays = [recognizer.preprocess(x) for x in deploy_helpers.text_images(5, [60, 90])]
+  lexicon = decoder_lib.Decoder(recognizer.charset, "lexicon", lexicon=["red", "green"])
+  read = recognizer.recognize_preprocessed(arrays, decoder=lexicon)
+  assert {p.text for p in read} <= {"red", "green"}
+  assert recognizer.decoder.name == "lm"  # Its own decoder is unchanged...
+  greedy_read = recognizer.recognize_preprocessed(
+      arrays, decoder=decoder_lib.Decoder(recognizer.charset, "greedy"))
+  own = crnn_jax.Recognizer(recognizer.model, recognizer.variables, recognizer.charset,
+                            decoder="greedy", compilation_cache=False)
+  assert greedy_read == own.recognize_preprocessed(arrays)  # ...and greedy reads as greedy.
