@@ -1,4 +1,4 @@
-"""The decoder options of `crnn-jax eval` and `crnn-jax predict`, and the Decoders they ask for."""
+"""The decoder options of `crnn-jax eval`, `predict` and `serve`, and the Decoders they ask for."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from crnn_jax.decoding.decoder import (DECODERS, DEFAULT_BEAM_WIDTH, DEFAULT_DEL
                                        DEFAULT_LM_WEIGHT, Decoder, default_name)
 
 
-def add_arguments(parser: argparse.ArgumentParser, *, multiple: bool = True) -> None:
+def add_arguments(parser: argparse.ArgumentParser, *, multiple: bool = True,
+                  image_lexicons: bool = True) -> None:
   """Adds `--decoder`, `--beam-width`, `--lm-weight`, `--length-bonus`, `--lexicon`,
-  `--image-lexicons`, `--delta`."""
+  `--image-lexicons` (unless `image_lexicons` is False), `--delta`."""
   if multiple:
     parser.add_argument("--decoder", action="append", default=None,
                         help="greedy, beam, lm or lexicon; repeat or separate with commas to "
@@ -30,9 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser, *, multiple: bool = True) -> 
   parser.add_argument("--length-bonus", type=float, default=DEFAULT_LENGTH_BONUS,
                       help="lm decoder: score added per character of a reading")
   parser.add_argument("--lexicon", help="lexicon file for the lexicon decoder (one word a line)")
-  parser.add_argument("--image-lexicons",
-                      help="per-image lexicons for the lexicon decoder: KEY<TAB>word word ... "
-                      "(KEY: record key, or position in evaluation order)")
+  if image_lexicons:
+    parser.add_argument("--image-lexicons",
+                        help="per-image lexicons for the lexicon decoder: KEY<TAB>word word ... "
+                        "(KEY: record key, or position in evaluation order)")
   parser.add_argument("--delta", type=int, default=DEFAULT_DELTA,
                       help="lexicon decoder: candidates within this edit distance of the "
                       "greedy output (lexicons above 200 words)")
@@ -63,7 +65,12 @@ def decoders_from_args(args, charset: Charset) -> list[Decoder]:
   if ("lexicon" in names and not getattr(args, "lexicon", None)
       and not getattr(args, "image_lexicons", None)):
     raise ValueError("--decoder lexicon needs --lexicon FILE and/or --image-lexicons FILE")
-  return [Decoder(charset, name, beam_width=args.beam_width,
-                  lexicon=getattr(args, "lexicon", None) if name == "lexicon" else None,
-                  delta=args.delta, lm_weight=args.lm_weight,
-                  length_bonus=args.length_bonus) for name in names]
+  return [decoder_from_args(args, charset, name) for name in names]
+
+
+def decoder_from_args(args, charset: Charset, name: str) -> Decoder:
+  """The Decoder `name` configured by parsed command-line options (see `add_arguments`); a
+  lexicon decoder gets `--lexicon` when given (else it needs per-image lexicons)."""
+  return Decoder(charset, name, beam_width=args.beam_width,
+                 lexicon=getattr(args, "lexicon", None) if name == "lexicon" else None,
+                 delta=args.delta, lm_weight=args.lm_weight, length_bonus=args.length_bonus)
