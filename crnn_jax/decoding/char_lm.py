@@ -36,14 +36,24 @@ score beams), hence this module.
 `english()` builds the default model from wordfreq's English word list (frequencies from
 subtitles, Wikipedia, web text and books; PyPI `wordfreq`, offline): the 100,000 most frequent
 words, each weighted by the square root of its frequency (occurrences per million words).
+
+Version. The word list is data of the installed wordfreq, whose version crnn-jax does not pin,
+so what the lm decoder reads could change with an upgrade. `english()` therefore checks the
+list it builds from against `ENGLISH_WORDLIST_SHA256` (`wordlist_sha256`: SHA-256 of the sorted
+`word<TAB>weight` lines, weights to 6 significant digits), the list the decoder's weights were
+tuned and its confidences calibrated with (`ENGLISH_WORDLIST_SOURCE`), and warns once
+(`LanguageModelVersionWarning`) when it differs. The model cards of the shipped models
+(crnn_jax/weights/NAME/MODEL_CARD.md) record the same hash.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import re
 from typing import Iterable, Sequence
+import warnings
 
 import numpy as np
 
@@ -59,6 +69,18 @@ _NOT_ALPHABET = re.compile(f"[^{ALPHABET}]")
 
 DEFAULT_TOP_N = 100_000
 DEFAULT_ORDER = 6
+
+# The English word list (`english_words()` with DEFAULT_TOP_N) that the lm decoder was tuned
+# and calibrated with, and its hash (`wordlist_sha256`); see the module docstring.
+ENGLISH_WORDLIST_SOURCE = "wordfreq 3.1.1, language 'en', the 100,000 most frequent words"
+ENGLISH_WORDLIST_SHA256 = "4e30045524be19954d15c357484633c193dade4bc68a1c8e90eac42219b2e104"
+
+
+class LanguageModelVersionWarning(UserWarning):
+  """The installed wordfreq yields another English word list than the recorded one."""
+
+
+_warned_about_version = False
 
 
 def normalize(text: str) -> str:
@@ -243,22 +265,67 @@ class CharNgramLM:
     return np.logaddexp(math.log1p(-self.fallback) + model, uniform)
 
 
-@functools.lru_cache(maxsize=4)
-def english(top_n: int = DEFAULT_TOP_N, order: int = DEFAULT_ORDER,
-            fallback: float = 0.1) -> CharNgramLM:
-  """The English model: wordfreq's `top_n` most frequent words, weighted by the square root of
-  their frequency per million words.
-
-  Built once per process and argument set (a few seconds).
+def english_words(top_n: int = DEFAULT_TOP_N) -> list[tuple[str, float]]:
+  """wordfreq's `top_n` most frequent English words, each with its weight: the square root of
+  its frequency per million words (1e-3 for a word without a frequency).
 
   Raises:
     ImportError: wordfreq is not installed (it is a dependency of crnn-jax).
   """
   import wordfreq  # pylint: disable=import-outside-toplevel
   frequencies = wordfreq.get_frequency_dict("en")
-  words = wordfreq.top_n_list("en", top_n)
   # Witten-Bell smoothing depends on the scale of the counts (against the number of distinct
   # continuations): weights are sqrt(occurrences per million words), 224 for 'the', about 0.3
   # for the 100,000th word.
-  return CharNgramLM(((w, math.sqrt(frequencies.get(w, 0.0) * 1e6) or 1e-3) for w in words),
-                     order=order, fallback=fallback)
+  return [(w, math.sqrt(frequencies.get(w, 0.0) * 1e6) or 1e-3)
+          for w in wordfreq.top_n_list("en", top_n)]
+
+
+def wordlist_sha256(words: Iterable[tuple[str, float]]) -> str:
+  """SHA-256 (hex) of a (word, weight) list: its `word<TAB>weight` lines, sorted, weights
+  written to 6 significant digits (so that last-bit differences of the arithmetic do not
+  count)."""
+  digest = hashlib.sha256()
+  for line in sorted(f"{word}\t{weight:.6g}\n" for word, weight in words):
+    digest.update(line.encode("utf-8"))
+  return digest.hexdigest()
+
+
+def check_english_words(words: Sequence[tuple[str, float]]) -> bool:
+  """Whether `words` (the default English list) is the recorded one; warns once if not."""
+  global _warned_about_version  # pylint: disable=global-statement
+  found = wordlist_sha256(words)
+  if found == ENGLISH_WORDLIST_SHA256:
+    return True
+  if not _warned_about_version:
+    _warned_about_version = True
+    try:
+      import importlib.metadata  # pylint: disable=import-outside-toplevel
+      version = importlib.metadata.version("wordfreq")
+    except Exception:  # pylint: disable=broad-except
+      version = "unknown"
+    warnings.warn(
+        f"the lm decoder's language model is not the one crnn-jax was tuned and calibrated "
+        f"with: wordfreq {version} gives an English word list with sha256 {found[:16]}..., "
+        f"expected {ENGLISH_WORDLIST_SHA256[:16]}... ({ENGLISH_WORDLIST_SOURCE}); readings "
+        "and confidences may differ from the published figures (pip install wordfreq==3.1.1 "
+        "restores them)", LanguageModelVersionWarning, stacklevel=3)
+  return False
+
+
+@functools.lru_cache(maxsize=4)
+def english(top_n: int = DEFAULT_TOP_N, order: int = DEFAULT_ORDER,
+            fallback: float = 0.1) -> CharNgramLM:
+  """The English model: wordfreq's `top_n` most frequent words, weighted by the square root of
+  their frequency per million words (`english_words`).
+
+  Built once per process and argument set (a few seconds). With the default `top_n` the word
+  list is checked against the recorded one (`check_english_words`: a warning if it differs).
+
+  Raises:
+    ImportError: wordfreq is not installed (it is a dependency of crnn-jax).
+  """
+  words = english_words(top_n)
+  if top_n == DEFAULT_TOP_N:
+    check_english_words(words)
+  return CharNgramLM(words, order=order, fallback=fallback)

@@ -2,6 +2,7 @@
 
 import collections
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -92,3 +93,38 @@ def test_english_prefers_words_to_their_misreadings():
   wrong = lm.score([b for _, b in pairs])
   assert np.all(right > wrong + 2.0), (right, wrong)
   assert char_lm.english() is lm  # Built once.
+
+
+def test_wordlist_hash_ignores_order_and_rounding_but_not_the_list():
+  base = char_lm.wordlist_sha256(WORDS)
+  assert char_lm.wordlist_sha256(WORDS[::-1]) == base
+  nudged = [(w, x * (1 + 1e-9)) for w, x in WORDS]  # Below the 6 significant digits hashed.
+  assert char_lm.wordlist_sha256(nudged) == base
+  assert char_lm.wordlist_sha256(WORDS[:-1]) != base
+  assert char_lm.wordlist_sha256([(w, x * 1.01) for w, x in WORDS]) != base
+
+
+def test_installed_wordfreq_gives_the_recorded_word_list(recwarn):
+  words = char_lm.english_words()
+  assert len(words) == char_lm.DEFAULT_TOP_N
+  assert char_lm.wordlist_sha256(words) == char_lm.ENGLISH_WORDLIST_SHA256
+  assert char_lm.check_english_words(words)
+  assert not [w for w in recwarn if issubclass(w.category, char_lm.LanguageModelVersionWarning)]
+
+
+def test_another_word_list_warns_once(monkeypatch):
+  wordfreq = pytest.importorskip("wordfreq")
+  real = wordfreq.get_frequency_dict("en")
+  changed = dict(real, the=real["the"] * 2)  # As a data update of wordfreq would.
+  monkeypatch.setattr(wordfreq, "get_frequency_dict", lambda lang: changed)
+  monkeypatch.setattr(char_lm, "_warned_about_version", False)
+  char_lm.english.cache_clear()
+  try:
+    with pytest.warns(char_lm.LanguageModelVersionWarning,
+                      match=r"wordfreq .* sha256 .* expected 4e30045524be1995"):
+      char_lm.english(order=2)
+    with warnings.catch_warnings():
+      warnings.simplefilter("error", char_lm.LanguageModelVersionWarning)
+      char_lm.english(order=3)  # Once per process.
+  finally:
+    char_lm.english.cache_clear()  # Later tests build the model of the real list.
