@@ -7,6 +7,7 @@
       [--decoder greedy|beam|lexicon] [--visualize OUT_DIR] [--backend onnxruntime | --onnx FILE]
   crnn-jax export --checkpoint WORKDIR --format onnx|stablehlo --output FILE [--quantize int8]
   crnn-jax import-torch crnn.pth --output WORKDIR
+  crnn-jax serve [--weights NAME ... | --checkpoint WORKDIR] [--host 127.0.0.1] [--port 8080]
   crnn-jax data build {lmdb,mjsynth,folder,synthetic} --input PATH ... --output DATA_DIR
   crnn-jax data to-lmdb --input DATASET --output LMDB_DIR
 
@@ -24,10 +25,11 @@ from crnn_jax.cli import eval as eval_command
 from crnn_jax.cli import export as export_command
 from crnn_jax.cli import format as cli_format
 from crnn_jax.cli import predict as predict_command
+from crnn_jax.cli import serve as serve_command
 
 # One module per subcommand, each with its `register(subparsers)`: eval.py, predict.py,
-# export.py (export and import-torch) and data.py; format.py sets how --help looks. Heavy
-# modules (JAX, onnx, PyTorch) are imported only when a command runs.
+# export.py (export and import-torch), data.py and serve.py; format.py sets how --help looks.
+# Heavy modules (JAX, onnx, PyTorch, the web server) are imported only when a command runs.
 
 VERBOSITY_LEVELS = ("error", "warning", "info", "debug")
 
@@ -51,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
   predict_command.register(sub)
   data_command.register(sub)
   export_command.register(sub)
+  serve_command.register(sub)
   return cli_format.apply(parser)
 
 
