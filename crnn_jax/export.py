@@ -154,7 +154,7 @@ def export_checkpoint(workdir, fmt: str, output, step: int | None = None,
     output: the file to write (StableHLO also writes `output + '.json'` with the metadata).
     step: the checkpoint step (default: latest).
     opset: ONNX opset.
-    **onnx_options: `quantize`, `calibration_images`, `reduce_range` (see
+    **onnx_options: `quantize`, `calibration_images`, `reduce_range`, `calibration_data` (see
       `export_variables`).
 
   Returns:
@@ -184,16 +184,20 @@ def export_weights(name_or_dir, fmt: str, output, opset: int = 21,
 
 def export_variables(config, variables, fmt: str, output, opset: int = 21, *,
                      quantize: str = "none", calibration_images: int = 1024,
-                     reduce_range: bool = True) -> pathlib.Path:
+                     reduce_range: bool = True,
+                     calibration_data: str | pathlib.Path | None = None) -> pathlib.Path:
   """Exports a model given by its training config and variables (see `export_checkpoint`).
 
   Args:
     config, variables: the model.
     fmt, output, opset: as `export_checkpoint`.
     quantize: ONNX only: 'int8' writes a statically quantized model (`crnn_jax.quantize`),
-      calibrated on `calibration_images` images of the model's own renderer settings.
+      calibrated on `calibration_images` images (`calibration_data`).
     calibration_images: see `quantize`.
     reduce_range: int8 with 7-bit weights (see `crnn_jax.quantize`).
+    calibration_data: None: images rendered with fonts every install has; 'renderer': the
+      model's own renderer settings; else a directory of the user's images (see
+      `quantize.calibration_batches`).
   """
   from crnn_jax.data.charset import Charset  # pylint: disable=g-import-not-at-top
 
@@ -224,9 +228,11 @@ def export_variables(config, variables, fmt: str, output, opset: int = 21, *,
                         fold_case=bool(config.text.fold_case), opset=opset, **resize)
     if quantize == "int8":
       from crnn_jax import quantize as quantize_lib  # pylint: disable=g-import-not-at-top
+      batches = quantize_lib.calibration_batches(config, calibration_images,
+                                                 data=calibration_data)
       proto = quantize_lib.quantize_int8(
-          proto, quantize_lib.calibration_batches(config, calibration_images),
-          reduce_range=reduce_range)
+          proto, batches, reduce_range=reduce_range,
+          calibrated_on=quantize_lib.describe(calibration_data, batches))
     output.write_bytes(proto.SerializeToString())
   return output
 

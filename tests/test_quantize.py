@@ -90,3 +90,80 @@ def test_quantize_is_for_onnx_only(tiny_workdir, tmp_path, capsys):
   assert cli.main(["export", "--checkpoint", str(tiny_workdir), "--format", "stablehlo",
                    "--quantize", "int8", "--output", str(tmp_path / "x")]) == 2
   assert "--quantize int8 is for --format onnx" in capsys.readouterr().err
+
+
+@pytest.fixture
+def bare_install(monkeypatch):
+  """Fonts as after `pip install crnn-jax` alone: no fontpkg-* package, no Debian font."""
+  from crnn_jax.data import fonts  # pylint: disable=g-import-not-at-top
+  extra = set(fonts._pypi_font_packages("signage"))  # pylint: disable=protected-access
+  real = fonts._package_dir  # pylint: disable=protected-access
+  monkeypatch.setattr(fonts, "_package_dir", lambda name: None if name in extra else real(name))
+  monkeypatch.setattr(fonts, "_debian_package_fonts", lambda patterns: [])
+  fonts._discover.cache_clear()  # pylint: disable=protected-access
+  yield
+  fonts._discover.cache_clear()  # pylint: disable=protected-access
+
+
+def _scene_config():
+  """A model trained on the scene level with the signage pool, as scene_en is."""
+  config = _config()
+  config.data.synthetic.augment = "scene"
+  config.data.synthetic.font_pool = "signage"
+  config.data.synthetic.scene_params = {"bevel_prob": 0.2}
+  return config
+
+
+def test_default_calibration_renders_with_what_every_install_has(bare_install):
+  config = _scene_config()
+  portable = quantize.portable_data_config(config.data)
+  assert (portable.synthetic.font_pool, portable.synthetic.augment) == ("standard", "strong")
+  assert not portable.synthetic.scene_params and config.data.synthetic.augment == "scene"
+  assert portable.synthetic.word_fraction == config.data.synthetic.word_fraction  # Text mix.
+  batches = quantize.calibration_batches(config, num_images=12, batch_size=8)
+  assert sum(len(b["widths"]) for b in batches) == 12
+  assert quantize.describe(None, batches).startswith("12 synthetic images")
+  with pytest.raises(ModuleNotFoundError, match="crnn-jax\\[fonts\\]"):  # The old default.
+    quantize.calibration_batches(config, num_images=4, data=quantize.RENDERER)
+
+
+def test_calibration_on_a_directory_of_images(tmp_path):
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  config = _config()
+  images = tmp_path / "crops"
+  (images / "more").mkdir(parents=True)
+  widths = [40, 120, 75, 200, 64]
+  for i, (width, image) in enumerate(zip(widths, deploy_helpers.text_images(1, widths,
+                                                                             height=48))):
+    Image.fromarray(image).save(images / ("more" if i % 2 else "") / f"{i}.png")
+  (images / "notes.txt").write_text("not an image")
+  batches = quantize.calibration_batches(config, num_images=10, batch_size=4, data=images)
+  got = sorted(w for b in batches for w in b["widths"])
+  assert got == sorted(round(w * 32 / 48) for w in widths)  # Keep-ratio, height 32.
+  assert quantize.describe(images, batches) == "5 images of crops"
+  assert len(quantize.calibration_files(images, 3)) == 3
+  with pytest.raises(FileNotFoundError, match="missing does not exist"):
+    quantize.calibration_batches(config, data=tmp_path / "missing")
+  (tmp_path / "empty").mkdir()
+  with pytest.raises(ValueError, match="empty holds no image file"):
+    quantize.calibration_batches(config, data=tmp_path / "empty")
+  (images / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+  with pytest.raises(ValueError, match="bad.png: cannot read image"):
+    quantize.calibration_batches(config, num_images=10, data=images)
+
+
+def test_int8_export_with_calibration_data(tiny_workdir, tmp_path, capsys):
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  crops = tmp_path / "my_crops"
+  crops.mkdir()
+  for i, image in enumerate(deploy_helpers.text_images(2, [50, 90, 130, 170])):
+    Image.fromarray(image).save(crops / f"{i}.jpg")
+  out = tmp_path / "int8.onnx"
+  assert cli.main(["export", "--checkpoint", str(tiny_workdir), "--format", "onnx",
+                   "--quantize", "int8", "--calibration-data", str(crops),
+                   "--output", str(out)]) == 0
+  meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+  assert meta["crnn_jax.quantization"].endswith("calibrated on 4 images of my_crops")
+  assert cli.main(["export", "--checkpoint", str(tiny_workdir), "--format", "onnx",
+                   "--calibration-data", str(crops), "--output", str(out)]) == 2
+  assert "--calibration-data is for --quantize int8" in capsys.readouterr().err

@@ -1,9 +1,13 @@
 """`crnn-jax export` and `crnn-jax import-torch`: a model to other formats and back.
 
   crnn-jax export --checkpoint WORKDIR --format onnx|stablehlo --output FILE [--quantize int8]
+      [--calibration-data DIR]
   crnn-jax export --checkpoint WORKDIR --format weights --output DIR [--dtype float32]
   crnn-jax export --weights NAME_OR_DIR --format onnx|stablehlo|weights --output FILE
   crnn-jax import-torch crnn.pth --output WORKDIR
+
+ONNX export and int8 quantization need the `export` extra (pip install 'crnn-jax[export]');
+without it the command says so in one line.
 """
 
 from __future__ import annotations
@@ -33,9 +37,15 @@ def register(subparsers) -> None:
   ex.add_argument("--opset", type=int, default=21, help="ONNX opset")
   ex.add_argument("--quantize", default="none", choices=("none", "int8"),
                   help="onnx: int8 writes a quantized model (int8 convolutions, static, "
-                  "calibrated on images of the model's own renderer; int8 LSTMs, dynamic)")
+                  "calibrated on images like the model's inputs; int8 LSTMs, dynamic)")
   ex.add_argument("--calibration-images", type=int, default=1024,
-                  help="--quantize int8: synthetic images the activation ranges are taken from")
+                  help="--quantize int8: images the activation ranges are taken from (at most "
+                  "this many of --calibration-data)")
+  ex.add_argument("--calibration-data", metavar="DIR", default=None,
+                  help="--quantize int8: calibrate on your own images (a directory, searched "
+                  "recursively), or 'renderer': the model's own training renderer (needs its "
+                  "fonts and extras); default: images rendered with the fonts every install "
+                  "has, in the model's text mix")
   ex.add_argument("--reduce-range", action=argparse.BooleanOptionalAction, default=True,
                   help="--quantize int8: 7-bit weights, which CPUs without AVX-512 VNNI need "
                   "(full 8-bit weights saturate their int8 kernels)")
@@ -68,13 +78,21 @@ def _export(args) -> int:
   if args.quantize != "none" and args.format != "onnx":
     print(f"error: --quantize {args.quantize} is for --format onnx", file=sys.stderr)
     return 2
+  if args.calibration_data and args.quantize == "none":
+    print("error: --calibration-data is for --quantize int8", file=sys.stderr)
+    return 2
   options = dict(quantize=args.quantize, calibration_images=args.calibration_images,
-                 reduce_range=args.reduce_range)
-  if args.checkpoint:
-    path = export.export_checkpoint(args.checkpoint, args.format, args.output, args.step,
-                                    args.opset, **options)
-  else:
-    path = export.export_weights(args.weights, args.format, args.output, args.opset, **options)
+                 reduce_range=args.reduce_range, calibration_data=args.calibration_data)
+  try:
+    if args.checkpoint:
+      path = export.export_checkpoint(args.checkpoint, args.format, args.output, args.step,
+                                      args.opset, **options)
+    else:
+      path = export.export_weights(args.weights, args.format, args.output, args.opset,
+                                   **options)
+  except ImportError as e:  # The export extra (onnx, onnxruntime): one line, as predict says.
+    print(f"error: {e}", file=sys.stderr)
+    return 2
   print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)", file=sys.stderr)
   return 0
 
