@@ -191,6 +191,42 @@ def test_init_weights_must_match_the_alphabet_and_model(tiny_weights):
     train_lib.load_initial_weights(state, str(tiny_weights), charset)
 
 
+@pytest.mark.slow
+def test_partial_init_weights_fine_tune_another_alphabet(tmp_path, tiny_weights):
+  """An English model's weights start a run on another alphabet: every array but the class
+  scores is copied, and the classes of the characters both alphabets hold keep their rows."""
+  from crnn_jax import pretrained  # pylint: disable=g-import-not-at-top
+  _, trained = pretrained.load(tiny_weights)
+  weights_chars = Charset.from_config(tiny.get_config().text).chars
+  config = tiny.get_config()
+  config.text.charset = "xyz0123456789#"  # Shares x, y, z and the digits with the weights.
+  charset, _, state = _setup(config)
+  with pytest.raises(ValueError, match="init_weights_mode='partial'"):
+    train_lib.load_initial_weights(state, str(tiny_weights), charset)
+  loaded = train_lib.load_initial_weights(state, str(tiny_weights), charset, mode="partial")
+  np.testing.assert_array_equal(loaded.params["cnn"]["conv0"]["kernel"],
+                                trained["params"]["cnn"]["conv0"]["kernel"])
+  scores = np.asarray(loaded.params["rnn1"]["projection"]["kernel"])
+  trained_scores = trained["params"]["rnn1"]["projection"]["kernel"]
+  for char in "xyz0":
+    np.testing.assert_array_equal(scores[:, charset.encode(char)[0]],
+                                  trained_scores[:, weights_chars.index(char) + 1])
+  np.testing.assert_array_equal(scores[:, charset.encode("#")[0]],  # Only in the run: fresh.
+                                state.params["rnn1"]["projection"]["kernel"][:, -1])
+  with pytest.raises(ValueError, match="init_weights_mode must be one of"):
+    train_lib.load_initial_weights(state, str(tiny_weights), charset, mode="loose")
+
+  # Through the config, a run trains from the loaded state.
+  config.num_train_steps = 1
+  config.optimizer.learning_rate = 0.0
+  config.init_weights = str(tiny_weights)
+  config.init_weights_mode = "partial"
+  train_lib.train_and_evaluate(config, str(tmp_path / "zh"))
+  _, variables = checkpointing.restore_variables(tmp_path / "zh")
+  np.testing.assert_array_equal(variables["params"]["rnn0"]["projection"]["kernel"],
+                                trained["params"]["rnn0"]["projection"]["kernel"])
+
+
 def test_batch_size_must_divide_over_devices():
   from crnn_jax import sharding  # pylint: disable=g-import-not-at-top
   mesh = sharding.make_mesh()
