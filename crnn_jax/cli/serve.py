@@ -65,9 +65,10 @@ def register(subparsers) -> None:
                   help="pixels (width x height) of one image, checked before decoding it")
   sv.add_argument("--max-width", type=int, default=preprocess.DEFAULT_MAX_WIDTH,
                   help="keep-ratio models: widest input in pixels; wider images are squeezed")
-  sv.add_argument("--warmup-max-width", type=int, default=None,
-                  help="the warm-up compiles padded widths up to this (default: up to "
-                  "--max-width; 0: no warm-up)")
+  sv.add_argument("--warmup-max-width", type=int, default=512,
+                  help="the warm-up compiles the batch shapes of padded widths up to this "
+                  "(16:1 at height 32; wider inputs compile when first sent); 0: no warm-up, "
+                  "-1: every width up to --max-width")
   sv.add_argument("--api-key", default=None,
                   help=f"require 'Authorization: Bearer KEY' on /v1/* and /metrics (default: "
                   f"${API_KEY_ENV} if set, else no key)")
@@ -149,8 +150,9 @@ def run(args) -> int:
     models.append(service_lib.build_model(
         name, recognizer, make_decoder=make_decoder, default_decoder=default,
         decoder_names=offered, source=f"{kind} {path}"))
+  warmup_width = None if args.warmup_max_width < 0 else args.warmup_max_width
   service = service_lib.Service(models, batching=batching, limits=limits,
-                                warmup_max_width=args.warmup_max_width)
+                                warmup_max_width=warmup_width)
   api_key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_ENV)
   app = app_lib.create_app(service, api_key=api_key)
   _configure_logging(not args.no_access_log)

@@ -7,9 +7,12 @@ item arrived for more to come, and never more than `max_batch` items; then it ru
 one call. Items arriving while a batch runs wait in the queue and form the next one, so a busy
 service batches without waiting at all and an idle one answers a lone item after `max_wait_ms`.
 
-With `batch_sizes` (the row counts the model is compiled for, powers of two), a batch is cut at
-the largest allowed size not above the items at hand: 9 items run as 8, and the ninth starts the
-next batch at once, instead of 16 rows of which 7 are padding.
+With `batch_sizes` (the row counts the model is compiled for), the items at hand run together
+when they fill at least `min_fill` of the smallest allowed size that holds them (the model pads
+the rest); otherwise the batch is cut at the largest allowed size not above them and the rest
+start the next batch at once. With sizes 1, 4, 16 and min_fill 0.75: 3 items run as one batch
+(padded to 4), 15 as one (padded to 16), but 9 as 4, 4 and 1 rather than 16 rows of which 7
+are padding.
 
 The queue holds at most `max_queue` items: `submit` raises `QueueFull` past it (the service
 answers 503 with Retry-After) instead of building an unbounded backlog. `close` stops taking new
@@ -52,11 +55,13 @@ class DynamicBatcher:
     max_wait: seconds the oldest queued item waits for others (the batching window).
     max_queue: most items waiting at once.
     batch_sizes: allowed batch sizes (sorted), or None for any size up to max_batch.
+    min_fill: how full a batch padded to an allowed size must be.
   """
 
   def __init__(self, run: RunBatch, *, max_batch: int = 16, max_wait_ms: float = 5.0,
                max_queue: int = 256, batch_sizes: Sequence[int] | None = None,
-               on_batch: OnBatch | None = None, name: str = "batcher"):
+               min_fill: float = 1.0, on_batch: OnBatch | None = None,
+               name: str = "batcher"):
     """Configures the batcher (call `start` to run it).
 
     Args:
@@ -65,8 +70,10 @@ class DynamicBatcher:
       max_batch: most items per batch (>= 1).
       max_wait_ms: how long the oldest item waits for more (>= 0).
       max_queue: most items queued (>= max_batch).
-      batch_sizes: if given, batches are cut at the largest of these sizes not above the items
-        at hand (1 must be among them); sizes above max_batch are ignored.
+      batch_sizes: if given, the sizes batches run at (1 must be among them; sizes above
+        max_batch are ignored): see the module docstring.
+      min_fill: with batch_sizes, the least fraction of an allowed size that the items at
+        hand must fill to run padded to it (1: only exact sizes).
       on_batch: called with (key, size, seconds) after each batch, e.g. for metrics.
       name: the worker thread's name.
 
@@ -87,6 +94,7 @@ class DynamicBatcher:
     self.max_wait = max_wait_ms / 1000.0
     self.max_queue = int(max_queue)
     self.batch_sizes = batch_sizes
+    self.min_fill = float(min_fill)
     self._run = run
     self._on_batch = on_batch
     self._name = name
@@ -156,7 +164,9 @@ class DynamicBatcher:
       same = sum(1 for item in self._queue if item.key == key)
       size = min(same, self.max_batch)
       if self.batch_sizes is not None:
-        size = max(s for s in self.batch_sizes if s <= size)
+        padded = min((s for s in self.batch_sizes if s >= size), default=None)
+        if padded is None or size < self.min_fill * padded:
+          size = max(s for s in self.batch_sizes if s <= size)
       batch, rest = [], collections.deque()
       for item in self._queue:  # FIFO within the key; other keys keep their places.
         (batch if item.key == key and len(batch) < size else rest).append(item)

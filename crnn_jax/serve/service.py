@@ -6,10 +6,10 @@ then `Recognizer.prepare`, exactly what `crnn-jax predict` does with a file), an
 through a `batcher.DynamicBatcher`: images of concurrent requests that ask for the same model
 and decoder run in one `Recognizer.recognize_preprocessed` call.
 
-Compiled programs. XLA compiles one program per batch shape: rows (batches are cut at powers of
-two up to `max_batch`, so no padding rows are computed) times the padded width (the input width
-rounded up to the recognizer's `width_step`), for the greedy program and for the log-probability
-program of the other decoders. `warm_up` compiles each of them once at start, in a background
+Compiled programs. XLA compiles one program per batch shape: rows (a few sizes up to `max_batch`,
+see `batch_sizes`) times the padded width (the input width rounded up to the recognizer's
+`width_step`), for the greedy program and for the log-probability program of the other
+decoders. `warm_up` compiles each of them once at start, in a background
 thread; `ready` turns true when it is done (`GET /readyz`). Requests are served meanwhile,
 compiling what they need. With the persistent compilation cache (on by default, see
 `inference.enable_compilation_cache`) a restart loads the programs from disk.
@@ -183,6 +183,24 @@ class WarmupProgram:
   width: int
 
 
+# A batch of n images runs padded to the next allowed size s only when n >= 0.75 s; the
+# Recognizer pads a batch to the next power of two, which is then s itself.
+MIN_FILL = 0.75
+
+
+def batch_sizes(max_batch: int) -> list[int]:
+  """The row counts the service compiles and runs: powers of 4 below `max_batch`, and the
+  largest power of two not above it (16: 1, 4, 16; 32: 1, 4, 16, 32; 8: 1, 4, 8).
+
+  Each is a program per padded width, so there are few of them. Images waiting run padded to
+  one of them when they fill at least MIN_FILL of it (3 as 4 rows, 14 as 16), else they are
+  cut at the largest one they fill (9: 4, 4, 1): on a CPU an extra call costs a few
+  milliseconds, a padding row as much as an image.
+  """
+  top = 1 << (max(1, max_batch).bit_length() - 1)
+  return sorted({4 ** k for k in range(16) if 4 ** k < top} | {top})
+
+
 def parse_lexicon(value: Any, limit: int) -> tuple[str, ...]:
   """A request's `lexicon`: a string of words (separated by white space or commas) or a list
   of words. Raises RequestError."""
@@ -243,10 +261,11 @@ class Service:
     self.default_model = names[0]
     self.limits = limits
     self.batching = batching
-    sizes = [1 << k for k in range(batching.max_batch.bit_length())]
+    sizes = batch_sizes(batching.max_batch)
     self.batcher = batcher_lib.DynamicBatcher(
         self._run_batch, max_batch=batching.max_batch, max_wait_ms=batching.max_wait_ms,
-        max_queue=batching.max_queue, batch_sizes=sizes, on_batch=self._batch_done,
+        max_queue=batching.max_queue, batch_sizes=sizes, min_fill=MIN_FILL,
+        on_batch=self._batch_done,
         name="crnn-serve-batcher")
     self.batch_listeners: list[batcher_lib.OnBatch] = []  # (key, size, seconds), e.g. metrics.
     self.programs = (self._warmup_programs(sizes, warmup_max_width)
@@ -304,8 +323,9 @@ class Service:
         widths = list(range(step, -(-top // step) * step + 1, step))
       kinds = sorted({"greedy" if name == "greedy" else "log_probs"
                       for name in model.decoders})
+      # Narrow shapes first: the common words are compiled soonest.
       programs += [WarmupProgram(model.name, kind, rows, width)
-                   for kind in kinds for rows in sizes for width in widths]
+                   for width in widths for rows in sizes for kind in kinds]
     return programs
 
   def warm_up(self) -> None:

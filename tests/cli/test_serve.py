@@ -160,5 +160,5 @@ def test_the_server_answers_48_concurrent_requests_and_drains_on_sigterm(tiny_wo
       server.communicate()
   access = [line for line in stderr.splitlines() if '"POST /v1/recognize HTTP/1.1"' in line]
   assert len(access) == 1 + 48 + 4 + 6  # One line per request.
-  assert "serving on http://127.0.0.1:" in stderr and "warm-up: 20 programs" in stderr  # 5 x 4 shapes
+  assert "serving on http://127.0.0.1:" in stderr and "warm-up: 12 programs" in stderr  # 3 x 4 shapes
   np.testing.assert_equal(len([l for l in access if '" 401 ' in l]), 1)

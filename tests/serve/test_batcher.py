@@ -58,6 +58,21 @@ def test_max_batch_bounds_a_batch_and_batches_are_cut_at_the_allowed_sizes():
   batcher.close()
 
 
+@pytest.mark.parametrize("waiting, batches", [(3, [3]), (15, [15]), (12, [12]), (9, [4, 4, 1]),
+                                              (2, [1, 1]), (6, [4, 1, 1]), (20, [16, 4])])
+def test_a_batch_runs_padded_only_when_it_fills_most_of_an_allowed_size(waiting, batches):
+  run = Recorder(hold=True)
+  batcher = batcher_lib.DynamicBatcher(run, max_batch=16, max_wait_ms=0, max_queue=64,
+                                       batch_sizes=[1, 4, 16], min_fill=0.75).start()
+  batcher.submit("m", ["first"])
+  assert run.started.wait(5)
+  futures = batcher.submit("m", list(range(waiting)))
+  run.release.set()
+  assert _results(futures) == [f"m:{i}" for i in range(waiting)]
+  assert [len(p) for _, p in run.batches[1:]] == batches
+  batcher.close()
+
+
 def test_a_lone_item_waits_max_wait_for_company_and_no_longer():
   run = Recorder()
   batcher = batcher_lib.DynamicBatcher(run, max_batch=4, max_wait_ms=150, max_queue=8).start()

@@ -111,10 +111,10 @@ def test_build_model_offers_the_decoders_asked_for(tiny_recognizer):
 
 def test_after_the_warm_up_serving_compiles_nothing(make_service, tiny_recognizer):
   service = make_service(warmup_max_width=128)
-  # Rows 1, 2, 4 (max_batch 4) x padded widths 32..128 x the greedy and log-prob programs.
-  assert len(service.programs) == 3 * 4 * 2
+  # Rows 1, 4 (max_batch 4) x padded widths 32..128 x the greedy and log-prob programs.
+  assert len(service.programs) == 2 * 4 * 2
   assert {(p.kind, p.rows, p.width) for p in service.programs} == {
-      (k, r, w) for k in ("greedy", "log_probs") for r in (1, 2, 4) for w in (32, 64, 96, 128)}
+      (k, r, w) for k in ("greedy", "log_probs") for r in (1, 4) for w in (32, 64, 96, 128)}
   assert not service.ready
   service.start(background=False)
   assert service.ready and service.warmed == len(service.programs)
@@ -123,7 +123,8 @@ def test_after_the_warm_up_serving_compiles_nothing(make_service, tiny_recognize
   model = service.model(None)
   with concurrent.futures.ThreadPoolExecutor(4) as pool:
     requests = []
-    for seed, widths in enumerate([[20], [64, 100], [128, 33, 70], [90] * 4, [128] * 3]):
+    for seed, widths in enumerate([[20], [64, 100], [128, 33, 70], [90] * 4, [128] * 3,
+                                   [40] * 2]):
       uploads = [(f"image {i}", d) for i, d in enumerate(word_images(seed, widths))]
       for decoder in ("greedy", "beam"):
         requests.append(pool.submit(_read, service, uploads, decoder))
@@ -133,3 +134,10 @@ def test_after_the_warm_up_serving_compiles_nothing(make_service, tiny_recognize
   service.drain()
   assert not service.ready
   del model
+
+
+@pytest.mark.parametrize("max_batch, sizes", [(1, [1]), (2, [1, 2]), (4, [1, 4]), (8, [1, 4, 8]),
+                                              (12, [1, 4, 8]), (16, [1, 4, 16]),
+                                              (32, [1, 4, 16, 32]), (64, [1, 4, 16, 64])])
+def test_batch_sizes_are_few_powers_of_two(max_batch, sizes):
+  assert service_lib.batch_sizes(max_batch) == sizes
