@@ -296,6 +296,9 @@ def main(argv=None) -> int:
   parser.add_argument("--decoder", default="lm", choices=("greedy", "beam", "lm"))
   parser.add_argument("--compare-unbatched", action="store_true",
                       help="also run the concurrent phase against a --max-batch 1 server")
+  parser.add_argument("--warmup-max-width", type=int, default=-1,
+                      help="the server's warm-up width (-1: the widest padded width of the "
+                      "images sent; 0: no warm-up)")
   parser.add_argument("--ready-timeout", type=float, default=900.0)
   parser.add_argument("--output", help="write the results as JSON")
   args = parser.parse_args(argv)
@@ -304,7 +307,8 @@ def main(argv=None) -> int:
   bodies = [multipart(name, data, {}) for name, data, _ in crops]
   # The warm-up compiles the padded widths these crops need (height 32, keep-ratio).
   widest = max(max(8, round(w * 32 / h)) for _, _, (h, w) in crops)
-  warmup_width = min(1024, -(-widest // 32) * 32)
+  warmup_width = (min(1024, -(-widest // 32) * 32) if args.warmup_max_width < 0
+                  else args.warmup_max_width)
   report = {"machine": cpu_model(), "load_before": load_average(), "clients": args.clients,
             "decoder": args.decoder, "max_batch": args.max_batch,
             "max_wait_ms": args.max_wait_ms, "images": len(crops),
