@@ -46,7 +46,7 @@ from PIL import Image
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO / "testdata" / "heldout_en"
 BOUNDARY = "crnnjaxserveload"
-REQUEST_TIMEOUT = 60.0
+REQUEST_TIMEOUT = 120.0  # Seconds a client waits for an answer (--timeout).
 
 
 def cpu_model() -> str:
@@ -296,12 +296,16 @@ def main(argv=None) -> int:
   parser.add_argument("--decoder", default="lm", choices=("greedy", "beam", "lm"))
   parser.add_argument("--compare-unbatched", action="store_true",
                       help="also run the concurrent phase against a --max-batch 1 server")
+  parser.add_argument("--timeout", type=float, default=REQUEST_TIMEOUT,
+                      help="seconds a client waits for an answer; later counts as an error")
   parser.add_argument("--warmup-max-width", type=int, default=-1,
                       help="the server's warm-up width (-1: the widest padded width of the "
                       "images sent; 0: no warm-up)")
   parser.add_argument("--ready-timeout", type=float, default=900.0)
   parser.add_argument("--output", help="write the results as JSON")
   args = parser.parse_args(argv)
+  global REQUEST_TIMEOUT  # pylint: disable=global-statement
+  REQUEST_TIMEOUT = args.timeout
 
   crops = word_crops(args.data, args.images)
   bodies = [multipart(name, data, {}) for name, data, _ in crops]
