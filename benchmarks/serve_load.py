@@ -276,6 +276,7 @@ def run_against(args, host, port, key, bodies) -> dict:
 
 
 def main(argv=None) -> int:
+  global REQUEST_TIMEOUT  # pylint: disable=global-statement
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--weights", default="scene_en", help="shipped weights or a directory")
@@ -304,7 +305,6 @@ def main(argv=None) -> int:
   parser.add_argument("--ready-timeout", type=float, default=900.0)
   parser.add_argument("--output", help="write the results as JSON")
   args = parser.parse_args(argv)
-  global REQUEST_TIMEOUT  # pylint: disable=global-statement
   REQUEST_TIMEOUT = args.timeout
 
   crops = word_crops(args.data, args.images)
