@@ -39,14 +39,17 @@ def test_there_are_variants_to_check():
 def test_variant_sets_only_fields_of_the_default(name):
   config = importlib.import_module(f"configs.{name}").get_config()
   paths = set(_leaf_paths(config))
-  # scene_params is a set of overrides: its names are the fields of scene.SceneParams.
-  prefix = "data.synthetic.scene_params."
-  scene_names = {path[len(prefix):] for path in paths if path.startswith(prefix)}
-  if scene_names:
-    from crnn_jax.data import scene  # pylint: disable=import-outside-toplevel
-    fields = {field.name for field in dataclasses.fields(scene.SceneParams)}
-    assert scene_names <= fields, f"configs/{name}.py: no such scene params {scene_names - fields}"
-  unknown = {path for path in paths if not path.startswith(prefix)} - set(
+  # scene_params, zh_mix and glyph are sets of overrides: their names are the fields of
+  # scene.SceneParams, zh_text.ZhTextMix and glyph.GlyphParams.
+  from crnn_jax.data import glyph, scene, zh_text  # pylint: disable=import-outside-toplevel
+  override_sets = {"data.synthetic.scene_params.": scene.SceneParams,
+                   "data.synthetic.zh_mix.": zh_text.ZhTextMix,
+                   "data.synthetic.glyph.": glyph.GlyphParams}
+  for prefix, fields_of in override_sets.items():
+    names = {path[len(prefix):] for path in paths if path.startswith(prefix)}
+    fields = {field.name for field in dataclasses.fields(fields_of)}
+    assert names <= fields, f"configs/{name}.py: no such {prefix} fields {names - fields}"
+  unknown = {path for path in paths if not path.startswith(tuple(override_sets))} - set(
       _leaf_paths(default.get_config()))
   assert not unknown, f"configs/{name}.py sets fields configs/default.py does not have: {unknown}"
 
@@ -182,3 +185,16 @@ def test_tenth_scene_stage_adds_inline_letters_to_the_ninth():
   assert tenth["init_weights"] == "scene_en"  # Shipped weights: runs on a fresh machine.
   assert tenth["data.synthetic.scene_params.inline_prob"] > 0
   assert tenth["data.train_seed"] not in {ninth["data.train_seed"], 1010}
+
+
+def test_zh_en_cpu_stages_differ_only_in_their_start_data_and_schedule():
+  from configs import zh_en_cpu  # pylint: disable=import-outside-toplevel
+  first = _leaf_paths(zh_en_cpu.get_config())
+  second = _leaf_paths(zh_en_cpu.get_config("stage=2"))
+  changed = {path for path in first if first[path] != second[path]}
+  assert changed == {"init_weights", "init_weights_mode", "data.train_seed",
+                     "data.synthetic.strong_fraction", "optimizer.learning_rate"}
+  assert second["init_weights_mode"] == "exact"
+  assert first["model.conv_channels"] == second["model.conv_channels"]
+  with pytest.raises(ValueError, match="stage=N"):
+    zh_en_cpu.get_config("stage=9")
