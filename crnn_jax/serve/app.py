@@ -104,9 +104,11 @@ class AccessLog:
         size[0] += len(message.get("body", b""))
       await send(message)
 
+    self.metrics.in_flight.inc()
     try:
       await self.app(scope, receive, send_and_count)
     finally:
+      self.metrics.in_flight.dec()
       seconds = time.perf_counter() - start
       path = scope.get("path", "")
       route = path if path in ROUTES else "other"

@@ -1,6 +1,7 @@
 """The service's Prometheus metrics (`GET /metrics`), in a registry of their own.
 
   crnn_serve_requests_total{route, method, status}   requests answered
+  crnn_serve_requests_in_flight                      requests received and not yet answered
   crnn_serve_request_duration_seconds{route}         latency histogram
   crnn_serve_batch_size                              images per model call (histogram)
   crnn_serve_batch_duration_seconds                  seconds per model call and decoding
@@ -32,6 +33,9 @@ class Metrics:
     self.requests = prometheus_client.Counter(
         "crnn_serve_requests", "HTTP requests answered, by route, method and status",
         ["route", "method", "status"], **kwargs)
+    self.in_flight = prometheus_client.Gauge(
+        "crnn_serve_requests_in_flight", "HTTP requests received and not yet answered",
+        **kwargs)
     self.latency = prometheus_client.Histogram(
         "crnn_serve_request_duration_seconds", "Seconds from request to response, by route",
         ["route"], buckets=LATENCY_BUCKETS, **kwargs)

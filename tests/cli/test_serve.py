@@ -97,6 +97,12 @@ def _post(url, images, key=None, timeout=60):
     return e.code, json.loads(e.read())
 
 
+def _metrics(url) -> str:
+  request = urllib.request.Request(url + "/metrics", headers={"Authorization": "Bearer k3y"})
+  with urllib.request.urlopen(request, timeout=30) as response:
+    return response.read().decode()
+
+
 def _png(array) -> bytes:
   buffer = io.BytesIO()
   Image.fromarray(array).save(buffer, format="PNG")
@@ -111,7 +117,7 @@ def test_the_server_answers_48_concurrent_requests_and_drains_on_sigterm(tiny_wo
   server = subprocess.Popen(
       [sys.executable, "-c", "import sys; from crnn_jax import cli; sys.exit(cli.main())",
        "serve", "--checkpoint", f"tiny={tiny_workdir}", "--port", str(port), "--max-batch",
-       "16", "--max-wait-ms", "20", "--warmup-max-width", "128", "--decoders", "greedy"],
+       "16", "--max-wait-ms", "3000", "--warmup-max-width", "128", "--decoders", "greedy"],
       cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   try:
     deadline = time.monotonic() + 240
@@ -133,9 +139,7 @@ def test_the_server_answers_48_concurrent_requests_and_drains_on_sigterm(tiny_wo
     texts = [body["results"][0]["text"] for _, body in answers]
     assert texts[:4] == [_post(url, [d], key="k3y")[1]["results"][0]["text"]
                          for d in images[:4]]  # Each answer is its own image's.
-    with urllib.request.urlopen(urllib.request.Request(
-        url + "/metrics", headers={"Authorization": "Bearer k3y"}), timeout=10) as response:
-      metrics = response.read().decode()
+    metrics = _metrics(url)
     sizes = [line for line in metrics.splitlines()
              if line.startswith("crnn_serve_batch_size_sum ")]
     count = [line for line in metrics.splitlines()
@@ -143,15 +147,22 @@ def test_the_server_answers_48_concurrent_requests_and_drains_on_sigterm(tiny_wo
     batches = float(count[0].split()[1])
     assert float(sizes[0].split()[1]) == 52 and batches < 48  # Batched: fewer calls than images.
 
-    # Requests in flight when SIGTERM comes are answered; then the process exits 0.
-    slow = [_png(a) for a in deploy_helpers.text_images(4, [300] * 6)]
+    # Requests in flight when SIGTERM comes are answered; then the process exits 0. Their 6
+    # images wait up to 3 s (--max-wait-ms) for company: the signal comes meanwhile.
+    slow = [_png(a) for a in deploy_helpers.text_images(4, [100] * 6)]
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
-      pending = [pool.submit(_post, url, [d] * 8, "k3y") for d in slow]
-      time.sleep(0.3)
+      pending = [pool.submit(_post, url, [d], "k3y") for d in slow]
+      while True:
+        in_flight = [line for line in _metrics(url).splitlines()
+                     if line.startswith("crnn_serve_requests_in_flight ")]
+        if float(in_flight[0].split()[1]) >= 7:  # The 6 and this scrape.
+          break
+        assert time.monotonic() < deadline + 120 and not any(p.done() for p in pending)
+        time.sleep(0.05)
       server.send_signal(signal.SIGTERM)
       drained = [p.result(120) for p in pending]
     assert [status for status, _ in drained] == [200] * 6
-    assert all(len(body["results"]) == 8 for _, body in drained)
+    assert all(len(body["results"]) == 1 for _, body in drained)
     _, stderr = server.communicate(timeout=60)
     assert server.returncode == 0, stderr[-3000:]
   finally:

@@ -161,8 +161,17 @@ def test_a_chunked_body_over_the_limit_is_cut_off(client_of):
   assert response.status_code == 413 and response.json()["reason"] == "body_too_large"
 
 
-def test_concurrent_requests_share_one_model_call(client_of, make_service):
-  service = make_service(batching=service_lib.Batching(max_batch=8, max_wait_ms=400,
+def test_concurrent_requests_share_one_model_call(client_of, make_service, monkeypatch):
+  entered, release = threading.Event(), threading.Event()
+  original = service_lib.Service._run_batch  # pylint: disable=protected-access
+
+  def held(self, key, jobs):  # The first batch waits until the 8 requests are queued.
+    entered.set()
+    assert release.wait(60)
+    return original(self, key, jobs)
+
+  monkeypatch.setattr(service_lib.Service, "_run_batch", held)
+  service = make_service(batching=service_lib.Batching(max_batch=8, max_wait_ms=0,
                                                        max_queue=32))
   client = client_of(service)
   images = word_images(10, [40 + 10 * i for i in range(8)])
@@ -171,26 +180,37 @@ def test_concurrent_requests_share_one_model_call(client_of, make_service):
   def post(i):
     results[i] = client.post("/v1/recognize", files=_files([images[i]]))
 
+  first = threading.Thread(target=lambda: client.post("/v1/recognize",
+                                                      files=_files(images[:1])))
+  first.start()
+  assert entered.wait(60)
   threads = [threading.Thread(target=post, args=(i,)) for i in range(8)]
   for thread in threads:
     thread.start()
-  for thread in threads:
+  deadline = time.monotonic() + 60
+  while service.batcher.depth < 8 and time.monotonic() < deadline:
+    time.sleep(0.01)
+  release.set()
+  for thread in [first] + threads:
     thread.join(60)
   assert [r.status_code for r in results] == [200] * 8
   alone = [client.post("/v1/recognize", files=_files([d])).json()["results"][0]["text"]
            for d in images]
   assert [r.json()["results"][0]["text"] for r in results] == alone  # Batching changes nothing.
   metrics = client.get("/metrics").text
-  # The first 8 answers came from one model call of 8 images; then 8 calls of 1.
-  assert _metric(metrics, "crnn_serve_batch_size_bucket", le="4.0") == 8
-  assert _metric(metrics, "crnn_serve_batch_size_bucket", le="8.0") == 9
-  assert _metric(metrics, "crnn_serve_batch_size_sum") == 16
+  # The held first image ran alone, the 8 concurrent requests in one model call of 8 images,
+  # then the 8 requests sent one after another in 8 calls of 1.
+  assert _metric(metrics, "crnn_serve_batch_size_bucket", le="1.0") == 9
+  assert _metric(metrics, "crnn_serve_batch_size_bucket", le="4.0") == 9
+  assert _metric(metrics, "crnn_serve_batch_size_bucket", le="8.0") == 10
+  assert _metric(metrics, "crnn_serve_batch_size_sum") == 17
   assert _metric(metrics, "crnn_serve_requests_total", route="/v1/recognize", method="POST",
-                 status="200") == 16
+                 status="200") == 17
   assert _metric(metrics, "crnn_serve_request_duration_seconds_count",
-                 route="/v1/recognize") == 16
-  assert _metric(metrics, "crnn_serve_images_total", model="tiny", decoder="greedy") == 16
+                 route="/v1/recognize") == 17
+  assert _metric(metrics, "crnn_serve_images_total", model="tiny", decoder="greedy") == 17
   assert _metric(metrics, "crnn_serve_queue_depth") == 0
+  assert _metric(metrics, "crnn_serve_requests_in_flight") == 1  # This scrape.
   assert _metric(metrics, "crnn_serve_ready") == 1
 
 
