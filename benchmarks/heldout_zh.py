@@ -3,6 +3,7 @@
   python benchmarks/heldout_zh.py                          # zh_en weights (if shipped), peers
   python benchmarks/heldout_zh.py --checkpoint ~/runs/zh_en --no-tesseract
   python benchmarks/heldout_zh.py --no-crnn --rapidocr --output peers_zh.json
+  python benchmarks/heldout_zh.py --weights DIR --onnx zh_en.onnx zh_en_int8.onnx --no-tesseract
 
 The set (testdata/heldout_zh, see crnn_jax/data/zh_testset.py) is drawn in HanaMin, a family
 outside the training pool. Scores follow the NFKC protocol (`crnn_jax.evaluation.protocol.NFKC`:
@@ -51,6 +52,10 @@ def main() -> int:
   parser.add_argument("--data", default=str(REPO / "testdata" / "heldout_zh"))
   parser.add_argument("--checkpoint", default="", help="a training workdir instead of --weights")
   parser.add_argument("--weights", default="zh_en", help="shipped model name or directory")
+  parser.add_argument("--onnx", nargs="*", default=[],
+                      help="also these exported ONNX files (float32 or int8), on onnxruntime")
+  parser.add_argument("--decoder", nargs="*", default=[None],
+                      help="crnn-jax decoders to run (default: the model's default)")
   parser.add_argument("--no-crnn", action="store_true", help="only the peers")
   parser.add_argument("--no-tesseract", action="store_true")
   parser.add_argument("--rapidocr", action="store_true", help="also RapidOCR (PyPI rapidocr)")
@@ -64,8 +69,13 @@ def main() -> int:
   paths = [pathlib.Path(args.data) / s.file for s in samples]
   systems = {}
   if not args.no_crnn:
-    texts, _, seconds = peers.run_crnn(paths, args.checkpoint, args.weights)
-    systems["crnn-jax " + (args.checkpoint or args.weights)] = (texts, seconds)
+    for decoder in args.decoder:
+      texts, _, seconds = peers.run_crnn(paths, args.checkpoint, args.weights, decoder=decoder)
+      suffix = f" ({decoder})" if decoder else ""
+      systems["crnn-jax " + (args.checkpoint or args.weights) + suffix] = (texts, seconds)
+    for onnx in args.onnx:
+      texts, _, seconds = peers.run_crnn(paths, "", "", onnx=onnx, decoder=args.decoder[0])
+      systems["crnn-jax " + pathlib.Path(onnx).name] = (texts, seconds)
   if not args.no_tesseract:
     if shutil.which("tesseract") is None:
       print("tesseract not found (apt-get install tesseract-ocr tesseract-ocr-chi-sim); use "
