@@ -37,6 +37,12 @@ def get_config() -> ml_collections.ConfigDict:
   # Activation dtype; 'bfloat16' for mixed precision (parameters and optimizer state stay
   # float32, and so do the LSTM cell state, the log-softmax and the CTC loss).
   config.model.dtype = "float32"
+  # 'tps': a thin-plate-spline rectifier in front of the CRNN (crnn_jax/models/rectifier.py;
+  # Shi et al. 2016, DTRB's "Trans" stage), identity until trained; 'none': no rectifier.
+  config.model.rectifier = "none"
+  config.model.rectifier_points = 20  # K fiducial points, half along each edge of the text.
+  config.model.rectifier_channels = (32, 64, 128, 256)  # Its localization network's convs.
+  config.model.rectifier_hidden = 256
 
   # --- Data -----------------------------------------------------------------
   config.data = ml_collections.ConfigDict()

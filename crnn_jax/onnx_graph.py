@@ -12,6 +12,13 @@ Variable width is exact as in the flax model: the true widths come in as an inpu
 every layer the columns beyond each sample's valid width are multiplied by zero, so a sample's
 logits on its real frames do not depend on the padding of its batch.
 
+A TPS rectifier (`rectifier='tps'`, crnn_jax/models/rectifier.py) comes first, written as
+the flax module computes it: its localization convolutions (BatchNorm folded, masked), the
+column-bin pooling as a MatMul with per-sample bin weights, the Dense layers, the TPS grid
+(the solver and the canonical points as constants, the kernel as Mul and Log) and the bilinear
+sampling as four GatherElements on the flattened image, with indices clamped to each sample's
+real region. Its node names start with 'rectifier_' (int8 export keeps them in float32).
+
 Layout inside the graph: NCHW for the convolutions (the ONNX convention), time-major
 `[T, B, D]` for the LSTMs; the inputs and outputs are those of `crnn_jax.export`:
 
@@ -25,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from crnn_jax.models import crnn
+from crnn_jax.models import rectifier as rectifier_lib
 from crnn_jax.ops import lstm
 
 BN_EPSILON = 1e-5  # crnn.ConvStack's BatchNorm epsilon.
@@ -88,19 +96,130 @@ def fold_batch_norm(variables: dict[str, Any], batch_norm_after) -> list[tuple[n
     Seven (kernel `[kh, kw, in, out]`, bias `[out]`) float32 pairs.
   """
   params, stats = variables["params"]["cnn"], variables.get("batch_stats", {}).get("cnn", {})
-  out = []
-  for i in range(7):
-    kernel = np.asarray(params[f"conv{i}"]["kernel"], np.float64)
-    bias = np.asarray(params[f"conv{i}"]["bias"], np.float64)
-    if i in batch_norm_after:
-      bn, st = params[f"bn{i}"], stats[f"bn{i}"]
-      scale = np.asarray(bn["scale"], np.float64) / np.sqrt(
-          np.asarray(st["var"], np.float64) + BN_EPSILON)
-      kernel = kernel * scale
-      bias = (bias - np.asarray(st["mean"], np.float64)) * scale + np.asarray(bn["bias"],
+  return [_fold(params[f"conv{i}"], params.get(f"bn{i}") if i in batch_norm_after else None,
+                stats.get(f"bn{i}")) for i in range(7)]
+
+
+def _fold(conv, bn, stats) -> tuple[np.ndarray, np.ndarray]:
+  """One convolution's (kernel, bias) with its BatchNorm (if `bn`) folded in, float32."""
+  kernel = np.asarray(conv["kernel"], np.float64)
+  bias = np.asarray(conv["bias"], np.float64)
+  if bn is not None:
+    scale = np.asarray(bn["scale"], np.float64) / np.sqrt(
+        np.asarray(stats["var"], np.float64) + BN_EPSILON)
+    kernel = kernel * scale
+    bias = (bias - np.asarray(stats["mean"], np.float64)) * scale + np.asarray(bn["bias"],
                                                                               np.float64)
-    out.append((kernel.astype(np.float32), bias.astype(np.float32)))
-  return out
+  return kernel.astype(np.float32), bias.astype(np.float32)
+
+
+def _rectifier(g: _GraphBuilder, model: crnn.CRNN, variables: dict[str, Any], images: str,
+               height: int) -> str:
+  """The TPS rectifier's nodes: NCHW `images` `[B, 1, H, W]` -> rectified `[B, 1, H, W]`.
+
+  The same computation as `rectifier.TPSRectifier` (see the module docstring there).
+  """
+  i64 = lambda v: g.const(v, dtype=np.int64)  # pylint: disable=unnecessary-lambda-assignment
+  i32 = lambda v: g.const(v, dtype=np.int32)  # pylint: disable=unnecessary-lambda-assignment
+  f32 = lambda v: g.const(v, dtype=np.float32)  # pylint: disable=unnecessary-lambda-assignment
+  params = variables["params"]["rectifier"]
+  stats = variables.get("batch_stats", {}).get("rectifier", {})
+  num_points = model.rectifier_points
+  bins = num_points // 2
+  layers = len(model.rectifier_channels)
+  # Localization network (as crnn.ConvStack: masked after every layer).
+  valid = "widths"
+  x = _masked(g, images, valid)
+  for layer in range(layers):
+    kernel, bias = _fold(params[f"conv{layer}"], params[f"bn{layer}"], stats[f"bn{layer}"])
+    x = g.op("Conv", [x, g.const(np.transpose(kernel, (3, 2, 0, 1)), "rectifier_kernel"),
+                      g.const(bias, "rectifier_bias")], prefix=f"rectifier_conv{layer}",
+             kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    x = _masked(g, g.op("Relu", [x], prefix="rectifier_relu"), valid)
+    if layer < layers - 1:
+      x = g.op("MaxPool", [x], prefix="rectifier_pool", kernel_shape=[2, 2], strides=[2, 2])
+      valid = g.op("Div", [valid, i32(2)], prefix="rectifier_valid")
+      x = _masked(g, x, valid)
+  # Column bins over each sample's valid columns (rectifier.bin_weights), mean over height.
+  feats = g.op("ReduceMean", [x, i64([2])], prefix="rectifier_mean", keepdims=0)  # [B, C, W']
+  feat_width = g.op("Gather", [g.op("Shape", [feats]), i64(2)], axis=0)
+  cols = g.op("Unsqueeze", [g.op("Cast", [g.op("Range", [i64(0), feat_width, i64(1)])], to=6),
+                            i64([0, 2])])  # [1, W', 1] int32
+  v = g.op("Unsqueeze", [valid, i64([1, 2])])  # [B, 1, 1]
+  n = np.arange(bins, dtype=np.int32).reshape(1, 1, bins)
+  lo = g.op("Div", [g.op("Mul", [i32(n), v]), i32(bins)])
+  hi = g.op("Div", [g.op("Add", [g.op("Mul", [i32(n + 1), v]), i32(bins - 1)]), i32(bins)])
+  hi = g.op("Max", [hi, g.op("Add", [lo, i32(1)])])
+  inside = g.op("And", [g.op("GreaterOrEqual", [cols, lo]), g.op("Less", [cols, hi])])
+  weights = g.op("Div", [g.op("Cast", [inside], to=1),
+                         g.op("Cast", [g.op("Sub", [hi, lo])], to=1)])  # [B, W', N]
+  pooled = g.op("Transpose", [g.op("MatMul", [feats, weights])], perm=[0, 2, 1])  # [B, N, C]
+  pooled = g.op("Reshape", [pooled, i64([0, -1])])
+
+  def dense(x, name):
+    return g.op("Add", [g.op("MatMul", [x, f32(np.asarray(params[name]["kernel"]))]),
+                        f32(np.asarray(params[name]["bias"]))], prefix=f"rectifier_{name}")
+
+  hidden = g.op("Relu", [dense(pooled, "hidden")])
+  points = g.op("Reshape", [dense(hidden, "fiducials"), i64([0, num_points, 2])])
+  # TPS coefficients of the displacements from the canonical points.
+  canon = rectifier_lib.canonical_points(num_points)
+  delta = g.op("Sub", [points, f32(canon[None])])
+  coef = g.op("MatMul", [f32(rectifier_lib.tps_solver(canon)), delta])  # [B, K + 3, 2]
+
+  def coef_rows(start, end):  # [B, end - start, 2]
+    return g.op("Slice", [coef, i64([start]), i64([end]), i64([1])])
+
+  # The grid: output pixel centres normalized to each image, the TPS displacement there.
+  width = g.op("Gather", [g.op("Shape", [images]), i64(3)], axis=0)
+  wi = g.op("Max", ["widths", i32(1)])  # [B]
+  wf = g.op("Unsqueeze", [g.op("Cast", [wi], to=1), i64([1])])  # [B, 1]
+  cols_f = g.op("Cast", [g.op("Range", [i64(0), width, i64(1)])], to=1)  # [W]
+  xs = g.op("Sub", [g.op("Div", [g.op("Add", [g.op("Mul", [cols_f, f32(2.0)]), f32(1.0)]), wf]),
+                    f32(1.0)])  # [B, W]
+  rows = np.arange(height, dtype=np.float64)
+  ys = (2.0 * rows + 1.0) / height - 1.0
+  xs4 = g.op("Unsqueeze", [xs, i64([1, 3])])  # [B, 1, W, 1]
+  dx = g.op("Sub", [xs4, f32(canon[:, 0].reshape(1, 1, 1, -1))])
+  dy2 = ((ys[:, None] - canon[None, :, 1]) ** 2).reshape(1, height, 1, num_points)
+  r2 = g.op("Add", [g.op("Mul", [dx, dx]), f32(dy2)])  # [B, H, W, K]
+  kernel = g.op("Mul", [r2, g.op("Log", [g.op("Add", [
+      g.op("Mul", [r2, f32(rectifier_lib.KERNEL_SCALE)]), f32(rectifier_lib.KERNEL_EPS)])])])
+  weights_k = g.op("Unsqueeze", [coef_rows(3, 3 + num_points), i64([1])])  # [B, 1, K, 2]
+  disp = g.op("MatMul", [kernel, weights_k])  # [B, H, W, 2]
+  a0, a1, a2 = (g.op("Unsqueeze", [coef_rows(k, k + 1), i64([1])]) for k in range(3))
+  disp = g.op("Add", [disp, a0])
+  disp = g.op("Add", [disp, g.op("Mul", [xs4, a1])])
+  disp = g.op("Add", [disp, g.op("Mul", [f32(ys.reshape(1, height, 1, 1)), a2])])
+  disp_x = g.op("Gather", [disp, i64(0)], axis=3)  # [B, H, W]
+  disp_y = g.op("Gather", [disp, i64(1)], axis=3)
+  w3 = g.op("Unsqueeze", [wf, i64([2])])  # [B, 1, 1]
+  px = g.op("Add", [g.op("Unsqueeze", [cols_f, i64([0, 1])]),
+                    g.op("Mul", [g.op("Mul", [w3, f32(0.5)]), disp_x])])
+  py = g.op("Add", [f32(rows.reshape(1, height, 1)), g.op("Mul", [disp_y, f32(0.5 * height)])])
+  # Bilinear sampling, clamped to each sample's real columns and the rows.
+  last_col = g.op("Sub", [g.op("Unsqueeze", [wi, i64([1, 2])]), i32(1)])  # [B, 1, 1] int32
+  px = g.op("Min", [g.op("Max", [px, f32(0.0)]), g.op("Cast", [last_col], to=1)])
+  py = g.op("Clip", [py, f32(0.0), f32(float(height - 1))])
+  x0f, y0f = g.op("Floor", [px]), g.op("Floor", [py])
+  fx, fy = g.op("Sub", [px, x0f]), g.op("Sub", [py, y0f])
+  x0, y0 = g.op("Cast", [x0f], to=7), g.op("Cast", [y0f], to=7)
+  x1 = g.op("Min", [g.op("Add", [x0, i64(1)]), g.op("Cast", [last_col], to=7)])
+  y1 = g.op("Min", [g.op("Add", [y0, i64(1)]), i64(height - 1)])
+  flat = g.op("Reshape", [images, i64([0, -1])])  # [B, H * W]
+  grid_shape = g.op("Shape", [px])
+
+  def pick(y, x):
+    index = g.op("Add", [g.op("Mul", [y, width]), x])
+    picked = g.op("GatherElements", [flat, g.op("Reshape", [index, i64([0, -1])])], axis=1,
+                  prefix="rectifier_sample")
+    return g.op("Reshape", [picked, grid_shape])
+
+  one_x, one_y = g.op("Sub", [f32(1.0), fx]), g.op("Sub", [f32(1.0), fy])
+  top = g.op("Add", [g.op("Mul", [one_x, pick(y0, x0)]), g.op("Mul", [fx, pick(y0, x1)])])
+  bottom = g.op("Add", [g.op("Mul", [one_x, pick(y1, x0)]), g.op("Mul", [fx, pick(y1, x1)])])
+  out = g.op("Add", [g.op("Mul", [one_y, top]), g.op("Mul", [fy, bottom])])
+  return g.op("Unsqueeze", [out, i64([1])], prefix="rectifier_output")  # [B, 1, H, W]
 
 
 def _lstm_weights(cells: tuple[dict, dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -123,7 +242,7 @@ def build_graph(model: crnn.CRNN, variables: dict[str, Any], *, height: int = 32
   """The model's inference pass as an ONNX GraphProto (no metadata; see `export.export_onnx`).
 
   Args:
-    model: the CRNN (its layout: batch_norm_layout, lstm_layers).
+    model: the CRNN (its layout: batch_norm_layout, lstm_layers, rectifier).
     variables: its {'params', 'batch_stats'} (baked in as float32 constants).
     height: the input height.
 
@@ -140,6 +259,8 @@ def build_graph(model: crnn.CRNN, variables: dict[str, Any], *, height: int = 32
   params = variables["params"]
   g = _GraphBuilder()
   x = g.op("Transpose", ["images"], perm=[0, 3, 1, 2])  # NHWC -> NCHW.
+  if model.rectifier_module() is not None:
+    x = _rectifier(g, model, variables, x, height)
   valid = "widths"
   two = g.const(2, dtype=np.int32)
   x = _masked(g, x, valid)

@@ -36,6 +36,41 @@ def tiny_config(charset: str = "0123456789abcdefghijklmnopqrstuvwxyz",
   return config
 
 
+def tps_config(**kwargs):
+  """`tiny_config(**kwargs)` with a small TPS rectifier in front (model.rectifier 'tps')."""
+  config = tiny_config(**kwargs)
+  config.model.rectifier = "tps"
+  config.model.rectifier_channels = (4, 8, 8, 8)
+  config.model.rectifier_hidden = 16
+  return config
+
+
+def moderate_rectifier(model, variables, seed: int, displacement: float = 0.15):
+  """`variables` whose rectifier moves its fiducial points by about `displacement`.
+
+  Random weights (`_randomize`) would move them far outside the image. The points' offsets
+  from the last layer's bias are linear in its kernel: a random kernel is scaled so that the
+  largest offset on random images is `displacement` (normalized units, 2 = the image's size),
+  and the bias is the canonical points plus a tenth of that, so that the rectifier is far
+  from the identity yet keeps the text in view.
+  """
+  from crnn_jax.models import rectifier  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(seed)
+  variables = jax.tree.map(np.asarray, variables)
+  fiducials = variables["params"]["rectifier"]["fiducials"]
+  canon = rectifier.canonical_points(model.rectifier_points).reshape(-1)
+  fiducials["bias"] = canon.astype(np.float32)
+  fiducials["kernel"] = rng.normal(0, 1, fiducials["kernel"].shape).astype(np.float32)
+  images = rng.uniform(-1, 1, (4, 32, 96, 1)).astype(np.float32)
+  widths = np.array([96, 70, 41, 8], np.int32)
+  _, points = jax.jit(model.rectify)(variables, images, widths)
+  offset = np.abs(np.asarray(points).reshape(4, -1) - canon).max()
+  fiducials["kernel"] = (fiducials["kernel"] * (displacement / offset)).astype(np.float32)
+  fiducials["bias"] = (canon + rng.uniform(-0.1, 0.1, canon.shape) * displacement).astype(
+      np.float32)
+  return variables
+
+
 def _randomize(variables, seed: int):
   """Larger random weights and non-trivial BatchNorm statistics (so nothing is the identity)."""
   rng = np.random.default_rng(seed)
@@ -61,6 +96,8 @@ def make_workdir(workdir: pathlib.Path, seed: int = 0, config=None) -> pathlib.P
   model = crnn.from_config(config.model, charset.num_classes)
   state = train_lib.create_train_state(config, model, jax.random.key(seed))
   variables = _randomize({"params": state.params, "batch_stats": state.batch_stats}, seed)
+  if model.rectifier != "none":
+    variables = moderate_rectifier(model, variables, seed)
   state = state.replace(params=variables["params"], batch_stats=variables["batch_stats"])
   run_files.save_config(config, workdir)
   with checkpointing.make_manager(workdir) as manager:

@@ -17,6 +17,10 @@ Variable widths: a batch is padded to a common width and carries each image's tr
 Every layer's output is zeroed beyond the sample's valid columns, BatchNorm statistics ignore
 padded columns, and the backward LSTM starts at each sample's last real frame, so a sample's
 logits on its real frames do not depend on how much padding it was given.
+
+Rectifier: `rectifier='tps'` puts a thin-plate-spline rectifier (crnn_jax/models/rectifier.py,
+Shi et al. 2016) in front of the convolutions; it is the identity until trained, and padding-
+exact like the rest. Its variables live under 'rectifier'; 'none' (the default) has none.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from crnn_jax.models import rectifier as rectifier_lib
 from crnn_jax.ops import fast_layers
 from crnn_jax.ops import lstm
 from crnn_jax.ops import pooling
@@ -181,6 +186,11 @@ class CRNN(nn.Module):
     lstm_hidden: LSTM units per direction.
     lstm_layers: number of BiLSTM layers.
     dtype: activation dtype (parameters are always float32; logits are returned as float32).
+    rectifier: 'none' or 'tps' (a TPS rectifier in front, see crnn_jax/models/rectifier.py; it
+      runs in float32).
+    rectifier_points: its K fiducial points.
+    rectifier_channels: its localization network's four convolution widths.
+    rectifier_hidden: its localization network's hidden units.
   """
 
   num_classes: int
@@ -189,6 +199,41 @@ class CRNN(nn.Module):
   lstm_hidden: int = 256
   lstm_layers: int = 2
   dtype: Any = jnp.float32
+  rectifier: str = "none"
+  rectifier_points: int = rectifier_lib.DEFAULT_POINTS
+  rectifier_channels: Sequence[int] = rectifier_lib.DEFAULT_CHANNELS
+  rectifier_hidden: int = rectifier_lib.DEFAULT_HIDDEN
+
+  def rectifier_module(self) -> rectifier_lib.TPSRectifier | None:
+    """The rectifier as a module of its own (apply it to `rectifier.variables_of(variables)`),
+    or None for rectifier 'none'."""
+    if self.rectifier not in rectifier_lib.KINDS:
+      raise ValueError(f"rectifier must be one of {rectifier_lib.KINDS}, got {self.rectifier!r}")
+    if self.rectifier == "none":
+      return None
+    return rectifier_lib.TPSRectifier(num_points=self.rectifier_points,
+                                      channels=tuple(self.rectifier_channels),
+                                      hidden=self.rectifier_hidden, parent=None)
+
+  def rectify(self, variables, images, widths):
+    """What the convolutions see: the rectified images and the fiducial points.
+
+    Call it on the unbound module (not inside `apply`); it can be jitted.
+
+    Args:
+      variables: the CRNN's {'params', 'batch_stats'}.
+      images: `[B, H, W, 1]` padded images in [-1, 1].
+      widths: `[B]` true widths.
+
+    Returns:
+      (rectified float32 `[B, H, W, 1]`, points float32 `[B, K, 2]` normalized to each image,
+      see `rectifier.pixel_points`), or None when the model has no rectifier.
+    """
+    module = self.rectifier_module()
+    if module is None:
+      return None
+    return module.apply(rectifier_lib.variables_of(variables), images,
+                        jnp.asarray(widths, jnp.int32), train=False)
 
   @nn.compact
   def __call__(self, images: jnp.ndarray, widths: jnp.ndarray, *, train: bool = False):
@@ -207,6 +252,10 @@ class CRNN(nn.Module):
       raise ValueError(f"batch_norm_layout must be one of {sorted(BATCH_NORM_LAYOUTS)}, "
                        f"got {self.batch_norm_layout!r}")
     widths = jnp.asarray(widths, jnp.int32)
+    if self.rectifier_module() is not None:
+      images, _ = rectifier_lib.TPSRectifier(
+          num_points=self.rectifier_points, channels=tuple(self.rectifier_channels),
+          hidden=self.rectifier_hidden, name="rectifier")(images, widths, train=train)
     features = ConvStack(self.conv_channels, BATCH_NORM_LAYOUTS[self.batch_norm_layout],
                          dtype=self.dtype, name="cnn")(images, widths, train=train)
     if features.shape[1] != 1:
@@ -230,4 +279,10 @@ def from_config(model_config, num_classes: int) -> CRNN:
       lstm_hidden=model_config.lstm_hidden,
       lstm_layers=model_config.lstm_layers,
       dtype=jnp.dtype(model_config.dtype),
+      # Configs written before the rectifier existed (shipped weights) have no such fields.
+      rectifier=model_config.get("rectifier", "none"),
+      rectifier_points=int(model_config.get("rectifier_points", rectifier_lib.DEFAULT_POINTS)),
+      rectifier_channels=tuple(model_config.get("rectifier_channels",
+                                                rectifier_lib.DEFAULT_CHANNELS)),
+      rectifier_hidden=int(model_config.get("rectifier_hidden", rectifier_lib.DEFAULT_HIDDEN)),
   )
