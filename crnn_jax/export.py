@@ -21,7 +21,8 @@ with the `onnx` package from the weights, so that runtimes use their own kernels
 tests/test_export.py checks its logits against the flax model (relative 1e-4) and that padding
 does not change them. The charset and the input/output conventions are stored in the model's
 metadata_props. `crnn-jax export --format onnx --quantize int8` writes a statically quantized
-copy (see `crnn_jax.quantize`).
+copy (see `crnn_jax.quantize`). Weights with a calibration.json (the shipped models) carry their
+confidence maps along as `crnn_jax.calibration` (JSON), which `Recognizer.from_onnx` applies.
 
 StableHLO. `jax.export` of the flax model itself, with symbolic batch and width
 (constraint W >= 8), serialized with `Exported.serialize()`. Loading needs only JAX:
@@ -142,6 +143,7 @@ def export_onnx(model: crnn.CRNN, variables: dict[str, Any], charset, *, height:
 
 
 QUANTIZE_MODES = ("none", "int8")
+CALIBRATION_KEY = "crnn_jax.calibration"  # Metadata: the confidence maps, as calibration.json.
 
 
 def export_checkpoint(workdir, fmt: str, output, step: int | None = None,
@@ -172,20 +174,25 @@ def export_weights(name_or_dir, fmt: str, output, opset: int = 21,
                    **onnx_options) -> pathlib.Path:
   """Exports a shipped model (`pretrained.available()`) or a weights directory to `output`.
 
-  Arguments and result as `export_checkpoint`; the weights are exported in float32.
+  Arguments and result as `export_checkpoint`; the weights are exported in float32, with the
+  directory's confidence maps (calibration.json) in the metadata.
   """
+  from crnn_jax import calibration as calibration_lib  # pylint: disable=g-import-not-at-top
+  from crnn_jax import pretrained  # pylint: disable=g-import-not-at-top
   from crnn_jax import run_files  # pylint: disable=g-import-not-at-top
 
   if fmt not in FORMATS:
     raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
   loaded = run_files.load_model(weights=name_or_dir)
+  onnx_options.setdefault("calibration", calibration_lib.load_for(pretrained.resolve(name_or_dir)))
   return export_variables(loaded.config, loaded.variables, fmt, output, opset, **onnx_options)
 
 
 def export_variables(config, variables, fmt: str, output, opset: int = 21, *,
                      quantize: str = "none", calibration_images: int = 1024,
                      reduce_range: bool = True,
-                     calibration_data: str | pathlib.Path | None = None) -> pathlib.Path:
+                     calibration_data: str | pathlib.Path | None = None,
+                     calibration=None) -> pathlib.Path:
   """Exports a model given by its training config and variables (see `export_checkpoint`).
 
   Args:
@@ -198,6 +205,8 @@ def export_variables(config, variables, fmt: str, output, opset: int = 21, *,
     calibration_data: None: images rendered with fonts every install has; 'renderer': the
       model's own renderer settings; else a directory of the user's images (see
       `quantize.calibration_batches`).
+    calibration: the model's confidence maps (`crnn_jax.calibration.Calibration`), stored in
+      the metadata as `crnn_jax.calibration` (None: none).
   """
   from crnn_jax.data.charset import Charset  # pylint: disable=g-import-not-at-top
 
@@ -221,11 +230,15 @@ def export_variables(config, variables, fmt: str, output, opset: int = 21, *,
     output.write_bytes(export_stablehlo(model, variables, height))
     meta = metadata(charset, height, bool(config.text.fold_case), **resize)
     meta["crnn_jax.format"] = "jax.export serialized StableHLO; load with jax.export.deserialize"
+    if calibration is not None:
+      meta[CALIBRATION_KEY] = json.dumps(calibration.to_dict())
     pathlib.Path(str(output) + ".json").write_text(json.dumps(meta, indent=2,
                                                               ensure_ascii=False) + "\n")
   else:
     proto = export_onnx(model, variables, charset, height=height,
                         fold_case=bool(config.text.fold_case), opset=opset, **resize)
+    if calibration is not None:  # Kept by the int8 copy, which copies the metadata.
+      proto.metadata_props.add(key=CALIBRATION_KEY, value=json.dumps(calibration.to_dict()))
     if quantize == "int8":
       from crnn_jax import quantize as quantize_lib  # pylint: disable=g-import-not-at-top
       batches = quantize_lib.calibration_batches(config, calibration_images,

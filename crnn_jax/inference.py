@@ -22,12 +22,20 @@ the frame step 4 pixels); a character on frames a..b thus covers resized columns
 [4a - 2, 4b + 2), clipped to the image, which are scaled back to the input by
 input_width / resized_width. The receptive field of a frame is much wider than 4 pixels, so the
 spans locate characters roughly (to within a few pixels at height 32), they do not segment them.
+
+Confidence. A shipped model's weights directory may hold `calibration.json`, a monotone map per
+decoder from the decoder's raw confidence (a path or labelling probability) to the probability
+that the reading is right, fitted on synthetic images (`crnn_jax.calibration`).
+`from_pretrained` loads it, and `Prediction.confidence` is then calibrated for the decoders it
+covers (with the settings they were fitted with); `Prediction.raw_confidence` is always the
+decoder's own figure.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import os
 import pathlib
 import re
@@ -39,6 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
+from crnn_jax import calibration as calibration_lib
 from crnn_jax import pretrained, run_files
 from crnn_jax.data import preprocess
 from crnn_jax.data.charset import Charset
@@ -76,9 +85,9 @@ class Prediction:
 
   Attributes:
     text: the transcription.
-    confidence: greedy decoding: the probability of the best CTC path; beam and lexicon
-      decoding: p(text | image), the total probability of its alignments; 0 for an empty
-      text (see `greedy.reading_confidence`).
+    confidence: the estimated probability that `text` is right, when the recognizer has a
+      calibration map for its decoder (`Recognizer.confidence_map`; the shipped models have
+      one for greedy and lm decoding); otherwise `raw_confidence`.
     spans: per character of `text`, its frames and input columns (see the module docstring);
       empty when the text has no alignment on the frames (a lexicon word too long for them).
     path: the frame alignment as a string, one character per frame, `-` for blank, e.g.
@@ -90,6 +99,10 @@ class Prediction:
       (`Recognizer.max_aspect_ratio`): it was squeezed and may read poorly or empty.
     error: why the input could not be read (`recognize(..., errors='report')`); the text is
       then empty. Empty for every image that was read.
+    raw_confidence: the decoder's own confidence: greedy decoding: the probability of the best
+      CTC path; beam, lm and lexicon decoding: p(text | image), the total probability of its
+      alignments; 0 for an empty text (see `greedy.reading_confidence`). Defaults to
+      `confidence`.
   """
 
   text: str
@@ -101,6 +114,11 @@ class Prediction:
   aspect_ratio: float = 0.0
   too_wide: bool = False
   error: str = ""
+  raw_confidence: float | None = None
+
+  def __post_init__(self):
+    if self.raw_confidence is None:
+      object.__setattr__(self, "raw_confidence", self.confidence)
 
 
 class ImageError(ValueError):
@@ -253,7 +271,8 @@ class Recognizer:
                length_bonus: float = decoder_lib.DEFAULT_LENGTH_BONUS,
                compilation_cache: bool | str | pathlib.Path = True,
                backend: str = "jax", onnx_model: str | pathlib.Path | bytes | None = None,
-               threads: int = 0):
+               threads: int = 0,
+               calibration: calibration_lib.Calibration | str | pathlib.Path | None = None):
     """Wraps a model.
 
     Args:
@@ -281,6 +300,9 @@ class Recognizer:
         `crnn-jax export --quantize int8`), its bytes or an `onnx_backend.OnnxModel`; default:
         built from `model` and `variables` and kept in the compilation cache directory.
       threads: with backend 'onnxruntime', its intra-op threads (0: one per core).
+      calibration: confidence maps per decoder (`crnn_jax.calibration.Calibration`, or the path
+        of a calibration.json): predictions of a decoder it covers report calibrated
+        confidence. Default: none (`from_pretrained` loads the weights directory's own).
 
     Raises:
       ValueError: an unknown backend, or an ONNX model that cannot be loaded.
@@ -314,6 +336,9 @@ class Recognizer:
       decoder = decoder_lib.Decoder(charset, decoder, beam_width=beam_width, lexicon=lexicon,
                                     delta=delta, lm_weight=lm_weight, length_bonus=length_bonus)
     self.decoder = decoder
+    if isinstance(calibration, (str, pathlib.Path)):
+      calibration = calibration_lib.Calibration.load(calibration)
+    self.calibration = calibration
     self._forward = jax.jit(self._forward_impl)
     self._log_probs = jax.jit(self._log_probs_impl)
 
@@ -340,9 +365,12 @@ class Recognizer:
 
     Args:
       name_or_dir: a name of `pretrained.available()` or a weights directory.
-      **kwargs: passed to the constructor.
+      **kwargs: passed to the constructor; without `calibration`, the directory's
+        calibration.json when it has one (`calibration=None`: raw confidences).
     """
     loaded = run_files.load_model(weights=name_or_dir)
+    if "calibration" not in kwargs:
+      kwargs["calibration"] = calibration_lib.load_for(pretrained.resolve(name_or_dir))
     return cls.from_config(loaded.config, loaded.variables, **kwargs)
 
   @classmethod
@@ -361,7 +389,8 @@ class Recognizer:
   def from_onnx(cls, path: str | pathlib.Path, **kwargs) -> "Recognizer":
     """Reads with an ONNX file of `crnn-jax export --format onnx` in onnxruntime alone.
 
-    The charset, case folding, input height and resizing come from the file's metadata.
+    The charset, case folding, input height and resizing come from the file's metadata, and
+    the confidence maps too when the file has them (exports of the shipped models).
 
     Args:
       path: the `.onnx` file (float32 or int8).
@@ -379,6 +408,13 @@ class Recognizer:
     charset = Charset(settings.pop("chars"), fold_case=settings.pop("fold_case"))
     for key, value in settings.items():
       kwargs.setdefault(key, value)
+    stored = onnx_model.metadata.get("crnn_jax.calibration")
+    if stored and "calibration" not in kwargs:
+      try:
+        kwargs["calibration"] = calibration_lib.Calibration.from_dict(
+            json.loads(stored), f"{path}: crnn_jax.calibration metadata")
+      except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: crnn_jax.calibration metadata is not JSON: {e}") from None
     return cls(None, None, charset, backend="onnxruntime", onnx_model=onnx_model, **kwargs)
 
   def _forward_impl(self, variables, images, widths):
@@ -426,6 +462,15 @@ class Recognizer:
     if self.fixed_width:
       return TOO_WIDE_FACTOR * self.fixed_width / self.height
     return self.max_width / self.height
+
+  def confidence_map(self, decoder: decoder_lib.Decoder | None = None
+                     ) -> calibration_lib.ConfidenceMap | None:
+    """The calibration map applied to `decoder`'s confidences (default: the recognizer's own
+    decoder), or None (raw confidences): no calibration, no map for that decoder, or other
+    settings than it was fitted with."""
+    if self.calibration is None:
+      return None
+    return self.calibration.map_for(decoder or self.decoder)
 
   def preprocess(self, image) -> np.ndarray:
     """A path, PIL image or array -> float32 `[32, W]` in [-1, 1]."""
@@ -533,6 +578,7 @@ class Recognizer:
     counter = progress_lib.bar(total=len(arrays), desc="reading", quiet=not progress)
     decoder = decoder or self.decoder
     greedy_decoding = decoder.name == "greedy"
+    confidence_map = self.confidence_map(decoder)
     for idx, widths, fetch in self._model_batches(arrays, batch_size, greedy_decoding):
       if greedy_decoding:
         ids, confidence = fetch()
@@ -550,7 +596,8 @@ class Recognizer:
         labels, confidence, path = decoded[row]
         model_width = int(widths[row])
         input_width = int(input_widths[i]) if input_widths is not None else model_width
-        results[i] = self._prediction(labels, confidence, path, model_width, input_width)
+        results[i] = self._prediction(labels, confidence, path, model_width, input_width,
+                                      confidence_map)
       counter.update(len(idx))
     counter.close()
     if input_sizes is not None:
@@ -616,14 +663,18 @@ class Recognizer:
     outputs = function(self.variables, jnp.asarray(images), jnp.asarray(widths, jnp.int32))
     return widths, lambda: tuple(np.asarray(x) for x in jax.device_get(outputs))
 
-  def _prediction(self, labels, confidence, path, model_width, input_width) -> Prediction:
+  def _prediction(self, labels, confidence, path, model_width, input_width,
+                  confidence_map=None) -> Prediction:
     text = self.charset.decode(labels)
+    raw = float(confidence)
+    if confidence_map is not None:
+      confidence = float(confidence_map(raw))
     if path is None:  # No alignment fits the frames (lexicon word too long).
-      return Prediction(text, confidence, (), "", input_width, model_width)
+      return Prediction(text, confidence, (), "", input_width, model_width, raw_confidence=raw)
     scale = input_width / model_width
     spans = []
     for k, first, last in alignment.char_spans(path):
       x0, x1 = crnn.frame_columns(first, last, model_width)
       spans.append(CharSpan(self.charset.chars[k - 1], first, last, x0 * scale, x1 * scale))
     return Prediction(text, confidence, tuple(spans), alignment.frame_path(path, self.charset),
-                      input_width, model_width)
+                      input_width, model_width, raw_confidence=raw)
