@@ -58,11 +58,11 @@ import warnings
 import numpy as np
 
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
-_BITS = 6  # Per symbol in a key: ids 1..39 (0 is never used, so keys of different length differ).
+_BITS = 6  # Per symbol in a key of the English alphabet: ids 1..39 (0 is never used, so keys
+# of different length differ); larger alphabets take more bits (`_symbol_bits`).
 _BOS = 1
 _EOS = 2
 _FIRST_CHAR = 3
-_CHAR_IDS = {c: i + _FIRST_CHAR for i, c in enumerate(ALPHABET)}
 NUM_PREDICTED = len(ALPHABET) + 1  # Characters and the end symbol.
 MAX_ORDER = 10  # 10 symbols x 6 bits fit in an int64.
 _NOT_ALPHABET = re.compile(f"[^{ALPHABET}]")
@@ -88,15 +88,21 @@ def normalize(text: str) -> str:
   return _NOT_ALPHABET.sub("", text.lower())
 
 
-def _ids(word: str) -> list[int]:
-  return [_CHAR_IDS[c] for c in word]
+def _symbol_bits(alphabet_size: int) -> int:
+  """Bits per symbol of a key: ids 1 .. alphabet_size + 2 (start, end, characters)."""
+  return max(_BITS, int(alphabet_size + _FIRST_CHAR - 1).bit_length())
 
 
-def _windows(sequences: np.ndarray, k: int, end: int) -> np.ndarray:
+def max_order(alphabet: str) -> int:
+  """The longest n-gram whose key fits an int64 (63 bits) for `alphabet`."""
+  return min(MAX_ORDER, 63 // _symbol_bits(len(alphabet)))
+
+
+def _windows(sequences: np.ndarray, k: int, end: int, bits: int) -> np.ndarray:
   """Keys of the k-grams ending at positions [k-1, end) of each row of `sequences` [W, L]."""
   keys = np.zeros((sequences.shape[0], end - (k - 1)), np.int64)
   for j in range(k):
-    keys = (keys << _BITS) | sequences[:, j:end - (k - 1) + j]
+    keys = (keys << bits) | sequences[:, j:end - (k - 1) + j]
   return keys
 
 
@@ -107,39 +113,54 @@ class CharNgramLM:
     order: n (the longest n-gram; contexts have n - 1 symbols).
     fallback: the weight of the uniform string model in `score`.
     num_words: the distinct (normalized) words it was built from.
+    alphabet: the characters it models; others are removed from a text before scoring.
+    fold_case: whether texts are lower-cased first.
   """
 
   def __init__(self, words: Iterable[tuple[str, float]] | Iterable[str], *,
-               order: int = DEFAULT_ORDER, fallback: float = 0.1):
+               order: int = DEFAULT_ORDER, fallback: float = 0.1, alphabet: str = ALPHABET,
+               fold_case: bool | None = None):
     """Estimates the model.
 
     Args:
       words: words, or (word, weight) pairs (weight > 0, e.g. a frequency); each is
         normalized (`normalize`), words that normalize to nothing are dropped and repeated ones
         add their weights.
-      order: n, in [1, MAX_ORDER].
+      order: n, in [1, max_order(alphabet)] (10 for the English alphabet, 5 for the 3,870
+        characters of zh_en).
       fallback: in [0, 1): the uniform model's share in `score`.
+      alphabet: the modelled characters (default: English, [0-9a-z]).
+      fold_case: lower-case texts first (default: for the English alphabet only).
 
     Raises:
-      ValueError: a bad order, fallback or weight, or no word left.
+      ValueError: a bad order, fallback, alphabet or weight, or no word left.
     """
-    if not 1 <= order <= MAX_ORDER:
-      raise ValueError(f"order must lie in [1, {MAX_ORDER}], got {order}")
+    alphabet = "".join(dict.fromkeys(alphabet))
+    if not alphabet:
+      raise ValueError("the alphabet is empty")
+    if not 1 <= order <= max_order(alphabet):
+      raise ValueError(f"order must lie in [1, {max_order(alphabet)}] for an alphabet of "
+                       f"{len(alphabet)} characters, got {order}")
     if not 0.0 <= fallback < 1.0:
       raise ValueError(f"fallback must lie in [0, 1), got {fallback}")
     self.order = int(order)
     self.fallback = float(fallback)
+    self.alphabet = alphabet
+    self.fold_case = alphabet == ALPHABET if fold_case is None else bool(fold_case)
+    self._bits = _symbol_bits(len(alphabet))
+    self._char_ids = {c: i + _FIRST_CHAR for i, c in enumerate(alphabet)}
+    self._num_predicted = len(alphabet) + 1
     weights: dict[str, float] = {}
     for item in words:
       word, weight = (item, 1.0) if isinstance(item, str) else item
       if not weight > 0:
         raise ValueError(f"word {word!r} has weight {weight}; weights must be > 0")
-      word = normalize(word)
+      word = self.normalize(word)
       if word:
         weights[word] = weights.get(word, 0.0) + float(weight)
     if not weights:
       raise ValueError("no words to build a language model from (none has a character in "
-                       f"{ALPHABET!r})")
+                       f"{alphabet[:40]!r})")
     self.num_words = len(weights)
     pad = self.order - 1
     longest = max(map(len, weights))
@@ -148,17 +169,17 @@ class CharNgramLM:
     valid = np.zeros(sequences.shape, bool)
     sequences[:, :pad] = _BOS
     for row, word in enumerate(weights):
-      sequences[row, pad:pad + len(word)] = _ids(word)
+      sequences[row, pad:pad + len(word)] = self._ids(word)
       sequences[row, pad + len(word)] = _EOS
       valid[row, pad:pad + len(word) + 1] = True
     word_weights = np.fromiter(weights.values(), np.float64, len(weights))
     # Unigrams: add-one over the characters and the end symbol.
     unigram = np.bincount(sequences[valid], np.broadcast_to(word_weights[:, None],
                                                             valid.shape)[valid],
-                          minlength=_FIRST_CHAR + len(ALPHABET))
+                          minlength=_FIRST_CHAR + len(alphabet))
     unigram[_BOS] = 0.0
     unigram[0] = 0.0
-    probs = (unigram + 1.0) / (unigram.sum() + NUM_PREDICTED)
+    probs = (unigram + 1.0) / (unigram.sum() + self._num_predicted)
     probs[[0, _BOS]] = 0.0
     self._unigram = probs
     self._keys: list[np.ndarray] = [np.zeros(0, np.int64)]  # By order - 1; order 1 is dense.
@@ -168,19 +189,30 @@ class CharNgramLM:
     end = sequences.shape[1]
     for k in range(2, self.order + 1):
       # The k-grams predicting each real position (positions >= pad hold characters or end).
-      keys = _windows(sequences, k, end)[:, pad - (k - 1):]
+      keys = _windows(sequences, k, end, self._bits)[:, pad - (k - 1):]
       mask = valid[:, pad:]
       keys, inverse = np.unique(keys[mask], return_inverse=True)
       counts = np.bincount(inverse, np.broadcast_to(word_weights[:, None], mask.shape)[mask])
-      contexts, context_index = np.unique(keys >> _BITS, return_inverse=True)
+      contexts, context_index = np.unique(keys >> self._bits, return_inverse=True)
       totals = np.bincount(context_index, counts)
       distinct = np.bincount(context_index).astype(np.float64)
-      lower = self._lookup(k - 1, keys & ((1 << (_BITS * (k - 1))) - 1))
+      lower = self._lookup(k - 1, keys & ((1 << (self._bits * (k - 1))) - 1))
       self._keys.append(keys)
       self._probs.append((counts + distinct[context_index] * lower)
                          / (totals + distinct)[context_index])
       self._context_keys.append(contexts)
       self._backoff.append(distinct / (totals + distinct))
+
+  def normalize(self, text: str) -> str:
+    """The model's view of a string: lower-cased (with fold_case), only its alphabet kept."""
+    if self.fold_case:
+      text = text.lower()
+    if self.alphabet == ALPHABET:
+      return _NOT_ALPHABET.sub("", text)
+    return "".join(c for c in text if c in self._char_ids)
+
+  def _ids(self, word: str) -> list[int]:
+    return [self._char_ids[c] for c in word]
 
   def _lookup(self, k: int, keys: np.ndarray) -> np.ndarray:
     """P(c | h) of k-gram keys (h: k - 1 symbols) that must all have been seen."""
@@ -212,8 +244,8 @@ class CharNgramLM:
     for k in range(2, self.order + 1):
       context = np.zeros(len(symbols), np.int64)
       for j in range(self.order - k, self.order - 1):
-        context = (context << _BITS) | contexts[:, j]
-      key = (context << _BITS) | symbols
+        context = (context << self._bits) | contexts[:, j]
+      key = (context << self._bits) | symbols
       keys, probs = self._keys[k - 1], self._probs[k - 1]
       index = np.minimum(np.searchsorted(keys, key), max(len(keys) - 1, 0))
       seen = keys[index] == key if len(keys) else np.zeros(len(key), bool)
@@ -231,14 +263,14 @@ class CharNgramLM:
     Returns:
       [len(texts)] natural-log probabilities (the empty string: P(end | start)).
     """
-    return self._log_prob_normalized([normalize(t) for t in texts])
+    return self._log_prob_normalized([self.normalize(t) for t in texts])
 
   def _log_prob_normalized(self, words: Sequence[str]) -> np.ndarray:
     """`log_prob` of strings already normalized."""
     pad = self.order - 1
     contexts, symbols, owner = [], [], []
     for n, word in enumerate(words):
-      seq = [_BOS] * pad + _ids(word) + [_EOS]
+      seq = [_BOS] * pad + self._ids(word) + [_EOS]
       for i in range(pad, len(seq)):
         contexts.append(seq[i - pad:i])
         symbols.append(seq[i])
@@ -256,12 +288,12 @@ class CharNgramLM:
     Returns:
       [len(texts)] natural-log scores.
     """
-    words = [normalize(t) for t in texts]
+    words = [self.normalize(t) for t in texts]
     model = self._log_prob_normalized(words)
     if self.fallback == 0.0:
       return model
     lengths = np.array([len(w) for w in words], np.float64)
-    uniform = math.log(self.fallback) - (lengths + 1) * math.log(NUM_PREDICTED)
+    uniform = math.log(self.fallback) - (lengths + 1) * math.log(self._num_predicted)
     return np.logaddexp(math.log1p(-self.fallback) + model, uniform)
 
 
@@ -329,3 +361,41 @@ def english(top_n: int = DEFAULT_TOP_N, order: int = DEFAULT_ORDER,
   if top_n == DEFAULT_TOP_N:
     check_english_words(words)
   return CharNgramLM(words, order=order, fallback=fallback)
+
+
+CHINESE_LINES = 200_000
+CHINESE_SEED = 20261207  # Not a seed of any training, validation or held-out set.
+CHINESE_ORDER = 4
+
+
+@functools.lru_cache(maxsize=2)
+def chinese(num_lines: int = CHINESE_LINES, order: int = CHINESE_ORDER,
+            fallback: float = 0.1) -> CharNgramLM:
+  """A model of mixed Chinese/English/digit lines over the zh_en charset (space aside).
+
+  Chinese text has no spaces between words, so the model sees whole lines, not words:
+  `num_lines` lines of `zh_text.sample_line` (jieba's dictionary words by frequency and by its
+  square root, uniform level-1 hanzi, English words, numbers, dates, prices, units, codes and
+  punctuation, in the default `ZhTextMix` shares), seed CHINESE_SEED, each weighted 1. Built
+  once per process (about half a minute on one core).
+
+  Raises:
+    ModuleNotFoundError: jieba is not installed (`pip install 'crnn-jax[zh]'`).
+  """
+  from crnn_jax.data import zh_charset  # pylint: disable=import-outside-toplevel
+  from crnn_jax.data import zh_text  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(CHINESE_SEED)
+  lines = [zh_text.sample_line(rng) for _ in range(num_lines)]
+  alphabet = "".join(c for c in zh_charset.ZH_EN_CHARS if not c.isspace())
+  return CharNgramLM(lines, order=order, fallback=fallback, alphabet=alphabet, fold_case=False)
+
+
+def for_charset(chars: str) -> CharNgramLM | None:
+  """The default language model of a model's alphabet: `english()` for printable-ASCII
+  charsets, `chinese()` for the zh_en charset, None for others."""
+  if all(" " <= c <= "~" for c in chars):
+    return english()
+  from crnn_jax.data import zh_charset  # pylint: disable=import-outside-toplevel
+  if set(chars) == set(zh_charset.ZH_EN_CHARS):
+    return chinese()
+  return None

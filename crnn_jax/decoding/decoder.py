@@ -138,7 +138,8 @@ class Decoder:
         lexicons; small ones are searched exhaustively).
       lm_weight: for 'lm': the weight of the language model's log score (>= 0).
       length_bonus: for 'lm': added per character of a reading.
-      language_model: for 'lm': a `char_lm.CharNgramLM` (default: `char_lm.english()`).
+      language_model: for 'lm': a `char_lm.CharNgramLM` (default: `char_lm.for_charset`: the
+        English model, or the mixed-line Chinese model for the zh_en charset).
 
     Raises:
       ValueError: an unknown name or a bad parameter.
@@ -162,7 +163,9 @@ class Decoder:
     self.language_model = None
     if name == "lm":
       from crnn_jax.decoding import char_lm  # pylint: disable=g-import-not-at-top
-      self.language_model = language_model or char_lm.english()
+      # The alphabet's own model (English, or mixed Chinese lines for zh_en); English else.
+      self.language_model = (language_model or char_lm.for_charset(charset.chars)
+                             or char_lm.english())
     self.lexicon = None
     if name == "lexicon" and lexicon is not None:
       from crnn_jax.decoding import lexicon as lexicon_lib  # pylint: disable=g-import-not-at-top
@@ -219,7 +222,6 @@ class Decoder:
     return self._decode_lexicon(log_probs, lengths, lexicons)
 
   def _decode_lm(self, log_probs, lengths) -> list[Decoded]:
-    from crnn_jax.decoding import char_lm  # pylint: disable=g-import-not-at-top
     hyps = beam_lib.prefix_beam_search(log_probs, lengths, beam_width=self.beam_width,
                                        n_best=self.beam_width)
     texts = [self.charset.decode(ids) for sample in hyps for ids, _ in sample]
@@ -229,7 +231,8 @@ class Decoder:
       sample_texts = texts[start:start + len(sample)]
       total = (np.array([score for _, score in sample])
                + self.lm_weight * lm_scores[start:start + len(sample)]
-               + self.length_bonus * np.array([len(char_lm.normalize(t)) for t in sample_texts]))
+               + self.length_bonus * np.array([len(self.language_model.normalize(t))
+                                               for t in sample_texts]))
       start += len(sample)
       best = int(np.argmax(total))
       ids, score = sample[best]

@@ -128,3 +128,56 @@ def test_another_word_list_warns_once(monkeypatch):
       char_lm.english(order=3)  # Once per process.
   finally:
     char_lm.english.cache_clear()  # Later tests build the model of the real list.
+
+
+# A large alphabet (12 bits per symbol) and its own characters: the same definition holds.
+BIG_ALPHABET = "".join(chr(0x4E00 + i) for i in range(3000)) + "ab,"
+BIG_WORDS = [("\u4e00\u4e01\u4e02", 2.0), ("\u4e00\u4e01", 1.0), ("a\u4e05b,", 1.5)]
+
+
+def test_a_large_alphabet_matches_the_textbook_definition():
+  order = 4
+  lm = char_lm.CharNgramLM(BIG_WORDS, order=order, alphabet=BIG_ALPHABET)
+  assert not lm.fold_case and lm._bits == 12  # pylint: disable=protected-access
+  texts = ["\u4e00\u4e01\u4e02", "\u4e00\u4e02", "a\u4e05b,", "", "\u4e10\u4e11"]
+
+  def textbook(text):
+    counts = collections.defaultdict(collections.Counter)
+    for word, weight in BIG_WORDS:
+      padded = "^" * (order - 1) + word + "$"
+      for i in range(order - 1, len(padded)):
+        for k in range(order):
+          counts[padded[i - k:i]][padded[i]] += weight
+
+    def prob(history, char):
+      if not history:
+        return (counts[""][char] + 1) / (sum(counts[""].values()) + len(BIG_ALPHABET) + 1)
+      lower = prob(history[1:], char)
+      if history not in counts:
+        return lower
+      total, distinct = sum(counts[history].values()), len(counts[history])
+      return (counts[history][char] + distinct * lower) / (total + distinct)
+
+    padded = "^" * (order - 1) + text + "$"
+    return sum(math.log(prob(padded[i - order + 1:i], padded[i]))
+               for i in range(order - 1, len(padded)))
+
+  np.testing.assert_allclose(lm.log_prob(texts), [textbook(t) for t in texts], rtol=1e-10)
+  # Characters outside the alphabet are removed, case is kept.
+  assert lm.normalize("A\u4e00x,") == "\u4e00,"
+  with pytest.raises(ValueError, match=r"\[1, 5\]"):
+    char_lm.CharNgramLM(BIG_WORDS, order=6, alphabet=BIG_ALPHABET)
+  assert char_lm.max_order(char_lm.ALPHABET) == 10
+
+
+@pytest.mark.slow
+def test_chinese_model_prefers_lines_to_their_misreadings():
+  pytest.importorskip("jieba")
+  from crnn_jax.data import zh_charset  # pylint: disable=import-outside-toplevel
+  lm = char_lm.chinese(num_lines=20_000)
+  right = ["中华人民共和国", "价格128元", "北京市"]
+  wrong = ["中华人民共和困", "价格l28元", "北京币"]
+  assert all(lm.score(right) > lm.score(wrong))
+  assert char_lm.for_charset(zh_charset.ZH_EN_CHARS).alphabet == char_lm.chinese().alphabet
+  assert char_lm.for_charset("abc") is char_lm.english()
+  assert char_lm.for_charset("\u00e9\u00e8") is None
