@@ -4,21 +4,25 @@ A weights directory holds:
   config.json        the training config (model layout, charset, input resizing);
   variables.msgpack  {'params', 'batch_stats'} serialized by `flax.serialization`, floating
                      arrays stored as bfloat16 (or float32) to keep the file small;
-  info.json          where it came from (checkpoint step, dtype, accuracy notes).
+  info.json          where it came from: the run's name (never a machine's path), checkpoint
+                     step, dtype, the SHA-256 of variables.msgpack;
+  calibration.json   optional: confidence maps per decoder (`crnn_jax.calibration`);
+  MODEL_CARD.md      the shipped models' provenance, evaluation and limits.
 
-The package ships `scene_en` (configs/synth_en_scene*.py, five stages: the full-size CRNN, 62
-case-sensitive characters, trained on the renderer's photograph-like 'scene' level from
-`synth_en`), used by
-`crnn-jax predict` and `Recognizer.from_pretrained()` when no checkpoint is given, and
-`synth_en` (configs/synth_en*.py: clean print only, the starting point of `scene_en`). Write one
-with
+The package ships `scene_en` (configs/synth_en_scene*.py, seven stages on the scene level:
+the full-size CRNN, 62 case-sensitive characters, trained on the renderer's photograph-like
+'scene' level from `synth_en`; its MODEL_CARD.md lists them), used by `crnn-jax predict` and
+`Recognizer.from_pretrained()` when no checkpoint is given, and `synth_en` (configs/synth_en*.py:
+clean print only, three stages, the starting point of `scene_en`). Write one with
 
   crnn-jax export --checkpoint RUN --format weights --output crnn_jax/weights/NAME
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import pathlib
 from typing import Any
 
@@ -27,13 +31,12 @@ import ml_collections
 import numpy as np
 from flax import serialization
 
-from crnn_jax import run_files
-
 WEIGHTS_ROOT = pathlib.Path(__file__).resolve().parent / "weights"
 DEFAULT_MODEL = "scene_en"
-CONFIG_FILE = run_files.CONFIG_FILE  # A weights directory's config, named as a run's.
+CONFIG_FILE = "config.json"  # A weights directory's config, named as a run's (run_files).
 VARIABLES_FILE = "variables.msgpack"
 INFO_FILE = "info.json"
+MODEL_CARD_FILE = "MODEL_CARD.md"
 DTYPES = ("bfloat16", "float32")
 
 
@@ -61,6 +64,28 @@ def resolve(name_or_dir: str | pathlib.Path = DEFAULT_MODEL) -> pathlib.Path:
       f"shipped models {available()}")
 
 
+def sha256_file(path: str | pathlib.Path) -> str:
+  """SHA-256 (hex) of a file's bytes."""
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def is_machine_path(value: Any) -> bool:
+  """Whether `value` is a string naming a place on one machine: an absolute path or `~`."""
+  return isinstance(value, str) and (os.path.isabs(value) or value.startswith("~")
+                                     or bool(pathlib.PureWindowsPath(value).drive))
+
+
+def portable(value: Any) -> Any:
+  """`value`, with a machine path (`is_machine_path`) reduced to its last part (a run's name)."""
+  if is_machine_path(value):
+    return pathlib.PurePath(value.rstrip("/\\")).name or value
+  return value
+
+
 def _cast(tree: Any, dtype: str) -> Any:
   def cast(x):
     x = np.asarray(x)
@@ -80,7 +105,8 @@ def save(directory: str | pathlib.Path, config: ml_collections.ConfigDict,
     config: the training config of the model.
     variables: {'params', 'batch_stats'} (arrays of any float dtype).
     dtype: storage dtype of floating arrays, 'bfloat16' or 'float32'.
-    info: extra provenance written to info.json.
+    info: extra provenance written to info.json; string values that are machine paths
+      (absolute, or from `~`) are written as their last part, e.g. the run's directory name.
 
   Returns:
     The directory.
@@ -90,10 +116,12 @@ def save(directory: str | pathlib.Path, config: ml_collections.ConfigDict,
   directory = pathlib.Path(directory)
   directory.mkdir(parents=True, exist_ok=True)
   variables = {"params": variables["params"], "batch_stats": variables.get("batch_stats", {})}
-  (directory / VARIABLES_FILE).write_bytes(
-      serialization.msgpack_serialize(_cast(jax.device_get(variables), dtype)))
+  data = serialization.msgpack_serialize(_cast(jax.device_get(variables), dtype))
+  (directory / VARIABLES_FILE).write_bytes(data)
   (directory / CONFIG_FILE).write_text(config.to_json(indent=2) + "\n")
-  (directory / INFO_FILE).write_text(json.dumps({"dtype": dtype, **(info or {})}, indent=2) + "\n")
+  info = {"dtype": dtype, **{k: portable(v) for k, v in (info or {}).items()},
+          "variables_sha256": hashlib.sha256(data).hexdigest()}
+  (directory / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
   return directory
 
 
@@ -135,13 +163,3 @@ def load(name_or_dir: str | pathlib.Path = DEFAULT_MODEL
   except Exception as e:  # msgpack raises several types for corrupt data.
     raise ValueError(f"{weights_path} is not a flax msgpack file: {e}") from e
   return config, _cast(variables, "float32")
-
-
-def export_checkpoint(workdir: str | pathlib.Path, output: str | pathlib.Path,
-                      step: int | None = None, dtype: str = "bfloat16") -> pathlib.Path:
-  """Writes the weights directory of a training run's checkpoint (the latest by default)."""
-  from crnn_jax import run_files  # pylint: disable=import-outside-toplevel
-
-  loaded = run_files.load_model(workdir, step)
-  return save(output, loaded.config, loaded.variables, dtype=dtype,
-              info={"checkpoint": str(workdir), "step": loaded.step})
