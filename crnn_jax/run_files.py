@@ -82,3 +82,17 @@ def load_model(workdir: str | pathlib.Path = "", step: int | None = None,
   config, variables = pretrained.load(name)
   return LoadedModel(config, variables, int(pretrained.info(name).get("step", 0)),
                      f"weights {name}")
+
+
+def export_checkpoint(workdir: str | pathlib.Path, output: str | pathlib.Path,
+                      step: int | None = None, dtype: str = "bfloat16") -> pathlib.Path:
+  """Writes the weights directory of a training run's checkpoint (the latest by default).
+
+  info.json names the run by its directory's name (not its path on this machine) and step.
+  """
+  from crnn_jax import pretrained  # pylint: disable=import-outside-toplevel
+
+  loaded = load_model(workdir, step)
+  return pretrained.save(output, loaded.config, loaded.variables, dtype=dtype,
+                         info={"run": pathlib.Path(workdir).expanduser().resolve().name,
+                               "step": loaded.step})

@@ -14,6 +14,7 @@ from crnn_jax.data import charset as charset_lib
 from crnn_jax import checkpointing
 from crnn_jax import cli
 from crnn_jax import pretrained
+from crnn_jax import run_files
 from crnn_jax.data import testset
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -73,7 +74,7 @@ def test_export_cli_round_trip(tiny_workdir, tmp_path, capsys):
 
 
 def test_recognizer_from_weights_equals_checkpoint(tiny_workdir, tmp_path):
-  out = pretrained.export_checkpoint(tiny_workdir, tmp_path / "w", dtype="float32")
+  out = run_files.export_checkpoint(tiny_workdir, tmp_path / "w", dtype="float32")
   images = deploy_helpers.text_images(2, [90, 40, 200])
   from_weights = crnn_jax.Recognizer.from_pretrained(out).recognize(images)
   from_checkpoint = crnn_jax.Recognizer.from_checkpoint(tiny_workdir).recognize(images)
@@ -83,7 +84,7 @@ def test_recognizer_from_weights_equals_checkpoint(tiny_workdir, tmp_path):
 
 
 def test_resize_follows_the_training_config(tiny_workdir, tmp_path):
-  config, variables = pretrained.load(pretrained.export_checkpoint(tiny_workdir, tmp_path / "w"))
+  config, variables = pretrained.load(run_files.export_checkpoint(tiny_workdir, tmp_path / "w"))
   image = deploy_helpers.text_images(0, [300], height=64)[0]
   config.data.resize = "fixed"
   config.data.fixed_width = 100
@@ -168,3 +169,7 @@ def test_eval_cli_without_checkpoint_scores_the_shipped_model(tmp_path, capsys):
   assert scores["count"] == 600
   assert scores["word_accuracy"] >= MIN_ACCURACY, scores
   assert "heldout_en" in capsys.readouterr().out
+
+
+def test_a_weights_directory_names_its_config_as_a_run_does():
+  assert pretrained.CONFIG_FILE == run_files.CONFIG_FILE

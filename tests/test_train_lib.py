@@ -120,12 +120,11 @@ def test_resumed_run_equals_unbroken_run(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory):
   """A weights directory (float32) of a tiny model trained for 2 steps."""
-  from crnn_jax import pretrained  # pylint: disable=g-import-not-at-top
   root = tmp_path_factory.mktemp("init_weights")
   config = tiny.get_config()
   config.num_train_steps = 2
   train_lib.train_and_evaluate(config, str(root / "run"))
-  return pretrained.export_checkpoint(root / "run", root / "weights", dtype="float32")
+  return run_files.export_checkpoint(root / "run", root / "weights", dtype="float32")
 
 
 @pytest.mark.slow

@@ -62,11 +62,10 @@ def register(subparsers) -> None:
 
 def _export(args) -> int:
   if args.format == "weights":
-    from crnn_jax import pretrained  # pylint: disable=g-import-not-at-top
+    from crnn_jax import pretrained, run_files  # pylint: disable=g-import-not-at-top
     if args.checkpoint:
-      out = pretrained.export_checkpoint(args.checkpoint, args.output, args.step, args.dtype)
+      out = run_files.export_checkpoint(args.checkpoint, args.output, args.step, args.dtype)
     else:
-      from crnn_jax import run_files  # pylint: disable=g-import-not-at-top
       loaded = run_files.load_model(weights=args.weights)
       out = pretrained.save(args.output, loaded.config, loaded.variables, dtype=args.dtype,
                             info={"weights": str(args.weights)})

@@ -44,8 +44,10 @@ SOURCES = ("synthetic", "auto") + sources.KINDS
 
 
 def _synthetic_source(config, charset: Charset, *, seed: int, num_records: int):
-  from crnn_jax.data import synthetic  # Imported lazily: font discovery costs a little.
-  return synthetic.source_from_config(config.data, charset, seed=seed, num_records=num_records)
+  # Imported lazily: font discovery costs a little.
+  from crnn_jax.data import synthetic_sources  # pylint: disable=import-outside-toplevel
+  return synthetic_sources.source_from_config(config.data, charset, seed=seed,
+                                              num_records=num_records)
 
 
 def make_source(config, charset: Charset, split: str, num_records: int):

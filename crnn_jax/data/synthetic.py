@@ -27,9 +27,6 @@ from crnn_jax.data.charset import Charset
 DIGITS = "0123456789"
 VOCABULARIES = ("web2", "wordfreq")
 AUGMENT_LEVELS = renderer.AUGMENT_LEVELS + ("scene",)
-# config.data.synthetic.text: 'en' (English words, digits and random strings, this module) or
-# 'zh_en' (mixed Chinese/English/digit lines, `zh_synthetic.ZhSyntheticSource`).
-TEXT_KINDS = ("en", "zh_en")
 # Punctuation drawn around or inside words and numbers by `punctuation_fraction` (only the
 # characters the charset lacks: they are drawn, not labelled, so the model learns to pass over
 # them as the standard protocol strips them from labels).
@@ -523,20 +520,3 @@ class SyntheticTextSource:
         f"font_size={self.font_size}, fonts={len(self.fonts)}, vocabulary={self.vocabulary!r}, "
         f"backgrounds={len(self.backgrounds)})"
     )
-
-
-def source_from_config(data_config, charset: Charset, *, seed: int, num_records: int):
-  """The synthetic source that `config.data.synthetic.text` names (see TEXT_KINDS).
-
-  Raises:
-    ValueError: an unknown text kind.
-  """
-  kind = data_config.synthetic.get("text", "en")
-  if kind == "en":
-    return SyntheticTextSource.from_config(data_config, charset, seed=seed,
-                                           num_records=num_records)
-  if kind == "zh_en":
-    from crnn_jax.data import zh_synthetic  # pylint: disable=import-outside-toplevel
-    return zh_synthetic.ZhSyntheticSource.from_config(data_config, charset, seed=seed,
-                                                      num_records=num_records)
-  raise ValueError(f"config.data.synthetic.text must be one of {TEXT_KINDS}, got {kind!r}")

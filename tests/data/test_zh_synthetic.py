@@ -9,7 +9,7 @@ from configs import zh_en  # pylint: disable=wrong-import-position
 from crnn_jax.data import cjk_fonts  # pylint: disable=wrong-import-position
 from crnn_jax.data import pipeline  # pylint: disable=wrong-import-position
 from crnn_jax.data import renderer  # pylint: disable=wrong-import-position
-from crnn_jax.data import synthetic  # pylint: disable=wrong-import-position
+from crnn_jax.data import synthetic_sources  # pylint: disable=wrong-import-position
 from crnn_jax.data import zh_charset  # pylint: disable=wrong-import-position
 from crnn_jax.data import zh_synthetic  # pylint: disable=wrong-import-position
 from crnn_jax.data.charset import Charset  # pylint: disable=wrong-import-position
@@ -107,11 +107,11 @@ def test_config_text_kind_picks_the_source():
   config.data.synthetic.augment = "light"
   charset = Charset.from_config(config.text)
   assert charset.chars == zh_charset.ZH_EN_CHARS and not charset.fold_case
-  source = synthetic.source_from_config(config.data, charset, seed=1, num_records=4)
+  source = synthetic_sources.source_from_config(config.data, charset, seed=1, num_records=4)
   assert isinstance(source, zh_synthetic.ZhSyntheticSource)
   config.data.synthetic.text = "klingon"
   with pytest.raises(ValueError, match="synthetic.text"):
-    synthetic.source_from_config(config.data, charset, seed=1, num_records=4)
+    synthetic_sources.source_from_config(config.data, charset, seed=1, num_records=4)
 
 
 def test_eval_batches_of_the_zh_config_hold_encoded_mixed_lines():
@@ -123,7 +123,7 @@ def test_eval_batches_of_the_zh_config_hold_encoded_mixed_lines():
   assert batch["image"].shape[0] == 8 and batch["image"].shape[1] == 32
   assert batch["image"].shape[2] <= config.data.max_width
   texts = [charset.decode(row[:n]) for row, n in zip(batch["label"], batch["label_length"])]
-  source = synthetic.source_from_config(config.data, charset, seed=config.data.eval_seed,
+  source = synthetic_sources.source_from_config(config.data, charset, seed=config.data.eval_seed,
                                         num_records=8)
   assert texts == [source[i]["text"] for i in range(8)]
   assert any(any(c in zh_charset.LEVEL1_CHARS for c in t) for t in texts)

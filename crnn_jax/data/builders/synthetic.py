@@ -77,7 +77,8 @@ class CrnnSynthetic(base.TextLineBuilder):
           backgrounds_dir=c.backgrounds_dir, scene_params=scene_params)
       return sources.SyntheticRecords(source)
     if c.text != "en":
-      raise ValueError(f"text must be one of {synthetic.TEXT_KINDS}, got {c.text!r}")
+      from crnn_jax.data import synthetic_sources  # pylint: disable=g-import-not-at-top
+      raise ValueError(f"text must be one of {synthetic_sources.TEXT_KINDS}, got {c.text!r}")
     source = synthetic.SyntheticTextSource(
         charset=Charset(c.alphabet), seed=c.seed, num_records=c.num_records,
         min_length=c.min_length, max_length=c.max_length, word_fraction=c.word_fraction,
