@@ -9,6 +9,7 @@ import deploy_helpers
 import crnn_jax
 from crnn_jax import calibration
 from crnn_jax import pretrained
+from crnn_jax import run_files
 from crnn_jax.data.charset import Charset
 from crnn_jax.decoding import decoder as decoder_lib
 
@@ -90,8 +91,8 @@ def test_calibration_file_errors_name_the_file(tmp_path):
 @pytest.fixture(scope="module")
 def calibrated_weights(tiny_workdir, tmp_path_factory):
   """The tiny model's weights with a calibration.json: a Platt map for greedy and for lm."""
-  directory = pretrained.export_checkpoint(tiny_workdir, tmp_path_factory.mktemp("w") / "tiny",
-                                           dtype="float32")
+  directory = run_files.export_checkpoint(tiny_workdir, tmp_path_factory.mktemp("w") / "tiny",
+                                          dtype="float32")
   maps = {"greedy": calibration.ConfidenceMap("platt", {"a": 0.5, "b": 2.0}),
           "lm": calibration.ConfidenceMap("platt", {"a": 0.3, "b": 1.0})}
   settings = {"greedy": {}, "lm": {"beam_width": 32, "lm_weight": 0.5, "length_bonus": 1.5}}
