@@ -189,13 +189,12 @@ def run_on_data(args) -> int:
   protocol = protocol_from_args(args)
   check_max_width(args.max_width)  # Bad flags fail before the model loads.
   entries = expand_datasets(args.data, args.kind)  # Fails early on a missing path.
-  from crnn_jax import train_lib  # pylint: disable=g-import-not-at-top
   # The model is restored once, for the greedy results and every other --decoder.
   model = run_files.load_model(args.checkpoint, args.step, getattr(args, "weights", ""))
   config, charset, step = model.config, model.charset, model.step
   if args.batch_size:
     config.eval_batch_size = args.batch_size
-  state = train_lib.inference_state(model)
+  state = evaluators.model_state(model.module.apply, model.variables, model.step)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.eval_batch_size, mesh, "eval batch size")
   predict = functools.partial(evaluators.greedy_predictor(charset, mesh), state)
@@ -232,14 +231,14 @@ def run_on_data(args) -> int:
 
 def run_on_split(args) -> int:
   """`crnn-jax eval` without --data: the run's held-out synthetic split (or eval datasets)."""
-  from crnn_jax import run_files, sharding, train_lib  # pylint: disable=g-import-not-at-top
+  from crnn_jax import run_files, sharding  # pylint: disable=g-import-not-at-top
   from crnn_jax.data import pipeline  # pylint: disable=g-import-not-at-top
 
   model = run_files.load_model(args.checkpoint, args.step, args.weights)
   config, charset, step = model.config, model.charset, model.step
   if args.batch_size:
     config.eval_batch_size = args.batch_size
-  state = train_lib.inference_state(model)
+  state = evaluators.model_state(model.module.apply, model.variables, model.step)
   mesh = sharding.make_mesh()
   num_records = args.num_records or None  # None: all of the run's eval datasets, or eval_size.
   print(f"evaluating step {step} of {model_name(args)} on "

@@ -15,13 +15,15 @@ then the best path, `[B, T]` class ids and `[B]` confidences.
   once per batch (`logits_function`, host NumPy logits for the host-side decoders).
 
 The state evaluated is anything with the fields of `train_lib.TrainState` that inference reads:
-`apply_fn` (static), `params` and `batch_stats`, as a pytree (so that it can be jitted). JAX,
-the mesh helpers and the input pipeline are imported inside the functions, as the command line
-(which imports this module at start-up) does.
+`apply_fn` (static), `params` and `batch_stats`, as a pytree (so that it can be jitted):
+`model_state(apply_fn, variables)` makes one from an opened model, so that evaluating never
+needs the training module. JAX, the mesh helpers and the input pipeline are imported inside the
+functions, as the command line (which imports this module at start-up) does.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -37,6 +39,28 @@ from crnn_jax.evaluation import protocol as protocol_lib
 Predict = Callable[[Mapping[str, np.ndarray]], tuple[Sequence[str], np.ndarray]]
 # (images `[B, 32, W, 1]`, widths `[B]`) -> (logits `[B, T, K]`, lengths `[B]`), on the host.
 LogitsFn = Callable[[np.ndarray, np.ndarray], tuple[Any, Any]]
+
+
+@functools.cache
+def _model_state_class():
+  import flax.struct  # pylint: disable=import-outside-toplevel
+
+  @flax.struct.dataclass
+  class ModelState:
+    """What the evaluators read of a model (a pytree; `apply_fn` and `step` are static)."""
+    apply_fn: Callable = flax.struct.field(pytree_node=False)
+    params: Any = None
+    batch_stats: Any = None
+    step: int = flax.struct.field(pytree_node=False, default=0)
+
+  return ModelState
+
+
+def model_state(apply_fn: Callable, variables: Mapping[str, Any], step: int = 0):
+  """The state the evaluators take, from a model's `apply_fn` and its variables
+  (`{'params': ..., 'batch_stats': ...}`), e.g. `run_files.load_model(...)`'s."""
+  return _model_state_class()(apply_fn=apply_fn, params=variables["params"],
+                              batch_stats=variables.get("batch_stats", {}), step=int(step))
 
 
 def eval_step(state, batch):

@@ -42,13 +42,14 @@ def _hand_loop(model, charset, batches):
 
 
 def test_split_evaluator_equals_a_hand_loop_over_the_batches(tiny_workdir):
-  from crnn_jax import train_lib  # pylint: disable=import-outside-toplevel
   model = run_files.load_model(tiny_workdir)
   config, charset = model.config, model.charset
   config.eval_batch_size = 4
   evaluator = evaluators.SplitEvaluator(config, charset, sharding.make_mesh(1), "eval", 10)
   assert [int(np.sum(b["mask"])) for b in evaluator.batches] == [4, 4, 2]  # A padded last one.
-  metrics, examples = evaluator.run(train_lib.inference_state(model), num_examples=6)
+  state = evaluators.model_state(model.module.apply, model.variables, model.step)
+  assert state.step == model.step
+  metrics, examples = evaluator.run(state, num_examples=6)
   expected, expected_examples = _hand_loop(
       model, charset, pipeline.eval_batches(config, charset, "eval", 10))
   assert metrics.keys() == expected.keys() and metrics["count"] == 10

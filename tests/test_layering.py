@@ -1,0 +1,68 @@
+"""The house rules of the import structure, read from the code (ast): inference, export, the
+command line and the service never import the training module, and no two modules import each
+other (directly or through a loop)."""
+
+import ast
+import pathlib
+
+import pytest
+
+PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "crnn_jax"
+TRAINING = "crnn_jax.train_lib"
+
+
+def _module_name(path: pathlib.Path) -> str:
+  parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+  return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: pathlib.Path) -> set[str]:
+  """Every crnn_jax module the file imports, at any depth of the file (lazy imports too)."""
+  found = set()
+  for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    if isinstance(node, ast.Import):
+      found.update(alias.name for alias in node.names)
+    elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+      found.add(node.module)
+      found.update(f"{node.module}.{alias.name}" for alias in node.names)
+  return {name for name in found if name.startswith("crnn_jax")}
+
+
+MODULES = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+GRAPH = {name: {m for m in _imports(path) if m in MODULES and m != name}
+         for name, path in MODULES.items()}
+
+
+@pytest.mark.parametrize("name", sorted(
+    n for n in MODULES if n.startswith(("crnn_jax.cli", "crnn_jax.serve", "crnn_jax.evaluation",
+                                        "crnn_jax.decoding"))
+    or n in ("crnn_jax.inference", "crnn_jax.export", "crnn_jax.onnx_backend",
+             "crnn_jax.quantize", "crnn_jax.pretrained", "crnn_jax.run_files")))
+def test_inference_side_never_imports_the_training_module(name):
+  assert TRAINING not in GRAPH[name], f"{MODULES[name]} imports {TRAINING}"
+
+
+def test_no_import_cycles():
+  # Package faces (__init__.py that hand names on) are left out: importing a package runs them.
+  graph = {n: {m for m in deps if not MODULES[m].name == "__init__.py"}
+           for n, deps in GRAPH.items() if MODULES[n].name != "__init__.py"}
+  state, cycles = {}, []
+
+  def visit(node, stack):
+    state[node] = "open"
+    for nxt in sorted(graph.get(node, ())):
+      if state.get(nxt) == "open":
+        cycles.append(stack[stack.index(nxt):] + [nxt])
+      elif nxt not in state:
+        visit(nxt, stack + [nxt])
+    state[node] = "done"
+
+  for node in sorted(graph):
+    if node not in state:
+      visit(node, [node])
+  assert not cycles, f"import cycles: {cycles}"
+
+
+def test_the_graph_sees_imports():  # The checks above would pass on an empty graph.
+  assert "crnn_jax.data.zh_synthetic" in GRAPH["crnn_jax.data.synthetic_sources"]
+  assert "crnn_jax.pretrained" in GRAPH["crnn_jax.run_files"]
