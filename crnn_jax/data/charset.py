@@ -60,11 +60,7 @@ class Charset:
     """Builds the charset of a `config.text` ConfigDict (charset string or charset_file)."""
     chars = text_config.charset
     if text_config.get("charset_file"):
-      path = pathlib.Path(text_config.charset_file)
-      if not path.is_file():
-        raise FileNotFoundError(f"charset file {path} does not exist")
-      chars = path.read_text(encoding="utf-8")
-      chars = "".join(dict.fromkeys(chars))  # A file may list characters on several lines.
+      chars = read_charset_file(text_config.charset_file)
     return cls(chars, fold_case=bool(text_config.fold_case))
 
   @property
@@ -101,3 +97,24 @@ class Charset:
   def __repr__(self) -> str:
     shown = self.chars if len(self.chars) <= 40 else self.chars[:40] + "..."
     return f"Charset({shown!r}, fold_case={self.fold_case})"
+
+
+def read_charset_file(path: str | pathlib.Path) -> str:
+  """The characters of a charset file (`config.text.charset_file`), in order.
+
+  UTF-8 text; line breaks separate the characters and are not characters themselves (a line
+  may hold one character, as `crnn_jax/data/charsets/zh_en.txt` does with the space on its
+  first line, or several); a character listed again keeps its first place.
+
+  Raises:
+    FileNotFoundError: there is no such file.
+    ValueError: the file holds no character.
+  """
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise FileNotFoundError(f"charset file {path} does not exist")
+  chars = "".join(dict.fromkeys(path.read_text(encoding="utf-8").replace("\r\n", "\n")
+                                .replace("\n", "")))
+  if not chars:
+    raise ValueError(f"charset file {path} holds no character")
+  return chars

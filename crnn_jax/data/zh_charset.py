@@ -38,7 +38,6 @@ import functools
 import pathlib
 import unicodedata
 
-from crnn_jax.data.charset import Charset
 
 CHARSET_FILE = pathlib.Path(__file__).resolve().parent / "charsets" / "zh_en.txt"
 
@@ -107,11 +106,6 @@ ZH_EN_CHARS = zh_en_chars()
 LEVEL1_CHARS = ZH_EN_CHARS[-LEVEL1_SIZE:]
 
 
-def zh_en_charset(fold_case: bool = False) -> Charset:
-  """The zh_en charset as a `Charset` (3,871 characters, 3,872 classes with the blank)."""
-  return Charset(ZH_EN_CHARS, fold_case=fold_case)
-
-
 def charset_file() -> pathlib.Path:
   """The path of the packaged `zh_en.txt`, for `config.text.charset_file`."""
   return CHARSET_FILE
@@ -128,25 +122,6 @@ def write_charset_file(path: str | pathlib.Path = CHARSET_FILE) -> pathlib.Path:
   path.parent.mkdir(parents=True, exist_ok=True)
   path.write_text(charset_file_text(), encoding="utf-8", newline="\n")
   return path
-
-
-def read_charset_file(path: str | pathlib.Path = CHARSET_FILE) -> str:
-  """The characters of a one-per-line charset file, in order (as `Charset.from_config` reads it).
-
-  Raises:
-    FileNotFoundError: there is no such file.
-    ValueError: a line holds other than one character.
-  """
-  path = pathlib.Path(path)
-  if not path.is_file():
-    raise FileNotFoundError(f"charset file {path} does not exist")
-  lines = path.read_text(encoding="utf-8").split("\n")
-  if lines and lines[-1] == "":
-    lines.pop()
-  bad = [(number, line) for number, line in enumerate(lines, 1) if len(line) != 1]
-  if bad:
-    raise ValueError(f"charset file {path}: lines {bad[:5]} do not hold exactly one character")
-  return "".join(lines)
 
 
 def _width_target(char: str) -> str | None:

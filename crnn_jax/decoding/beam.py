@@ -167,37 +167,3 @@ def prefix_beam_search(
       )
       for b in range(log_probs.shape[0])
   ]
-
-
-def beam_search_texts(
-    log_probs: np.ndarray,
-    lengths: np.ndarray,
-    charset,
-    beam_width: int = 10,
-    n_best: int = 1,
-    *,
-    prune_threshold: float = 0.0,
-) -> list[list[tuple[str, float]]]:
-  """Prefix beam search, returning strings.
-
-  Args:
-    log_probs: [B, T, K] per-frame log-probabilities (class 0 is blank).
-    lengths: [B] number of real frames per sample.
-    charset: a `crnn_jax.data.charset.Charset` with charset.num_classes == K.
-    beam_width: number of prefixes kept after each frame.
-    n_best: number of hypotheses returned per sample.
-    prune_threshold: see `prefix_beam_search`.
-
-  Returns:
-    For each sample, up to n_best (text, log p) pairs sorted best first.
-  """
-  num_classes = np.shape(log_probs)[-1]
-  if charset.num_classes != num_classes:
-    raise ValueError(
-        f"the charset has {charset.num_classes} classes but log_probs has {num_classes}"
-    )
-  results = prefix_beam_search(
-      log_probs, lengths, beam_width=beam_width, n_best=n_best,
-      prune_threshold=prune_threshold,
-  )
-  return [[(charset.decode(ids), score) for ids, score in hyps] for hyps in results]

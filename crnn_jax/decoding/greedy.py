@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from crnn_jax.data.charset import BLANK_ID, Charset
+from crnn_jax.data.charset import BLANK_ID
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -47,8 +47,7 @@ def best_path(logits: jnp.ndarray, lengths: jnp.ndarray) -> tuple[jnp.ndarray, j
 
 def best_reading(logits: jnp.ndarray, lengths: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
   """`best_path` with the confidence of a reading: 0 when every frame is blank (the collapsed
-  text is empty; see `reading_confidence`). What the Recognizer, evaluation and
-  `greedy_decode` report."""
+  text is empty; see `reading_confidence`). What the Recognizer and evaluation report."""
   ids, confidence = best_path(logits, lengths)
   xp = np if isinstance(ids, np.ndarray) else jnp
   return ids, xp.where(xp.any(ids != BLANK_ID, axis=-1), confidence, xp.float32(0.0))
@@ -83,22 +82,3 @@ def collapse(ids: np.ndarray) -> list[list[int]]:
   keep[:, 1:] = ids[:, 1:] != ids[:, :-1]
   keep &= ids != BLANK_ID
   return [row[k].tolist() for row, k in zip(ids, keep)]
-
-
-def greedy_decode(logits, lengths, charset: Charset) -> tuple[list[str], np.ndarray]:
-  """Decodes a batch of class scores to strings.
-
-  Args:
-    logits: `[B, T, K]` class scores.
-    lengths: `[B]` real frames.
-    charset: maps class ids to characters.
-
-  Returns:
-    texts: B decoded strings.
-    confidence: `[B]` best-path probabilities (0 for an empty text: `reading_confidence`).
-  """
-  ids, confidence = _best_reading_jit(logits, lengths)
-  return [charset.decode(seq) for seq in collapse(np.asarray(ids))], np.asarray(confidence)
-
-
-_best_reading_jit = jax.jit(best_reading)

@@ -17,7 +17,7 @@ from crnn_jax.data.charset import Charset  # pylint: disable=wrong-import-positi
 FACES = cjk_fonts.discover_cjk_fonts()
 pytestmark = pytest.mark.skipif(
     not FACES, reason="no CJK training face: apt-get install fonts-noto-cjk")
-CHARSET = zh_charset.zh_en_charset()
+CHARSET = Charset(zh_charset.ZH_EN_CHARS)
 
 
 def _source(**kwargs):

@@ -7,7 +7,7 @@ import pytest
 
 from crnn_jax.data.charset import Charset
 from crnn_jax.decoding import beam
-from crnn_jax.decoding.beam import beam_search_texts, prefix_beam_search
+from crnn_jax.decoding.beam import prefix_beam_search
 
 
 def _best_path(log_probs, lengths):
@@ -165,15 +165,14 @@ def test_prune_threshold_skips_unlikely_extensions():
   assert ids == () and score == pytest.approx(3 * np.log(0.6))
 
 
-def test_beam_search_texts():
+def test_n_best_readings_as_texts():
   charset = Charset("ab")
   log_probs = np.log(np.array([[[0.3, 0.7, 0.0], [0.35, 0.25, 0.4]]] * 2) + 1e-30)
-  texts = beam_search_texts(log_probs, np.array([2, 1]), charset, beam_width=5, n_best=2)
+  hyps = prefix_beam_search(log_probs, np.array([2, 1]), beam_width=5, n_best=2)
+  texts = [[(charset.decode(ids), score) for ids, score in sample] for sample in hyps]
   assert [t for t, _ in texts[0]] == ["a", "ab"]
   assert texts[0][0][1] == pytest.approx(np.log(0.495), abs=1e-6)
   assert [t for t, _ in texts[1]] == ["a", ""]
-  with pytest.raises(ValueError):
-    beam_search_texts(log_probs, np.array([2, 1]), Charset("abc"))
 
 
 def test_invalid_arguments():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from crnn_jax.data.charset import Charset
+from crnn_jax.decoding import decoder as decoder_lib
 from crnn_jax.decoding import greedy
 
 
@@ -26,7 +27,9 @@ def test_greedy_decode_texts_and_confidence():
                     _one_hot_logits([3, 0, 3, 0, 0, 0, 0], 4)])
   # Second sample has 3 real frames: 'c-c'; the rest is padding that must be ignored.
   batch[1, 3:] = _one_hot_logits([1, 2, 3, 1], 4)
-  texts, conf = greedy.greedy_decode(jnp.asarray(batch), jnp.array([7, 3]), charset)
+  decoded = decoder_lib.Decoder(charset, "greedy").decode(
+      np.asarray(jax.nn.log_softmax(jnp.asarray(batch), -1)), np.array([7, 3]))
+  texts, conf = [d.text for d in decoded], np.array([d.confidence for d in decoded])
   assert texts == ["abc", "cc"]
   # Confidence is the product over real frames of the max softmax probability.
   p = jax.nn.softmax(jnp.asarray(batch), -1).max(-1)
@@ -52,7 +55,8 @@ def test_an_empty_reading_has_confidence_zero_in_every_decoder():
                               [0.9, 0.05, 0.05]]))
   log_probs = np.stack([sure_blank, reads_ab]).astype(np.float32)
   lengths = np.array([4, 4])
-  texts, confidence = greedy.greedy_decode(jnp.asarray(log_probs), jnp.asarray(lengths), charset)
+  ids, confidence = greedy.best_reading(log_probs, lengths)
+  texts = [charset.decode(seq) for seq in greedy.collapse(np.asarray(ids))]
   assert texts == ["", "ab"]
   assert confidence[0] == 0.0
   np.testing.assert_allclose(confidence[1], 0.97 * 0.9 * 0.97 * 0.9, rtol=1e-5)
