@@ -208,9 +208,3 @@ def config_name(name: str) -> str:
   """A TFDS config name from a dataset name: letters, digits, '_' (kept case)."""
   cleaned = "".join(c if c.isalnum() or c == "_" else "_" for c in name).strip("_")
   return cleaned or "default"
-
-
-def image_array(example_image) -> np.ndarray:
-  """A decoded `image` feature `[H, W, 1]` -> `[H, W]`."""
-  array = np.asarray(example_image)
-  return array[..., 0] if array.ndim == 3 else array
