@@ -19,7 +19,6 @@ import multiprocessing
 from typing import Any, Iterator, Sequence
 
 from absl import logging
-import numpy as np
 import tensorflow_datasets as tfds
 
 from crnn_jax import progress
