@@ -5,7 +5,10 @@ the per-frame alignment (`a-----v--a-i-l-a-bb-l-ee--`), one character per output
 under the image columns that frame is centred on (frame t at column 4t, see
 `crnn_jax.inference`), a bar under each recognized character spanning its frames, and the
 decoded text with its confidence. `crnn-jax predict --visualize OUT_DIR` writes one such PNG
-per image.
+per image. For a model with a rectifier (`model.rectifier = 'tps'`) the picture shows the
+input with the predicted fiducial points (the top edge's in blue, the bottom's in orange), under
+it the rectified image that the convolutions read, and the alignment under the rectified
+image's columns (`rectify_arrays` computes them).
 
 `examples_grid` tiles validation images with their prediction and ground truth (wrong ones in
 red, with a red frame), and `log_eval_examples` writes that grid to TensorBoard.
@@ -58,7 +61,11 @@ def to_uint8(image: Any) -> np.ndarray:
   return np.clip(np.rint(array), 0, 255).astype(np.uint8)
 
 
-def render_prediction(image: Any, prediction, *, zoom: int = 3) -> np.ndarray:
+RECTIFIED_GAP = 6  # Pixels between the input and the rectified image.
+
+
+def render_prediction(image: Any, prediction, *, zoom: int = 3, rectified: Any = None,
+                      points: Any = None) -> np.ndarray:
   """Draws one prediction over the model's view of the image.
 
   Args:
@@ -66,10 +73,15 @@ def render_prediction(image: Any, prediction, *, zoom: int = 3) -> np.ndarray:
       `Recognizer.preprocess`) or uint8 `[32, W]`.
     prediction: a `crnn_jax.inference.Prediction` (uses text, confidence, path, spans).
     zoom: enlargement of the image (frame spacing is 4 * zoom pixels).
+    rectified: for a model with a rectifier, its output for `image` (same size and scaling);
+      drawn under the input, and the path is aligned under it.
+    points: with `rectified`, the fiducial points as `[K, 2]` (column, row) pixel positions
+      in `image` (`rectifier.pixel_points`), drawn over the input: the first K / 2 (top edge)
+      and the last K / 2 (bottom edge) joined by lines.
 
   Returns:
-    uint8 `[H, W', 3]` RGB picture: the image, the per-frame path aligned under its columns,
-    character span bars, and the text with its confidence.
+    uint8 `[H, W', 3]` RGB picture: the image (and the rectified image), the per-frame path
+    aligned under its columns, character span bars, and the text with its confidence.
   """
   gray = to_uint8(image)
   height, width = gray.shape
@@ -82,17 +94,28 @@ def render_prediction(image: Any, prediction, *, zoom: int = 3) -> np.ndarray:
   frames_right = (len(path) - 1) * step + step // 2 + 2 if path else 0
   canvas_width = max(width * zoom, frames_right, label_width) + 8
   top = 4
-  path_y = top + height * zoom + 4
+  view_top = top  # The image the frames are aligned with.
+  if rectified is not None:
+    rectified = to_uint8(rectified)
+    if rectified.shape != gray.shape:
+      raise ValueError(f"rectified image {rectified.shape} and input {gray.shape} differ")
+    view_top = top + height * zoom + RECTIFIED_GAP
+  path_y = view_top + height * zoom + 4
   bar_y = path_y + char_size + 4
   label_y = bar_y + 8
   canvas = Image.new("RGB", (canvas_width, label_y + text_size + 8), (255, 255, 255))
   enlarged = Image.fromarray(gray).resize((width * zoom, height * zoom), Image.NEAREST)
   canvas.paste(enlarged.convert("RGB"), (4, top))
   draw = ImageDraw.Draw(canvas)
+  if rectified is not None:
+    if points is not None:  # Before the rectified image, which hides points below the input.
+      _draw_points(draw, np.asarray(points, np.float64), zoom, top)
+    canvas.paste(Image.fromarray(rectified).resize((width * zoom, height * zoom),
+                                                   Image.NEAREST).convert("RGB"), (4, view_top))
   font = _font(char_size)
   for t, char in enumerate(path):
     x = 4 + t * step  # Frame t is centred on input column 4t.
-    draw.line([(x, top + height * zoom), (x, path_y - 1)], fill=_BLANK)
+    draw.line([(x, view_top + height * zoom), (x, path_y - 1)], fill=_BLANK)
     draw.text((x, path_y), char, fill=_BLANK if char == "-" else _INK, font=font, anchor="mt")
   for i, span in enumerate(prediction.spans):
     x0 = 4 + span.first_frame * step - step // 2
@@ -102,8 +125,55 @@ def render_prediction(image: Any, prediction, *, zoom: int = 3) -> np.ndarray:
   return np.asarray(canvas)
 
 
+def _draw_points(draw: ImageDraw.ImageDraw, points: np.ndarray, zoom: int, top: int) -> None:
+  """Fiducial points `[K, 2]` (column, row) over the enlarged input pasted at (4, top)."""
+  xy = [(4 + (x + 0.5) * zoom, top + (y + 0.5) * zoom) for x, y in points]
+  half = len(xy) // 2
+  for edge, color in ((xy[:half], _SPAN_COLORS[0]), (xy[half:], _SPAN_COLORS[1])):
+    if len(edge) > 1:
+      draw.line(edge, fill=color, width=2)
+    for x, y in edge:
+      draw.ellipse([x - 3, y - 3, x + 3, y + 3], outline=color, width=2)
+
+
+def rectify_arrays(model, variables, arrays: Sequence[np.ndarray], batch_size: int = 64,
+                   width_step: int = 32) -> list[tuple[np.ndarray, np.ndarray]] | None:
+  """The rectifier's view of preprocessed images, for `render_prediction`.
+
+  Args:
+    model: the CRNN module (`Recognizer.model`); None (an ONNX-only recognizer) gives None.
+    variables: its variables.
+    arrays: float32 `[32, W]` model inputs (`Recognizer.prepare`).
+    batch_size: images per call (grouped by width; the rectifier is padding-exact).
+    width_step: batch widths are rounded up to a multiple of this (fewer compilations).
+
+  Returns:
+    Per array, (rectified float32 `[32, W]`, fiducial points `[K, 2]` as (column, row) pixel
+    positions), in input order; None when the model has no rectifier.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  from crnn_jax.data import preprocess  # pylint: disable=g-import-not-at-top
+  from crnn_jax.models import rectifier  # pylint: disable=g-import-not-at-top
+  if model is None or model.rectifier_module() is None:
+    return None
+  rectify = jax.jit(model.rectify)
+  out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(arrays)
+  order = sorted(range(len(arrays)), key=lambda i: arrays[i].shape[1])
+  for start in range(0, len(order), batch_size):
+    idx = order[start:start + batch_size]
+    widest = max(arrays[i].shape[1] for i in idx)
+    images = preprocess.pad_to_width([np.asarray(arrays[i], np.float32).reshape(
+        arrays[i].shape[0], -1) for i in idx], -(-widest // width_step) * width_step)
+    widths = np.array([arrays[i].shape[1] for i in idx], np.int32)
+    rectified, points = jax.device_get(rectify(variables, images, widths))
+    pixels = rectifier.pixel_points(points, widths, images.shape[1])
+    for row, i in enumerate(idx):
+      out[i] = (np.asarray(rectified[row, :, :widths[row], 0]), pixels[row])
+  return out
+
+
 def save_prediction_png(path: str | pathlib.Path, image: Any, prediction, **kwargs) -> None:
-  """Writes `render_prediction(image, prediction)` as a PNG."""
+  """Writes `render_prediction(image, prediction, **kwargs)` as a PNG."""
   Image.fromarray(render_prediction(image, prediction, **kwargs)).save(path)
 
 

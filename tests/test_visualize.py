@@ -96,3 +96,65 @@ def test_predict_visualize_cli(tiny_workdir, tmp_path, capsys):
     picture = np.asarray(Image.open(f))
     assert picture.shape[0] > 32 * 3 and picture.shape[1] >= width * 3
     assert line.split("\t")[1]  # A text was printed for it.
+
+
+def test_render_prediction_with_a_rectifier():
+  from crnn_jax.models import rectifier  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(1)
+  image = rng.integers(100, 256, (32, 40)).astype(np.uint8)
+  rectified = rng.integers(0, 100, (32, 40)).astype(np.uint8)
+  path = "a--bb-----"
+  spans = (CharSpan("a", 0, 0, 0.0, 2.0), CharSpan("b", 3, 4, 10.0, 18.0))
+  prediction = Prediction("ab", 0.5, spans, path, 40, 40)
+  points = rectifier.pixel_points(rectifier.canonical_points(20)[None], np.array([40]), 32)[0]
+  plain = visualize.render_prediction(image, prediction, zoom=3)
+  picture = visualize.render_prediction(image, prediction, zoom=3, rectified=rectified,
+                                        points=points)
+  gap = 96 + visualize.RECTIFIED_GAP
+  assert picture.shape == (plain.shape[0] + gap, plain.shape[1], 3)
+  # The rectified image under the input, pixel for pixel, and everything below moved down.
+  enlarged = np.repeat(np.repeat(rectified, 3, axis=0), 3, axis=1)
+  np.testing.assert_array_equal(picture[4 + gap:4 + gap + 96, 4:124, 0], enlarged)
+  np.testing.assert_array_equal(picture[4 + gap + 96:], plain[4 + 96:])
+  # The input is drawn with the fiducial points over it: blue along the top edge, orange along
+  # the bottom edge, the rest of the input untouched.
+  top_color, bottom_color = visualize._SPAN_COLORS[:2]  # pylint: disable=protected-access
+  panel = picture[4:100, 4:124]
+  blue, orange = np.all(panel == top_color, -1), np.all(panel == bottom_color, -1)
+  assert blue[:8].sum() > 50 and orange[-8:].sum() > 50
+  assert not blue[16:].any() and not orange[:-16].any()
+  gray = np.repeat(np.repeat(image, 3, axis=0), 3, axis=1)
+  middle = slice(20, 76)
+  np.testing.assert_array_equal(panel[middle, :, 0], gray[middle])
+  with pytest.raises(ValueError, match="differ"):
+    visualize.render_prediction(image, prediction, rectified=rectified[:, :30])
+
+
+def test_predict_visualize_cli_with_a_rectifier(tmp_path, capsys):
+  from crnn_jax import inference, run_files  # pylint: disable=g-import-not-at-top
+  workdir = deploy_helpers.make_workdir(tmp_path / "run", seed=4,
+                                        config=deploy_helpers.tps_config())
+  paths = []
+  for i, image in enumerate(deploy_helpers.text_images(5, [100, 48])):
+    paths.append(tmp_path / f"img{i}.png")
+    Image.fromarray(image).save(paths[-1])
+  out = tmp_path / "vis"
+  assert cli.main(["predict", "--checkpoint", str(workdir), *map(str, paths), "--visualize",
+                   str(out), "--decoder", "greedy"]) == 0
+  capsys.readouterr()
+  files = sorted(out.glob("*.png"))
+  assert [f.name for f in files] == ["0000_img0.png", "0001_img1.png"]
+  loaded = run_files.load_model(workdir)
+  recognizer = inference.Recognizer.from_checkpoint(workdir, decoder="greedy",
+                                                    compilation_cache=False)
+  arrays = [recognizer.prepare(p)[0] for p in paths]
+  views = visualize.rectify_arrays(loaded.module, loaded.variables, arrays)
+  assert visualize.rectify_arrays(None, None, arrays) is None
+  for f, array, (rectified, points) in zip(files, arrays, views):
+    width = array.shape[1]
+    assert rectified.shape == array.shape and points.shape == (20, 2)
+    assert np.abs(rectified - array).mean() > 0.02  # This rectifier is not the identity.
+    picture = np.asarray(Image.open(f))[..., :3]
+    top = 4 + 96 + visualize.RECTIFIED_GAP
+    expected = np.repeat(np.repeat(visualize.to_uint8(rectified), 3, axis=0), 3, axis=1)
+    np.testing.assert_array_equal(picture[top:top + 96, 4:4 + 3 * width, 0], expected)

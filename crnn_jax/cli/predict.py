@@ -45,7 +45,8 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--threads", type=int, default=0,
                       help="onnxruntime: intra-op threads (0: one per core)")
   parser.add_argument("--visualize", metavar="OUT_DIR",
-                      help="write a PNG per image: input, per-frame path, text and confidence")
+                      help="write a PNG per image: input, per-frame path, text and confidence "
+                      "(with a rectifier: also the rectified image and the fiducial points)")
 
 
 def recognizer_kwargs(args) -> dict[str, Any]:
@@ -61,14 +62,21 @@ def recognizer_kwargs(args) -> dict[str, Any]:
   return kwargs
 
 
-def write_visualizations(out_dir, paths: Sequence[pathlib.Path], arrays, predictions) -> int:
-  """Writes OUT_DIR/NNNN_<stem>.png for each prediction; returns how many."""
+def write_visualizations(out_dir, paths: Sequence[pathlib.Path], arrays, predictions,
+                         rectified=None) -> int:
+  """Writes OUT_DIR/NNNN_<stem>.png for each prediction; returns how many.
+
+  `rectified`: per array, (rectified image, fiducial points) of `visualize.rectify_arrays`
+  (None: the model has no rectifier)."""
   from crnn_jax import visualize  # pylint: disable=g-import-not-at-top
   out_dir = pathlib.Path(out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
   for i, (path, array, prediction) in enumerate(zip(paths, arrays, predictions)):
+    extra = {}
+    if rectified is not None:
+      extra = dict(rectified=rectified[i][0], points=rectified[i][1])
     visualize.save_prediction_png(out_dir / f"{i:04d}_{pathlib.Path(path).stem}.png", array,
-                                  prediction)
+                                  prediction, **extra)
   return len(predictions)
 
 
@@ -112,7 +120,9 @@ def run(args) -> int:
   lines = [f"{path}\t{p.text}\t{p.confidence:.4f}" for path, p in zip(good, predictions)]
   if args.visualize:
     arrays = [recognizer.prepare(path)[0] for path in good]
-    count = write_visualizations(args.visualize, good, arrays, predictions)
+    from crnn_jax import visualize  # pylint: disable=g-import-not-at-top
+    rectified = visualize.rectify_arrays(recognizer.model, recognizer.variables, arrays)
+    count = write_visualizations(args.visualize, good, arrays, predictions, rectified)
     print(f"wrote {count} pictures to {args.visualize}", file=sys.stderr)
   if args.output:
     pathlib.Path(args.output).write_text("".join(line + "\n" for line in lines),
