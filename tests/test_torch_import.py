@@ -197,3 +197,22 @@ def test_gate_and_bias_mapping():
                                   100 + np.arange(g * hidden, (g + 1) * hidden))
   assert "bias" not in cell["ii"]
   assert variables["params"]["cnn"]["conv6"]["kernel"].shape == (2, 2, 2, features)
+
+
+def test_import_stays_rectifier_free(imported, tmp_path):
+  """The imported model has no rectifier, and a rectifier's tensors are refused, not dropped."""
+  from crnn_jax import run_files  # pylint: disable=g-import-not-at-top
+  pth, workdir = imported
+  loaded = run_files.load_model(workdir)
+  assert loaded.config.model.rectifier == "none"
+  assert loaded.module.rectifier == "none" and loaded.module.rectifier_module() is None
+  assert "rectifier" not in loaded.variables["params"]
+  assert "rectifier" not in loaded.variables["batch_stats"]
+  # DTRB's TPS-ResNet/VGG checkpoints name the rectifier `Transformation.*`; crnn.pytorch has
+  # none. Such a file is refused with the tensor named, not imported without its rectifier.
+  state = torch.load(pth, weights_only=True)
+  state["Transformation.LocalizationNetwork.localization_fc2.weight"] = torch.zeros(40, 256)
+  torch.save(state, tmp_path / "tps.pth")
+  with pytest.raises(ValueError, match=r"unexpected tensor 'Transformation\.Localization"):
+    torch_import.import_torch(tmp_path / "tps.pth", tmp_path / "out")
+  assert not (tmp_path / "out").exists()
