@@ -7,10 +7,16 @@
   crnn-jax data to-lmdb --input ~/tfds/crnn_folder/my_lines --output my_lines_lmdb
   crnn-jax data heldout-set --output testdata/heldout_en --fonts-dir /usr/share/fonts/truetype/liberation
   crnn-jax data heldout-zh --output testdata/heldout_zh
+  crnn-jax data samples --config configs/synth_en_scene9.py --output grid.png [--real DIR]
+      [--count 32]
 
 A build writes `OUTPUT/crnn_<kind>/<NAME>/1.0.0/` and prints a report: records written and
 records skipped per reason, naming the first few of each. Training reads the result with
 `config.data.source = 'arrayrecord'` (or 'auto'), evaluation with `crnn-jax eval --data`.
+
+`samples` draws a contact sheet of what a training config's renderer draws (its text mix,
+fonts and augmentation, from its training seed), optionally beside real crops from a folder
+(`crnn_jax/data/samples.py`), to look at before a run.
 """
 
 from __future__ import annotations
@@ -48,8 +54,9 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers) -> None:
-  """Adds the `data` subcommand (with `build` and `to-lmdb`) to the `crnn-jax` parser."""
-  data = subparsers.add_parser("data", help="build datasets and convert them to LMDB",
+  """Adds the `data` subcommand (build, to-lmdb, heldout-set, heldout-zh, samples)."""
+  data = subparsers.add_parser("data", help="build datasets, convert them to LMDB, draw "
+                               "samples of a config's renderer",
                                description=__doc__,
                                formatter_class=argparse.RawDescriptionHelpFormatter)
   sub = data.add_subparsers(dest="data_command", required=True)
@@ -162,6 +169,21 @@ def register(subparsers) -> None:
   cli_format.add_quiet_argument(heldout_zh)
   heldout_zh.set_defaults(func=_heldout_zh)
 
+  samples = sub.add_parser("samples",
+                           help="draw a grid of what a config's data engine renders, "
+                           "optionally beside real crops")
+  samples.add_argument("--config", required=True, metavar="CONFIG",
+                       help="a training config file (e.g. configs/synth_en_scene9.py)")
+  samples.add_argument("--output", required=True, help="the PNG to write")
+  samples.add_argument("--real", metavar="DIR", default="",
+                       help="also a panel of real crops from this folder (searched "
+                       "recursively; labels from its gt.txt files)")
+  samples.add_argument("--count", type=int, default=32, help="images per panel")
+  samples.add_argument("--columns", type=int, default=4, help="images per row of a panel")
+  samples.add_argument("--seed", type=int, default=None,
+                       help="the renderer's seed (default: the config's data.train_seed)")
+  samples.set_defaults(func=_samples)
+
 
 def _heldout_set(args) -> int:
   from crnn_jax.data import fonts  # pylint: disable=g-import-not-at-top
@@ -202,6 +224,27 @@ def _heldout_zh(args) -> int:
   families = sorted({cjk_fonts.face_family(face) for face in faces})
   print(f"wrote {len(samples)} images to {args.output} with {len(faces)} face(s) "
         f"({', '.join(families)})")
+  return 0
+
+
+def _samples(args) -> int:
+  from crnn_jax import config_file  # pylint: disable=g-import-not-at-top
+  from crnn_jax.data import samples  # pylint: disable=g-import-not-at-top
+  config = config_file.load(args.config)
+  try:
+    result = samples.write_samples(config, args.output, count=args.count, seed=args.seed,
+                                   real=args.real or None, columns=args.columns,
+                                   config_name=pathlib.Path(args.config).stem)
+  except ImportError as e:  # The font packages or extras of the config's renderer.
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  for message in result["skipped"][:5]:
+    print(f"warning: left out {message}", file=sys.stderr)
+  if len(result["skipped"]) > 5:
+    print(f"warning: left out {len(result['skipped'])} unreadable images in all", file=sys.stderr)
+  real = f" and {result['real']} real crops from {args.real}" if args.real else ""
+  print(f"wrote {result['output']} ({result['size'][0]} x {result['size'][1]} px): "
+        f"{result['rendered']} rendered images{real}")
   return 0
 
 
