@@ -14,7 +14,8 @@ the total over all rows and the totals over the usual benchmark groups (see
 `crnn_jax.evaluation.protocol`). Without --data (`run_on_split`), the model is scored on its
 run's held-out synthetic split (or eval datasets) as training evaluates it. Other decoders than
 greedy (--decoder; by default the model's own, `lm` for English models, see
-`crnn_jax.decoding.decoder.default_name`, in single-process runs) get a table each. The
+`crnn_jax.decoding.decoder.default_name`, in single-process runs) get a table each; every
+table is headed by its decoder (`### decoder greedy`, `### decoder lm32`). The
 evaluators are those of `crnn_jax.evaluation.evaluators` (`DatasetEvaluator`, `SplitEvaluator`,
 `DecoderComparison`).
 """
@@ -218,7 +219,7 @@ def run_on_data(args) -> int:
     tables += f"\n### decoder {label}\n\n" + protocol_lib.markdown_table(decoded)
   if jax.process_index() != 0:
     return 0
-  table = protocol_lib.markdown_table(results) + tables
+  table = "### decoder greedy\n\n" + protocol_lib.markdown_table(results) + tables
   print(table)
   if args.output:
     pathlib.Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
@@ -253,6 +254,7 @@ def run_on_split(args) -> int:
   for pred, target, conf in examples:
     print(f"{'ok ' if pred == target else 'BAD'} {pred!r:24} target {target!r:24} "
           f"confidence {conf:.3f}")
+  print("decoder greedy")
   for key in ("count", "word_accuracy", "word_accuracy_ignore_case", "one_minus_ned",
               "char_error_rate", "mean_confidence"):
     value = metrics[key]

@@ -370,8 +370,9 @@ def detect_kind(path: str | os.PathLike) -> str:
       return "lmdb"
     if GT_FILE in files:
       return "folder"
+  empty = " (an empty directory)" if not any(path.iterdir()) else ""
   raise FileNotFoundError(
-      f"no dataset found at {path}: expected a dataset built by `crnn-jax data build` "
+      f"no dataset found at {path}{empty}: expected a dataset built by `crnn-jax data build` "
       f"({DATASET_INFO}), LMDB databases (data.mdb), a folder with {GT_FILE}, or the MJSynth "
       "layout (annotation_train.txt)")
 

@@ -152,8 +152,18 @@ def test_eval_data_with_beam_and_lexicon_decoders(workdir, evaluation_dir, tmp_p
   assert by_name["IIIT5k_3000"]["word_accuracy"] == pytest.approx(1 / 5)  # 'Hello' only.
   assert by_name["SVT"]["word_accuracy"] == 0.0
   assert results["decoders"]["beam3"]["total"]["count"] == results["total"]["count"] == 8
-  assert "### decoder lexicon" in capsys.readouterr().out
+  out = capsys.readouterr().out
+  assert out.index("### decoder greedy") < out.index("### decoder beam3") < out.index(
+      "### decoder lexicon")  # Every table is labelled with its decoder, greedy first.
+  assert out.startswith("### decoder greedy\n")
   assert len(restores) == 1  # One restore serves the greedy results and every other decoder.
+
+
+def test_eval_data_names_an_empty_directory(workdir, tmp_path, capsys):
+  empty = tmp_path / "nothing_here"
+  empty.mkdir()
+  assert cli.main(["eval", "--checkpoint", str(workdir), "--data", str(empty)]) == 2
+  assert f"no dataset found at {empty} (an empty directory)" in capsys.readouterr().err
 
 
 def test_nfkc_protocol_over_a_dataset_and_its_flag(tmp_path):
