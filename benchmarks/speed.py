@@ -12,7 +12,11 @@ Cases (batch 64 unless --batch):
   infer mixed    a stream of keep-ratio images of widths 8..256: JAX through
                  `crnn_jax.inference.Recognizer` (sorted, batched, widths rounded up to
                  multiples of 32, one compiled program per width), PyTorch on the same
-                 padded batches.
+                 padded batches; both decode greedily (best path).
+  infer mixed lm the same stream through the Recognizer with the lm decoder (prefix beam
+                 search rescored by the character language model; the default of English
+                 models), against the same Recognizer decoding greedily: what the language
+                 model costs. JAX only (PyTorch has no such decoder).
   split train    where a training step's time goes, at 32x100: the conv stack forward and
                  backward (BatchNorm on batch statistics, parameter gradients) and the two
                  BiLSTM layers with their projections forward and backward (parameter and
@@ -69,8 +73,8 @@ def _parse_args(argv=None):
   parser.add_argument("--threads", type=int, default=None,
                       help="threads for both frameworks (default: all CPUs of this process)")
   parser.add_argument("--cases", help="comma-separated subset of the cases",
-                      default="train_fixed,train_bucket,infer_fixed,infer_mixed,split_train,"
-                              "split_infer")
+                      default="train_fixed,train_bucket,infer_fixed,infer_mixed,"
+                              "infer_mixed_lm,split_train,split_infer")
   parser.add_argument("--steps", type=int, default=20,
                       help="train steps of the memory runs (RSS at the first and last step)")
   parser.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
@@ -148,9 +152,13 @@ class JaxBench:
     self._train_jit = jax.jit(train_lib.train_step, donate_argnums=0)
     self._predict_jit = jax.jit(self._predict_impl)
     self._train = self._predict = None  # Compiled for the current case's shapes.
+    # Greedy, as PyTorch decodes: the Recognizer's default for English charsets is lm.
     self.recognizer = inference.Recognizer(self.model, variables,
                                            Charset(ALPHANUMERIC_36),
-                                           width_step=WIDTH_STEP)
+                                           width_step=WIDTH_STEP, decoder="greedy")
+    self.lm_recognizer = inference.Recognizer(self.model, variables,
+                                              Charset(ALPHANUMERIC_36),
+                                              width_step=WIDTH_STEP, decoder="lm")
     self.batch_size = batch_size
 
   def _predict_impl(self, variables, images, widths):
@@ -181,6 +189,9 @@ class JaxBench:
 
   def infer_stream(self, arrays):
     return self.recognizer.recognize_preprocessed(arrays, self.batch_size)
+
+  def infer_stream_lm(self, arrays):
+    return self.lm_recognizer.recognize_preprocessed(arrays, self.batch_size)
 
   def parts(self, images, widths, train: bool):
     """Compiled `{"conv stack": fn, "BiLSTMs": fn}` for the split cases; fn() blocks."""
@@ -410,6 +421,11 @@ def main(argv=None):
     print(f"  {case}: jax {medians['jax'] * 1e3:.0f} ms, torch {medians['torch'] * 1e3:.0f} ms,"
           f" ratio {medians['torch'] / medians['jax']:.2f}x", flush=True)
 
+  def add_lm_row(case, images, lm_s, greedy_s):
+    rows.append(dict(case=case, images=images, jax_s=lm_s, torch_s=None, jax_greedy_s=greedy_s))
+    print(f"  {case}: jax lm {lm_s * 1e3:.0f} ms, jax greedy {greedy_s * 1e3:.0f} ms "
+          f"(lm costs {lm_s / greedy_s:.2f}x)", flush=True)
+
   print(f"# {args.model} CRNN, batch {batch}, {threads} threads, jax {jax.__version__} "
         f"({jax.default_backend()}), torch {torch.__version__}", flush=True)
   for case in cases:
@@ -443,6 +459,13 @@ def main(argv=None):
       medians, _ = interleaved(lambda: jb.infer_stream(stream), lambda: tb.infer_stream(stream),
                                max(args.repeats // 4, 3), 1)
       add_row(case, len(stream), medians)
+    elif case == "infer_mixed_lm":
+      stream = mixed_stream(rng, MIXED_IMAGES)
+      jb.infer_stream_lm(stream)  # Compiles, and builds the language model (about 1 s).
+      # `interleaved` alternates its two functions: here JAX lm ("jax") and JAX greedy.
+      medians, _ = interleaved(lambda: jb.infer_stream_lm(stream),
+                               lambda: jb.infer_stream(stream), max(args.repeats // 4, 3), 1)
+      add_lm_row(case, len(stream), medians["jax"], medians["torch"])
     elif case in ("split_train", "split_infer"):
       train = case == "split_train"
       host = make_train_batch(rng, batch, [width] * batch, width)
@@ -472,11 +495,17 @@ def main(argv=None):
   print("|---|---:|---:|---:|---:|---:|")
   names = dict(train_fixed=f"train step, 32x{width}", train_bucket="train step, widths 65-128 "
                "in the 128 bucket", infer_fixed=f"inference, 32x{width}",
-               infer_mixed=f"inference, {MIXED_IMAGES} mixed widths 8-256")
+               infer_mixed=f"inference, {MIXED_IMAGES} mixed widths 8-256 (greedy)",
+               infer_mixed_lm=f"inference, {MIXED_IMAGES} mixed widths 8-256, lm decoder "
+               "(JAX only)")
   for part in ("conv stack", "BiLSTMs"):
     names[f"split_train: {part}"] = f"train split, 32x{width}: {part} forward + backward"
     names[f"split_infer: {part}"] = f"inference split, 32x{width}: {part} forward"
   for row in rows:
+    if row["torch_s"] is None:  # The lm case: JAX lm, and the same stream greedy for scale.
+      print(f"| {names[row['case']]} | {row['jax_s'] * 1e3:.0f} (greedy "
+            f"{row['jax_greedy_s'] * 1e3:.0f}) | - | {row['images'] / row['jax_s']:.0f} | - | - |")
+      continue
     print(f"| {names[row['case']]} | {row['jax_s'] * 1e3:.0f} | {row['torch_s'] * 1e3:.0f} | "
           f"{row['images'] / row['jax_s']:.0f} | {row['images'] / row['torch_s']:.0f} | "
           f"{row['torch_s'] / row['jax_s']:.2f}x |")

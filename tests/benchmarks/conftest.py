@@ -29,3 +29,8 @@ def lm_decoder():
 @pytest.fixture(scope="module")
 def heldout_zh():
   return _script("heldout_zh")
+
+
+@pytest.fixture(scope="module")
+def speed():
+  return _script("speed")
