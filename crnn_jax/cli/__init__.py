@@ -4,12 +4,17 @@
   crnn-jax eval --checkpoint WORKDIR --data DATASET [DATASET ...] [--case-sensitive] [--unfiltered]
   crnn-jax eval --data testdata/heldout_en --case-sensitive     # the shipped English model
   crnn-jax predict IMAGE_OR_DIR ... [--checkpoint WORKDIR | --weights DIR] [--output preds.tsv]
-      [--decoder greedy|beam|lexicon] [--visualize OUT_DIR] [--backend onnxruntime | --onnx FILE]
+      [--format tsv|text|jsonl] [--decoder greedy|beam|lm|lexicon] [--visualize OUT_DIR]
+      [--backend onnxruntime | --onnx FILE]
+  crnn-jax predict -        # standard input: an image, or image paths one a line
   crnn-jax export --checkpoint WORKDIR --format onnx|stablehlo --output FILE [--quantize int8]
+      [--calibration-data DIR]
   crnn-jax import-torch crnn.pth --output WORKDIR
   crnn-jax serve [--weights NAME ... | --checkpoint WORKDIR] [--host 127.0.0.1] [--port 8080]
   crnn-jax data build {lmdb,mjsynth,folder,synthetic} --input PATH ... --output DATA_DIR
   crnn-jax data to-lmdb --input DATASET --output LMDB_DIR
+  crnn-jax data samples --config CONFIG --output grid.png [--real DIR] [--count N]
+  crnn-jax --version
 
 Training has its own entry point with config files: `python -m train.main --config ...`.
 """
@@ -41,9 +46,16 @@ def set_verbosity(level: str) -> None:
   absl.logging.set_verbosity(level)
 
 
+def _version() -> str:
+  import crnn_jax  # pylint: disable=g-import-not-at-top
+  return crnn_jax.__version__
+
+
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="crnn-jax", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--version", action="version", version=f"crnn-jax {_version()}",
+                      help="print the version and exit")
   parser.add_argument("--verbosity", default="warning", choices=VERBOSITY_LEVELS,
                       help="log lines shown: warning: crnn-jax's lines and real warnings; "
                       "info: also the libraries' INFO lines (TFDS, JAX); debug: everything, "
