@@ -35,8 +35,8 @@ feature was seen). A sample's output therefore does not depend on its batch's pa
 Layout (defaults): four 3x3 convolutions (32, 64, 128, 256 channels) each with BatchNorm and
 ReLU, 2x2 max-pools after the first three (32 x W -> 4 x W / 8), the mean over height and the
 column bins (`[B, K / 2, 256]`), Dense 256 + ReLU, Dense 2K (the points). About 1 M parameters
-and 2% of the CRNN's arithmetic; the grid and the sampling are elementwise work of O(H W K)
-per image (benchmarks/rectifier.py).
+and 6% of the paper-size CRNN's multiply-adds; the grid and the sampling are elementwise work
+of O(H W K) per image. Its cost in time: benchmarks/rectifier.py.
 
 `crnn_jax.onnx_graph` writes the same computation as native ONNX operators (GatherElements
 for the sampling).
