@@ -165,10 +165,21 @@ def write_test_set(out_dir: str | pathlib.Path, font_paths: Sequence[str | pathl
   return samples
 
 
-def write_labels(out: pathlib.Path, samples: Sequence[Sample]) -> None:
-  """Writes a test set's gt.txt and meta.tsv for the samples (their images already written)."""
-  with open(out / sources.GT_FILE, "w", encoding="utf-8", newline="\n") as f:
-    f.writelines(f"{s.file}\t{s.text}\n" for s in samples)
+def write_labels(out: pathlib.Path, samples: Sequence[Sample], by_kind: bool = False) -> None:
+  """Writes a test set's gt.txt and meta.tsv for the samples (their images already written).
+
+  With `by_kind` each kind's folder gets a gt.txt of its own (paths relative to it) and the
+  set none at its top, so that `crnn-jax eval --data SET` reads one dataset per kind and prints
+  a row for each, and their total.
+  """
+  if by_kind:
+    for kind in dict.fromkeys(s.kind for s in samples):
+      with open(out / kind / sources.GT_FILE, "w", encoding="utf-8", newline="\n") as f:
+        f.writelines(f"{pathlib.PurePosixPath(s.file).relative_to(kind)}\t{s.text}\n"
+                     for s in samples if s.kind == kind)
+  else:
+    with open(out / sources.GT_FILE, "w", encoding="utf-8", newline="\n") as f:
+      f.writelines(f"{s.file}\t{s.text}\n" for s in samples)
   with open(out / META_FILE, "w", encoding="utf-8", newline="\n") as f:
     writer = csv.writer(f, delimiter="\t", lineterminator="\n")
     writer.writerow(["file", "text", "kind", "font"])

@@ -30,7 +30,6 @@ from PIL import Image
 from crnn_jax import progress as progress_lib
 from crnn_jax.data import cjk_fonts
 from crnn_jax.data import renderer
-from crnn_jax.data import sources
 from crnn_jax.data import testset
 from crnn_jax.data import zh_charset
 from crnn_jax.data import zh_text
@@ -124,8 +123,8 @@ def write_test_set(out_dir: str | pathlib.Path,
       raise ValueError(f"face {face} ({cjk_fonts.face_family(face)}) is in the training pool or "
                        "a reserved family; a held-out set needs faces training never sees")
   out = pathlib.Path(out_dir)
-  if (out / sources.GT_FILE).exists():
-    raise FileExistsError(f"{out / sources.GT_FILE} exists; remove the directory to rewrite it")
+  if (out / testset.META_FILE).exists():
+    raise FileExistsError(f"{out / testset.META_FILE} exists; remove the directory to rewrite it")
   rng = np.random.default_rng(seed)
   samples = []
   counter = progress_lib.bar(total=sum(counts.values()), desc=out.name, quiet=not progress)
@@ -146,7 +145,7 @@ def write_test_set(out_dir: str | pathlib.Path,
                                     font=f"{pathlib.Path(face.path).name}#{face.index}"))
       counter.update()
   counter.close()
-  testset.write_labels(out, samples)
+  testset.write_labels(out, samples, by_kind=True)  # eval --data prints a row per kind.
   return samples
 
 

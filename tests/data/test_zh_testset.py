@@ -43,8 +43,12 @@ def test_writer_uses_held_out_faces_only(tmp_path):
   samples = zh_testset.write_test_set(tmp_path / "set", held_out, seed=5, counts=counts)
   assert zh_testset.read_test_set(tmp_path / "set") == samples
   assert collections.Counter(s.kind for s in samples) == counts
-  gt = (tmp_path / "set" / sources.GT_FILE).read_text(encoding="utf-8").splitlines()
-  assert gt == [f"{s.file}\t{s.text}" for s in samples]
+  assert not (tmp_path / "set" / sources.GT_FILE).exists()  # One gt.txt per kind instead.
+  for kind in counts:
+    gt = (tmp_path / "set" / kind / sources.GT_FILE).read_text(encoding="utf-8").splitlines()
+    assert gt == [f"{s.file.split('/', 1)[1]}\t{s.text}" for s in samples if s.kind == kind]
+  found = sources.find_datasets(tmp_path / "set")
+  assert sorted(entry.name for entry in found) == sorted(counts)
   for sample in samples:
     assert zh_testset.line_kind_ok(sample.kind, sample.text)
   with pytest.raises(FileExistsError):
