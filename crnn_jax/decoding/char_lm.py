@@ -394,6 +394,14 @@ def chinese(num_lines: int = CHINESE_LINES, order: int = CHINESE_ORDER,
   return CharNgramLM(lines, order=order, fallback=fallback, alphabet=alphabet, fold_case=False)
 
 
+def has_model(chars: str) -> bool:
+  """Whether `for_charset(chars)` has a model (without building it)."""
+  if all(" " <= c <= "~" for c in chars):
+    return True
+  from crnn_jax.data import zh_charset  # pylint: disable=import-outside-toplevel
+  return set(chars) == set(zh_charset.ZH_EN_CHARS)
+
+
 def for_charset(chars: str) -> CharNgramLM | None:
   """The default language model of a model's alphabet: `english()` for printable-ASCII
   charsets, `chinese()` for the zh_en charset, None for others."""

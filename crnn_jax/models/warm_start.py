@@ -5,8 +5,8 @@ Three modes, `config.init_weights_mode` (train_lib.load_initial_weights):
   exact    every array of the run must have the same path and shape in the weights, and the
            two alphabets must be equal (fine-tuning the same model);
   partial  copy what fits, leave the rest at the run's fresh initialization: arrays of the same
-           path and shape are copied; the class scores (the last Dense, `[D, K]` kernel and
-           `[K]` bias) of another alphabet get, class by class, the trained rows of the
+           path and shape are copied; the class scores (the last BiLSTM's projection, `[D, K]`
+           kernel and `[K]` bias) of another alphabet get, class by class, the trained rows of the
            characters both alphabets hold (and of the CTC blank, class 0); everything else is
            left fresh (an English model fine-tuned to Chinese keeps its digits and letters);
   subset   as partial, and an array smaller than the weights' on every axis takes their leading
@@ -76,6 +76,18 @@ def class_index_map(run_chars: Sequence[str], weights_chars: Sequence[str]
   return np.array(run_idx), np.array(weights_idx)
 
 
+def _class_score_paths(tree) -> set[str]:
+  """The paths of the class scores: the projection of the CRNN's last BiLSTM (`rnn{N}`)."""
+  params = tree.get("params", {}) if hasattr(tree, "get") else {}
+  layers = sorted((k for k in params if str(k).startswith("rnn") and str(k)[3:].isdigit()),
+                  key=lambda k: int(str(k)[3:]))
+  if not layers:
+    return set()
+  last = layers[-1]
+  return {f"['params']['{last}']['projection']['kernel']",
+          f"['params']['{last}']['projection']['bias']"}
+
+
 def _is_projection_kernel(path: str) -> bool:
   return path.endswith("['projection']['kernel']")
 
@@ -109,6 +121,7 @@ def transfer(ours, theirs, *, mode: str, run_chars: Sequence[str] = (),
   if mode not in ("partial", "subset"):
     raise ValueError(f"transfer mode must be 'partial' or 'subset', got {mode!r}")
   their_flat = _flat(theirs)
+  score_paths = _class_score_paths(ours)
   run_classes, weight_classes = class_index_map(run_chars, weights_chars)
   num_run_classes, num_weight_classes = len(run_chars) + 1, len(weights_chars) + 1
   report = TransferReport()
@@ -121,11 +134,11 @@ def transfer(ours, theirs, *, mode: str, run_chars: Sequence[str] = (),
       report.fresh.append(f"{path}: run {mine.shape}, weights absent")
       return mine
     other = np.asarray(other)
-    if other.shape == mine.shape and (mine.shape[-1:] != (num_run_classes,)
-                                      or run_chars == weights_chars):
+    is_scores = path in score_paths
+    if other.shape == mine.shape and (not is_scores or run_chars == weights_chars):
       report.copied.append(path)
       return other.astype(mine.dtype)
-    is_class_axis = (mine.ndim == other.ndim and mine.shape[-1] == num_run_classes
+    is_class_axis = (is_scores and mine.ndim == other.ndim and mine.shape[-1] == num_run_classes
                      and other.shape[-1] == num_weight_classes and len(run_chars) > 0)
     if is_class_axis and mine.ndim in (1, 2):
       rows = other

@@ -130,3 +130,17 @@ def test_unknown_mode_and_unused_arrays():
   assert report.unused == ["['params']['extra']"]
   with pytest.raises(ValueError, match="'partial' or 'subset'"):
     warm_start.transfer(ours, theirs, mode="exact")
+
+
+def test_only_the_class_scores_are_mapped_by_character():
+  """An array elsewhere whose last axis happens to equal the class count is copied whole (or
+  left fresh), never remapped (e.g. a rectifier's 40 outputs against a 39-character alphabet)."""
+  theirs = _variables("ab", seed=1)
+  ours = _variables("ba", seed=2)
+  theirs["params"]["extra"] = {"kernel": np.arange(6.0).reshape(2, 3)}  # 3 = the class count.
+  ours["params"]["extra"] = {"kernel": np.zeros((2, 3))}
+  merged, report = warm_start.transfer(ours, theirs, mode="partial", run_chars="ba",
+                                       weights_chars="ab")
+  np.testing.assert_array_equal(merged["params"]["extra"]["kernel"], np.arange(6.0).reshape(2, 3))
+  assert "['params']['extra']['kernel']" in report.copied
+  assert len(report.class_mapped) == 2
