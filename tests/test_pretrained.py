@@ -173,3 +173,24 @@ def test_eval_cli_without_checkpoint_scores_the_shipped_model(tmp_path, capsys):
 
 def test_a_weights_directory_names_its_config_as_a_run_does():
   assert pretrained.CONFIG_FILE == run_files.CONFIG_FILE
+
+
+ZH_LINES = {"chinese/00012.png": "良一二。解金空对空武氏兄弟", "chinese/00021.png": "从植被外资所有制亿立方米"}
+HELDOUT_ZH = pathlib.Path(__file__).resolve().parent.parent / "testdata" / "heldout_zh"
+
+
+@pytest.mark.slow
+def test_zh_en_reads_chinese_lines_in_utf8(tmp_path):
+  """predict --weights zh_en writes UTF-8 (whatever the locale), and the Recognizer reads two
+  held-out Chinese lines that the shipped weights read right when they were shipped."""
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+  paths = [str(HELDOUT_ZH / name) for name in ZH_LINES]
+  recognizer = crnn_jax.Recognizer.from_pretrained("zh_en", decoder="greedy")
+  assert [p.text for p in recognizer.recognize(paths)] == list(ZH_LINES.values())
+  env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C", "PYTHONIOENCODING": "ascii"}
+  out = subprocess.run([sys.executable, "-c", "import sys; from crnn_jax import cli; "
+                        "sys.exit(cli.main())", "predict", "--weights", "zh_en",
+                        "--decoder", "greedy", "--format", "text", *paths],
+                       capture_output=True, check=True, env=env).stdout
+  assert out.decode("utf-8").splitlines() == list(ZH_LINES.values())

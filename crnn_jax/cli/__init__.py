@@ -69,9 +69,20 @@ def build_parser() -> argparse.ArgumentParser:
   return cli_format.apply(parser)
 
 
+def utf8_output() -> None:
+  """Standard output and error in UTF-8, whatever the locale: readings of Chinese lines must
+  print (a C/POSIX locale gives Python an ASCII stdout), and files and pipes of readings are
+  UTF-8 everywhere else in crnn-jax (gt.txt, --output)."""
+  for stream in (sys.stdout, sys.stderr):
+    encoding = (getattr(stream, "encoding", "") or "").lower().replace("-", "")
+    if encoding != "utf8" and hasattr(stream, "reconfigure"):
+      stream.reconfigure(encoding="utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
   args = build_parser().parse_args(argv)
   set_verbosity(args.verbosity)
+  utf8_output()
   try:
     return args.func(args)
   except (FileNotFoundError, ValueError) as e:
