@@ -102,6 +102,15 @@ def two_fold_ece(raw, correct, method: str) -> float:
   return float(np.mean(errors))
 
 
+def fit_protocol(charset) -> protocol_lib.Protocol:
+  """What 'right' means for the maps: case-sensitive exact for English (alphanumeric) models;
+  for others (zh_en) the NFKC protocol of their held-out set, every character compared (the
+  case-sensitive protocol would strip a Chinese line to its Latin letters)."""
+  if all(c.isascii() for c in charset.chars):
+    return protocol_lib.CASE_SENSITIVE
+  return protocol_lib.NFKC
+
+
 def fit_command(args, config, recognizer, decoders, weights_dir) -> int:
   if args.from_readings:
     saved = np.load(args.from_readings)
@@ -119,11 +128,13 @@ def fit_command(args, config, recognizer, decoders, weights_dir) -> int:
         f"{name}_{kind}": np.asarray(value) for name, (texts, raw) in readings.items()
         for kind, value in (("texts", texts), ("raw", raw))})
   maps, settings, figures = {}, {}, {}
+  target = fit_protocol(recognizer.charset)
+  print(f"target: right under the {target.name} protocol", file=sys.stderr)
   print("| decoder | images | accuracy | ECE raw | 2-fold ECE platt | 2-fold ECE isotonic |")
   print("|---|---:|---:|---:|---:|---:|")
   for decoder in decoders:
     texts, raw = readings[decoder.name]
-    kept, correct = correct_under(protocol_lib.CASE_SENSITIVE, labels, texts)
+    kept, correct = correct_under(target, labels, texts)
     raw = raw[kept]
     folds = {m: two_fold_ece(raw, correct, m) for m in calibration.METHODS}
     method = min(folds, key=folds.get) if args.method == "auto" else args.method
@@ -140,12 +151,15 @@ def fit_command(args, config, recognizer, decoders, weights_dir) -> int:
           f"{folds['isotonic']:.4f} |")
   from crnn_jax.decoding import char_lm  # pylint: disable=import-outside-toplevel
   info = dict(
-      target="P(reading == label): case-sensitive exact match",
+      target=(f"P(reading == label): exact match under the {target.name} protocol"
+              if target is not protocol_lib.CASE_SENSITIVE
+              else "P(reading == label): case-sensitive exact match"),
       fitted_on=(f"{len(labels)} synthetic images of the model's own renderer settings "
                  f"(config.json data.synthetic), seed {args.seed}"),
       command=f"python benchmarks/calibration.py --fit --weights {args.weights} "
               f"--images {args.images} --method {args.method}",
-      language_model=char_lm.ENGLISH_WORDLIST_SHA256,
+      language_model=(char_lm.ENGLISH_WORDLIST_SHA256 if target is protocol_lib.CASE_SENSITIVE
+                      else char_lm.CHINESE_LM_SOURCE),
       fit_figures=figures)
   output = pathlib.Path(args.output or weights_dir / calibration.CALIBRATION_FILE)
   calibration.Calibration(maps, settings, info).save(output)
@@ -165,6 +179,8 @@ def measure_command(args, recognizer, decoders, fitted) -> int:
       print(f"no gt.txt folder at or below {path}", file=sys.stderr)
       return 2
     folders.extend(found)
+  protocols = (PROTOCOLS if fit_protocol(recognizer.charset) is protocol_lib.CASE_SENSITIVE
+               else {"nfkc": protocol_lib.NFKC})
   results = {}
   for folder in folders:
     items = real_crops.read_folder(folder)
@@ -175,7 +191,7 @@ def measure_command(args, recognizer, decoders, fitted) -> int:
       texts, raw = readings[decoder.name]
       mapped = fitted.map_for(decoder) if fitted else None
       calibrated = mapped(raw) if mapped else raw
-      for name, protocol in PROTOCOLS.items():
+      for name, protocol in protocols.items():
         kept, correct = correct_under(protocol, labels, texts)
         row = dict(count=int(kept.sum()), accuracy=float(correct.mean()))
         for kind, conf in (("raw", raw[kept]), ("calibrated", calibrated[kept])):
@@ -195,9 +211,9 @@ def measure_command(args, recognizer, decoders, fitted) -> int:
   if args.bins:
     for data, by_decoder in results.items():
       for label, by_protocol in by_decoder.items():
-        row = by_protocol["case-sensitive"]
+        name, row = next(iter(by_protocol.items()))  # The maps' target protocol.
         for kind in ("raw", "calibrated"):
-          print(f"\n{data}, {label}, case-sensitive, {kind} confidence:\n")
+          print(f"\n{data}, {label}, {name}, {kind} confidence:\n")
           print(calibration.markdown_reliability(row[f"bins_{kind}"]), end="")
   if args.output:
     pathlib.Path(args.output).write_text(json.dumps(results, indent=2) + "\n")

@@ -20,6 +20,9 @@ def test_every_option_has_help_and_meaningful_defaults_are_shown():
     for action in parser._actions:  # pylint: disable=protected-access
       if not action.option_strings or action.dest == "help":
         continue
+      if action.default == argparse.SUPPRESS:  # --version: an action, no value to default.
+        assert action.help, f"{name} {action.option_strings[0]} has no help text"
+        continue
       assert action.help, f"{name} {action.option_strings[0]} has no help text"
       default = action.default
       if "default" in action.help:  # The help names the default in words.
