@@ -26,7 +26,8 @@ pooling):
   projection    kernel = embedding.weight.T, bias = embedding.bias
 
 The file is read with `torch.load(..., weights_only=True)` (no pickled code runs). The output is
-a workdir like training writes (config.json with configs/default.py's settings, the model's
+a workdir like training writes (config.json with crnn_jax/default_config.py's settings, the
+model's
 sizes read from the tensors, and an orbax checkpoint at step 0 with a fresh optimizer state), so
 `crnn-jax predict`, `crnn-jax eval`, `crnn-jax export` and `Recognizer.from_checkpoint` use it
 directly. PyTorch is needed only here (`pip install 'crnn-jax[torch]'`).
@@ -39,6 +40,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from crnn_jax import default_config
 from crnn_jax.data import charset as charset_lib
 
 CRNN_PYTORCH_ALPHABET = charset_lib.ALPHANUMERIC_36
@@ -223,7 +225,7 @@ def import_torch(path, output, *, alphabet: str = CRNN_PYTORCH_ALPHABET,
     raise TorchImportError(f"tensor 'rnn.{sizes['lstm_layers'] - 1}.embedding.weight' has "
                            f"{sizes['num_classes']} classes, but the alphabet has {len(alphabet)} "
                            f"characters + blank")
-  config = _default_config()
+  config = default_config.get_config()
   config.text.charset = alphabet
   config.text.charset_file = ""
   config.text.fold_case = alphabet == alphabet.lower()
@@ -249,19 +251,3 @@ def import_torch(path, output, *, alphabet: str = CRNN_PYTORCH_ALPHABET,
     checkpointing.save(manager, state, force=True)
     manager.wait_until_finished()
   return output
-
-
-def _default_config():
-  """configs/default.py's config (the repository's `configs` package, or the file beside)."""
-  try:
-    from configs import default  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    import importlib.util  # pylint: disable=g-import-not-at-top
-    path = pathlib.Path(__file__).resolve().parent.parent / "configs" / "default.py"
-    if not path.is_file():
-      raise ImportError("import-torch needs configs/default.py of the crnn-jax repository "
-                        "(run it from a source checkout)") from None
-    spec = importlib.util.spec_from_file_location("crnn_jax_default_config", path)
-    default = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(default)
-  return default.get_config()
