@@ -16,7 +16,7 @@ threads and batch 1 and 64, it times images -> strings for:
   rapidocr       RapidOCR's PP-OCR recognizer (recognition only) on the original crops, its own
                  preprocessing (height 48) and batching (`rec_batch_num`).
 Every crnn-jax row decodes greedily (`decoder='greedy'`), as the PyTorch row does, so that the
-rows time the same work; the default lm decoder adds its cost on the host (README, "The lm
+rows time the same work; the default lm decoder adds its cost on the host (docs/benchmarks.md, "The lm
 decoder"). It reports milliseconds per image (median of --repeats) and the throughput relative to
 PyTorch's. Each thread count runs in its own process (XLA sizes its thread pool from the CPU
 affinity when it starts, so it cannot change in a process): the parent restricts each child

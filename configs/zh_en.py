@@ -24,7 +24,7 @@ minimum 1.92 (CTC needs 1, and 2 between repeated characters); widths at height 
 
 Wall time and results: not trained yet (a 2-core CPU draws about 1 step in 10-25 s at these
 widths; the recipe is sized for a GPU, where `data.worker_count` should rise until the renderer
-keeps up). Results go in the README (section "Chinese and English lines").
+keeps up). Results go in docs/experiments/zh_en.md.
 """
 
 from configs import default

@@ -2,7 +2,7 @@
 
 `--xla_cpu_experimental_ynn_fusion_type=individual_dot` sends convolutions to Eigen instead of
 YNNPACK (matrix products keep YNNPACK), whose conv weight-gradient kernels are slower on the
-CPUs measured (README, section "Speed on a 2-core CPU"). It is a `xla_cpu_*` flag, read only by the CPU compiler, so
+CPUs measured (docs/benchmarks.md, "Speed on a 2-core CPU"). It is a `xla_cpu_*` flag, read only by the CPU compiler, so
 GPU and TPU programs are unaffected. Set CRNN_JAX_NO_XLA_FLAGS=1 to leave XLA_FLAGS alone.
 """
 

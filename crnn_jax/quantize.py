@@ -37,7 +37,7 @@ with their own settings by default: the standard pool has no CJK glyphs.
 7-bit weights (`reduce_range`, the default): on CPUs without AVX-512 VNNI onnxruntime's u8s8
 kernels add pairs of products in 16 bits, which saturates with full-range weights; measured on
 an AVX2 CPU, full-range int8 read 76.6% of IIIT5k-train against float32's 86.9%, 7-bit 86.9%
-(README, "CPU deployment"). With VNNI, full-range weights (`reduce_range=False`) read as 7-bit
+(docs/benchmarks.md, "CPU deployment"). With VNNI, full-range weights (`reduce_range=False`) read as 7-bit
 ones do and run a few percent faster; 7-bit files run correctly everywhere.
 """
 

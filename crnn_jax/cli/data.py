@@ -101,7 +101,7 @@ def register(subparsers) -> None:
                      help="extra directory of .ttf/.otf fonts added to the pool")
   synth.add_argument("--font-pool", default="standard",
                      choices=("standard", "extended", "wide", "scene", "signage"),
-                     help="installed font families drawn from (README: Fonts)")
+                     help="installed font families drawn from (README, 'Fonts')")
   synth.add_argument("--word-fraction", type=float, default=0.7,
                      help="share of dictionary words")
   synth.add_argument("--digit-fraction", type=float, default=0.0,

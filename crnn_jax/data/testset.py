@@ -43,7 +43,7 @@ if TYPE_CHECKING:
   from crnn_jax.evaluation.protocol import Protocol
 
 KINDS = ("word_lower", "word_upper", "word_capitalized", "digits", "random")
-# Which group of the README table each kind belongs to.
+# Which group of the evaluation table each kind belongs to.
 GROUPS = {"word_lower": "words", "word_upper": "words", "word_capitalized": "words",
           "digits": "digits", "random": "random"}
 DEFAULT_COUNTS = {"word_lower": 100, "word_upper": 100, "word_capitalized": 100,

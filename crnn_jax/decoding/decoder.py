@@ -12,7 +12,7 @@
   out): the reading maximizing log p(l | y) + lm_weight * score(l) + length_bonus * len(l)
   (len counted in the language model's alphabet). The bonus offsets the language model's
   preference for short strings. Confidence: p(l | y) of the chosen labelling, as for `beam`.
-  The weights are the ones measured best on real word crops (README, "Reading photographs").
+  The weights are the ones measured best on real word crops (docs/benchmarks.md, "The lm decoder").
 * `lexicon`: the most probable word of a lexicon (`lexicon.py`, the CRNN paper's Sec. 2.3.2),
   with a global lexicon file and/or per-image lexicons. Confidence: p(word | y).
 

@@ -16,7 +16,7 @@ without changing what is computed:
    missing the cache on almost every read. `conv2d` hands its backward pass operands that went
    through `materialize`, so the transposes read finished arrays.
 
-What each change measured is in the README (section "Speed on a 2-core CPU").
+What each change measured is in docs/benchmarks.md ("Speed on a 2-core CPU").
 
 On other backends `channel_sum` is `jnp.sum` and `materialize` the identity (chosen at lowering
 time by `lax.platform_dependent`), so GPU and TPU programs are the plain ones.

@@ -21,7 +21,7 @@ sample's length holds the state at zero, so that direction starts fresh at each 
 real frame, as flax's `nn.RNN(..., seq_lengths=...)` does. Outputs on real frames equal flax's;
 on padding frames they are zero.
 
-Its speed against flax's `nn.Bidirectional(nn.RNN(OptimizedLSTMCell))` is in the README
+Its speed against flax's `nn.Bidirectional(nn.RNN(OptimizedLSTMCell))` is in docs/benchmarks.md
 (section "Speed on a 2-core CPU").
 tests/ops/test_lstm.py compares values and gradients with flax's layer in float64.
 """
