@@ -14,7 +14,9 @@
       --config.init_weights=~/runs/zh_en_s1
   python -m train.main --config configs/zh_en_cpu.py:stage=3 --workdir ~/runs/zh_en_s3 \\
       --config.init_weights=~/runs/zh_en_s2
-  crnn-jax export --checkpoint ~/runs/zh_en_s2 --format weights --output crnn_jax/weights/zh_en
+  python -m train.main --config configs/zh_en_cpu.py:stage=4 --workdir ~/runs/zh_en_s4 \\
+      --config.init_weights=~/runs/zh_en_s3
+  crnn-jax export --checkpoint ~/runs/zh_en_s4 --format weights --output crnn_jax/weights/zh_en
   crnn-jax eval --weights zh_en --data testdata/heldout_zh --nfkc
 
 Why this recipe (issue 34; curves, commands and wall times in docs/experiments/zh_en.md): on
@@ -40,7 +42,7 @@ family first, then a face.
 
 from configs import zh_en
 
-STAGES = ("1", "2", "3")
+STAGES = ("1", "2", "3", "4")
 
 
 def get_config(arg: str | None = None):
