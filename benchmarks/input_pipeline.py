@@ -44,7 +44,7 @@ def build_dataset(data_dir: pathlib.Path, records: int) -> pathlib.Path:
   """Renders `records` synthetic crops at 32 x 100, writes an LMDB, builds ArrayRecord."""
   from crnn_jax.data import builders, lmdb_io, preprocess, records as records_lib
   from crnn_jax.data.charset import ALPHANUMERIC_36, Charset
-  from crnn_jax.data.synthetic import SyntheticTextSource
+  from crnn_jax.synth.source_en import SyntheticTextSource
 
   built = data_dir / "crnn_lmdb" / f"crops_{records}" / "1.0.0"
   if (built / "dataset_info.json").is_file():

@@ -21,7 +21,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import crnn_jax  # pylint: disable=wrong-import-position
-from crnn_jax.data import zh_synthetic  # pylint: disable=wrong-import-position
+from crnn_jax.synth import source_zh as zh_synthetic  # pylint: disable=wrong-import-position
 from crnn_jax.decoding import decoder as decoder_lib  # pylint: disable=wrong-import-position
 from crnn_jax.evaluation import protocol  # pylint: disable=wrong-import-position
 

@@ -7,10 +7,10 @@
   crnn-jax export --checkpoint ~/runs/zh_en --format weights --output crnn_jax/weights/zh_en
   crnn-jax eval --weights zh_en --data testdata/heldout_zh --nfkc
 
-Text: `crnn_jax.data.zh_text` lines of 1-25 characters (jieba's word frequencies, English words,
+Text: `crnn_jax.synth.text_zh` lines of 1-25 characters (jieba's word frequencies, English words,
 numbers, dates, prices, units, codes, Chinese and ASCII punctuation; proportions in
 `ZhTextMix`), in the 3,871-character `zh_en` charset (`crnn_jax.data.zh_charset`), case
-sensitive. Faces: the CJK training pool (`crnn_jax.data.cjk_fonts`; the evaluation's reserved
+sensitive. Faces: the CJK training pool (`crnn_jax.synth.cjk_fonts`; the evaluation's reserved
 families and the held-out HanaMin never among them), one that covers every character of the
 line. Half the records at the renderer's scene level (signs), half clean print (documents,
 screens).

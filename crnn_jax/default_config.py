@@ -15,6 +15,7 @@ import ml_collections
 
 # The lower-case alphanumeric alphabet of crnn.pytorch (blank is index 0, not part of it).
 from crnn_jax.data.charset import ALPHANUMERIC_36
+from crnn_jax.synth.params import RenderParams
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -78,49 +79,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.worker_buffer_size = 2  # Batches buffered per grain worker process.
   config.data.skip_log_examples = 5  # Skipped records named in the log, per reason and worker.
 
-  config.data.synthetic = ml_collections.ConfigDict()
-  # 'en': English words, digits and random strings (crnn_jax/data/synthetic.py); 'zh_en': mixed
-  # Chinese/English/digit lines in CJK faces (crnn_jax/data/zh_synthetic.py, configs/zh_en.py).
-  config.data.synthetic.text = "en"
-  # 'zh_en': fields of crnn_jax.data.zh_text.ZhTextMix to change (segment shares, marks).
-  config.data.synthetic.zh_mix = ml_collections.ConfigDict()
-  config.data.synthetic.cjk_regions = ("SC",)  # 'zh_en': regional faces of Noto CJK kept.
-  # 'zh_en': the fewest GB2312 level-1 hanzi of a pool face (lower admits Japanese faces for
-  # the lines they cover), and a line's face drawn per 'face' or per 'family' first.
-  config.data.synthetic.cjk_min_hanzi = 3000
-  config.data.synthetic.face_sampling = "face"
-  # 'zh_en': glyph effects on the print ('strong') records, crnn_jax/data/glyph.py GlyphParams
-  # (stroke weight, condensed/expanded width, ink bleed, elastic wobble); empty: none.
-  config.data.synthetic.glyph = ml_collections.ConfigDict()
-  config.data.synthetic.min_length = 1
-  config.data.synthetic.max_length = 16
-  config.data.synthetic.word_fraction = 0.7  # Share of dictionary words.
-  config.data.synthetic.digit_fraction = 0.0  # Share of digit strings; the rest random strings.
-  config.data.synthetic.lower_fraction = 0.5  # Case mix of words; the rest split between
-  config.data.synthetic.upper_fraction = 0.25  # upper case and capitalized.
-  # 'none', 'light', 'strong' (grayscale print) or 'scene' (colour photograph-like crops over
-  # photographs and textures; `pip install -e '.[scene]'`, see crnn_jax/data/scene.py).
-  config.data.synthetic.augment = "strong"
-  config.data.synthetic.strong_fraction = 0.0  # 'scene': share drawn at the 'strong' level.
-  config.data.synthetic.backgrounds_dir = ""  # 'scene': extra directory of background images.
-  config.data.synthetic.builtin_backgrounds = True  # 'scene': Debian/PyPI images (backgrounds.py).
-  # 'scene': fields of crnn_jax.data.scene.SceneParams to change (effect probabilities, ranges).
-  config.data.synthetic.scene_params = ml_collections.ConfigDict()
-  # 'web2' (Webster's list, uniform) or 'wordfreq' (100k frequent words, frequency-weighted).
-  config.data.synthetic.vocabulary = "web2"
-  config.data.synthetic.length_balance = 0.0  # Share of words drawn length first (SynthTIGER).
-  # Share of records with punctuation outside the charset drawn (not labelled) around words.
-  config.data.synthetic.punctuation_fraction = 0.0
-  # Share of digit records drawn as prices, with a currency sign that the label leaves out.
-  config.data.synthetic.price_fraction = 0.0
-  config.data.synthetic.fonts_dir = ""  # Extra directory of .ttf/.otf fonts added to the pool.
-  # 'standard': DejaVu and the PyPI font packages; 'extended': also matplotlib's STIX (Times
-  # style) and Computer Modern faces (Roman, Sans, Bold, Typewriter); 'wide': also 50 Google
-  # Fonts families (`pip install -e '.[fonts]'`, see crnn_jax/data/fonts.py); 'scene': also 48
-  # display families of signs and posters; 'signage': also 52 families from Debian font packages
-  # (apt-get line in configs/synth_en_scene8.py).
-  config.data.synthetic.font_pool = "standard"
-  config.data.synthetic.font_size = 40  # Nominal rendering size in pixels (images are resized).
+  # The synthetic text engine's settings: the fields of crnn_jax/synth/params.py RenderParams,
+  # each with its default and help there (text 'en' or 'zh_en', lengths, the text mix, fonts,
+  # augment 'none' / 'light' / 'strong' / 'scene', ...). `scene_params`, `glyph` and `zh_mix`
+  # hold only the fields a config changes (of SceneParams, glyph.GlyphParams, text_zh.ZhTextMix).
+  config.data.synthetic = RenderParams().to_config()
 
   # --- Optimization ---------------------------------------------------------
   config.optimizer = ml_collections.ConfigDict()

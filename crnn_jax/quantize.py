@@ -150,7 +150,7 @@ def calibration_batches(config, num_images: int = CALIBRATION_IMAGES, batch_size
   if data is not None and str(data) != RENDERER:
     arrays = _preprocess(config, calibration_files(data, num_images))
   else:
-    from crnn_jax.data import synthetic_sources  # pylint: disable=g-import-not-at-top
+    from crnn_jax.synth import sources as synthetic_sources  # pylint: disable=g-import-not-at-top
     data_config = config.data if data is not None else portable_data_config(config.data)
     source = synthetic_sources.source_from_config(data_config, Charset.from_config(config.text),
                                                   seed=seed, num_records=num_images)

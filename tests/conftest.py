@@ -159,3 +159,22 @@ def mjsynth_tree(tmp_path):
   (root / "annotation_train.txt").write_text("\n".join(lines) + "\n")
   (root / "annotation_val.txt").write_text(lines[1] + "\n")
   return root, good, bad
+
+
+@pytest.fixture
+def without_font_package(monkeypatch):
+  """Makes font discovery see one package as not installed: `without_font_package(name)`.
+
+  Discovery caches its pools, so the cache is emptied before and after the test.
+  """
+  from crnn_jax.synth import fonts  # pylint: disable=import-outside-toplevel
+
+  installed = fonts._package_dir  # pylint: disable=protected-access
+
+  def hide(name):
+    monkeypatch.setattr(fonts, "_package_dir",
+                        lambda package: None if package == name else installed(package))
+    fonts._discover.cache_clear()  # pylint: disable=protected-access
+
+  yield hide
+  fonts._discover.cache_clear()  # pylint: disable=protected-access

@@ -1,6 +1,8 @@
 """The house rules of the import structure, read from the code (ast): inference, export, the
-command line and the service never import the training module, and no two modules import each
-other (directly or through a loop)."""
+command line and the service never import the training module; the synthetic text engine
+(`crnn_jax.synth`) never imports training, evaluation or inference code, and the input pipeline
+(`crnn_jax.data`) imports it only where it builds a synthetic dataset; no two modules import
+each other (directly or through a loop)."""
 
 import ast
 import pathlib
@@ -35,11 +37,33 @@ GRAPH = {name: {m for m in _imports(path) if m in MODULES and m != name}
 
 @pytest.mark.parametrize("name", sorted(
     n for n in MODULES if n.startswith(("crnn_jax.cli", "crnn_jax.serve", "crnn_jax.evaluation",
-                                        "crnn_jax.decoding"))
-    or n in ("crnn_jax.inference", "crnn_jax.export", "crnn_jax.onnx_backend",
+                                        "crnn_jax.decoding", "crnn_jax.inference"))
+    or n in ("crnn_jax.export", "crnn_jax.onnx_backend",
              "crnn_jax.quantize", "crnn_jax.pretrained", "crnn_jax.run_files")))
 def test_inference_side_never_imports_the_training_module(name):
   assert TRAINING not in GRAPH[name], f"{MODULES[name]} imports {TRAINING}"
+
+
+# Where the input pipeline builds a synthetic dataset: the only data modules that import synth.
+DATA_USING_SYNTH = ("crnn_jax.data.pipeline", "crnn_jax.data.builders.synthetic",
+                    "crnn_jax.data.testset", "crnn_jax.data.zh_testset")
+# What the engine must not reach: training, evaluation, decoding, inference and what serves them.
+NOT_FOR_SYNTH = ("crnn_jax.train_lib", "crnn_jax.checkpointing", "crnn_jax.evaluation",
+                 "crnn_jax.decoding", "crnn_jax.inference", "crnn_jax.serve", "crnn_jax.cli",
+                 "crnn_jax.export", "crnn_jax.pretrained", "crnn_jax.run_files")
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if n.startswith("crnn_jax.synth")))
+def test_synth_never_imports_training_evaluation_or_inference(name):
+  bad = sorted(m for m in GRAPH[name]
+               if any(m == f or m.startswith(f + ".") for f in NOT_FOR_SYNTH))
+  assert not bad, f"{MODULES[name]} imports {bad}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if n.startswith("crnn_jax.data")))
+def test_data_imports_synth_only_where_it_builds_a_synthetic_dataset(name):
+  synth = sorted(m for m in GRAPH[name] if m.startswith("crnn_jax.synth"))
+  assert not synth or name in DATA_USING_SYNTH, f"{MODULES[name]} imports {synth}"
 
 
 def test_no_import_cycles():
@@ -64,5 +88,5 @@ def test_no_import_cycles():
 
 
 def test_the_graph_sees_imports():  # The checks above would pass on an empty graph.
-  assert "crnn_jax.data.zh_synthetic" in GRAPH["crnn_jax.data.synthetic_sources"]
+  assert "crnn_jax.synth.source_zh" in GRAPH["crnn_jax.synth.sources"]
   assert "crnn_jax.pretrained" in GRAPH["crnn_jax.run_files"]

@@ -7,7 +7,7 @@
   crnn-jax data to-lmdb --input ~/tfds/crnn_folder/my_lines --output my_lines_lmdb
   crnn-jax data heldout-set --output testdata/heldout_en --fonts-dir /usr/share/fonts/truetype/liberation
   crnn-jax data heldout-zh --output testdata/heldout_zh
-  crnn-jax data samples --config configs/synth_en_scene9.py --output grid.png [--real DIR]
+  crnn-jax data samples --config configs/scene_en.py --output grid.png [--real DIR]
       [--count 32]
 
 A build writes `OUTPUT/crnn_<kind>/<NAME>/1.0.0/` and prints a report: records written and
@@ -16,7 +16,7 @@ records skipped per reason, naming the first few of each. Training reads the res
 
 `samples` draws a contact sheet of what a training config's renderer draws (its text mix,
 fonts and augmentation, from its training seed), optionally beside real crops from a folder
-(`crnn_jax/data/samples.py`), to look at before a run.
+(`crnn_jax/synth/samples.py`), to look at before a run.
 """
 
 from __future__ import annotations
@@ -85,45 +85,11 @@ def register(subparsers) -> None:
                      help="record i depends only on (seed, i) and the installed fonts")
   synth.add_argument("--alphabet", default="alnum62",
                      help="characters rendered (a string, or alnum36 / alnum62)")
-  synth.add_argument("--min-length", type=int, default=1, help="shortest text drawn")
-  synth.add_argument("--max-length", type=int, default=16, help="longest text drawn")
   synth.add_argument("--from-config", default="", metavar="CONFIG",
                      help="take every renderer setting below from a training config's "
                      "data.synthetic and text.charset (e.g. configs/synth_en_scene.py); "
                      "--num-records and --seed still apply")
-  synth.add_argument("--augment", default="strong",
-                     choices=("none", "light", "strong", "scene"),
-                     help="renderer level; 'scene': colour photograph-like crops, stored as "
-                     "grayscale PNGs converted as model inputs are (default: %(default)s)")
-  synth.add_argument("--font-size", type=int, default=40,
-                     help="nominal font size in pixels (images are resized)")
-  synth.add_argument("--fonts-dir", default="",
-                     help="extra directory of .ttf/.otf fonts added to the pool")
-  synth.add_argument("--font-pool", default="standard",
-                     choices=("standard", "extended", "wide", "scene", "signage"),
-                     help="installed font families drawn from (README, 'Fonts')")
-  synth.add_argument("--word-fraction", type=float, default=0.7,
-                     help="share of dictionary words")
-  synth.add_argument("--digit-fraction", type=float, default=0.0,
-                     help="share of digit strings (numbers, prices, dates, codes); the rest "
-                     "are random strings")
-  synth.add_argument("--vocabulary", default="web2", choices=("web2", "wordfreq"),
-                     help="word list: web2 (Debian's dictionary) or wordfreq (frequent "
-                     "English words, drawn by frequency)")
-  synth.add_argument("--length-balance", type=float, default=0.0,
-                     help="share of words drawn length first (long words as often as short)")
-  synth.add_argument("--punctuation-fraction", type=float, default=0.0,
-                     help="share of records with punctuation drawn but not labelled")
-  synth.add_argument("--price-fraction", type=float, default=0.0,
-                     help="share of digit strings drawn as prices, the currency sign not "
-                     "labelled")
-  synth.add_argument("--strong-fraction", type=float, default=0.0,
-                     help="'scene': share of records drawn at the 'strong' level")
-  synth.add_argument("--backgrounds-dir", default="",
-                     help="'scene': extra directory of background images")
-  synth.add_argument("--scene-params", default="", metavar="JSON",
-                     help="'scene': a JSON object of crnn_jax.data.scene.SceneParams fields to "
-                     "change, e.g. '{\"bevel_prob\": 0.15}'")
+  _add_render_flags(synth)
   build.set_defaults(func=_build)
 
   to_lmdb = sub.add_parser(
@@ -173,7 +139,7 @@ def register(subparsers) -> None:
                            help="draw a grid of what a config's data engine renders, "
                            "optionally beside real crops")
   samples.add_argument("--config", required=True, metavar="CONFIG",
-                       help="a training config file (e.g. configs/synth_en_scene9.py)")
+                       help="a training config file (e.g. configs/scene_en.py:stage=9)")
   samples.add_argument("--output", required=True, help="the PNG to write")
   samples.add_argument("--real", metavar="DIR", default="",
                        help="also a panel of real crops from this folder (searched "
@@ -186,7 +152,7 @@ def register(subparsers) -> None:
 
 
 def _heldout_set(args) -> int:
-  from crnn_jax.data import fonts  # pylint: disable=g-import-not-at-top
+  from crnn_jax.synth import fonts  # pylint: disable=g-import-not-at-top
   from crnn_jax.data import testset  # pylint: disable=g-import-not-at-top
 
   font_paths = []
@@ -207,7 +173,8 @@ def _heldout_set(args) -> int:
 
 def _heldout_zh(args) -> int:
   try:
-    from crnn_jax.data import cjk_fonts, zh_testset  # pylint: disable=g-import-not-at-top
+    from crnn_jax.data import zh_testset  # pylint: disable=g-import-not-at-top
+    from crnn_jax.synth import cjk_fonts  # pylint: disable=g-import-not-at-top
     counts = None
     if args.count is not None:
       if len(args.count) != len(zh_testset.KINDS):
@@ -229,7 +196,7 @@ def _heldout_zh(args) -> int:
 
 def _samples(args) -> int:
   from crnn_jax import config_file  # pylint: disable=g-import-not-at-top
-  from crnn_jax.data import samples  # pylint: disable=g-import-not-at-top
+  from crnn_jax.synth import samples  # pylint: disable=g-import-not-at-top
   config = config_file.load(args.config)
   try:
     result = samples.write_samples(config, args.output, count=args.count, seed=args.seed,
@@ -262,50 +229,60 @@ def _write_report(path: str | None, payload: dict) -> None:
     pathlib.Path(path).write_text(json.dumps(payload, indent=2) + "\n")
 
 
-_SYNTHETIC_FIELDS = ("min_length", "max_length", "word_fraction", "digit_fraction",
-                     "lower_fraction", "upper_fraction", "augment", "font_size", "fonts_dir",
-                     "font_pool", "vocabulary", "length_balance", "punctuation_fraction",
-                     "price_fraction", "strong_fraction", "backgrounds_dir")
+_JSON_FIELDS = ("scene_params", "glyph", "zh_mix")  # Sets of overrides, given as JSON objects.
+
+
+def _add_render_flags(group) -> None:
+  """One flag per `RenderParams` field (`--font-size` for font_size), with its default and help."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  from crnn_jax.synth.params import RenderParams  # pylint: disable=g-import-not-at-top
+  for field in dataclasses.fields(RenderParams):
+    flag = "--" + field.name.replace("_", "-")
+    help_text = field.metadata["help"]
+    if field.name in _JSON_FIELDS:
+      group.add_argument(flag, default="", metavar="JSON", help=help_text)
+    elif field.name == "cjk_regions":
+      group.add_argument(flag, default=",".join(field.default), help=help_text)
+    elif isinstance(field.default, bool):
+      group.add_argument(flag, default=field.default, action=argparse.BooleanOptionalAction,
+                         help=help_text)
+    else:
+      group.add_argument(flag, type=type(field.default), default=field.default,
+                         choices=field.metadata.get("choices"),
+                         help=help_text + " (default: %(default)s)")
 
 
 def _synthetic_options(args) -> dict:
   """The renderer settings of `data build synthetic`: from --from-config, else the flags."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  from crnn_jax.synth.params import RenderParams  # pylint: disable=g-import-not-at-top
   if args.from_config:
     from crnn_jax import config_file  # pylint: disable=g-import-not-at-top
     config = config_file.load(args.from_config)
-    synthetic = config.data.synthetic
-    options = {name: synthetic[name] for name in _SYNTHETIC_FIELDS if name in synthetic}
-    options["alphabet"] = config.text.charset
-    if synthetic.get("scene_params"):
-      options["scene_params"] = json.dumps(dict(synthetic.scene_params))
-    options["text"] = synthetic.get("text", "en")
-    if options["text"] == "zh_en":
-      if synthetic.get("zh_mix"):
-        options["zh_mix"] = json.dumps(dict(synthetic.zh_mix))
-      options["cjk_regions"] = ",".join(synthetic.get("cjk_regions", ("SC",)))
-    return options
-  return dict(alphabet=_charset(args.alphabet), min_length=args.min_length, max_length=args.max_length,
-              augment=args.augment, font_size=args.font_size, fonts_dir=args.fonts_dir,
-              font_pool=args.font_pool, word_fraction=args.word_fraction,
-              digit_fraction=args.digit_fraction, vocabulary=args.vocabulary,
-              length_balance=args.length_balance,
-              punctuation_fraction=args.punctuation_fraction,
-              price_fraction=args.price_fraction,
-              strong_fraction=args.strong_fraction, backgrounds_dir=args.backgrounds_dir,
-              scene_params=_scene_params_json(args.scene_params))
+    return dict(alphabet=config.text.charset,
+                render=RenderParams.from_config(config.data.synthetic))
+  values = {}
+  for field in dataclasses.fields(RenderParams):
+    value = getattr(args, field.name)
+    if field.name in _JSON_FIELDS:
+      value = _json_object(value, "--" + field.name.replace("_", "-"))
+    elif field.name == "cjk_regions":
+      value = tuple(r for r in value.split(",") if r)
+    values[field.name] = value
+  return dict(alphabet=_charset(args.alphabet), render=RenderParams(**values))
 
 
-def _scene_params_json(text: str) -> str:
-  """--scene-params, checked to be a JSON object (the builder checks the fields)."""
+def _json_object(text: str, flag: str) -> dict:
+  """A flag's JSON object (RenderParams checks its fields); empty: {}."""
   if not text:
-    return ""
+    return {}
   try:
     value = json.loads(text)
   except json.JSONDecodeError as e:
-    raise ValueError(f"--scene-params is not JSON ({e}): {text!r}") from None
+    raise ValueError(f"{flag} is not JSON ({e}): {text!r}") from None
   if not isinstance(value, dict):
-    raise ValueError(f"--scene-params must be a JSON object, got {text!r}")
-  return json.dumps(value)
+    raise ValueError(f"{flag} must be a JSON object, got {text!r}")
+  return value
 
 
 def _build(args) -> int:

@@ -45,7 +45,7 @@ SOURCES = ("synthetic", "auto") + sources.KINDS
 
 def _synthetic_source(config, charset: Charset, *, seed: int, num_records: int):
   # Imported lazily: font discovery costs a little.
-  from crnn_jax.data import synthetic_sources  # pylint: disable=import-outside-toplevel
+  from crnn_jax.synth import sources as synthetic_sources  # pylint: disable=import-outside-toplevel
   return synthetic_sources.source_from_config(config.data, charset, seed=seed,
                                               num_records=num_records)
 

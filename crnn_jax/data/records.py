@@ -40,6 +40,9 @@ UNDECODABLE_IMAGE = "undecodable_image"  # Not an image, truncated or corrupt.
 REASONS = (MISSING_RECORD, MISSING_KEY, MISSING_FILE, MALFORMED_LINE, INVALID_UTF8,
            EMPTY_LABEL, UNKNOWN_CHARS, LABEL_TOO_LONG, EMPTY_IMAGE, UNDECODABLE_IMAGE)
 REASON_INDEX = {reason: i for i, reason in enumerate(REASONS)}
+# Files read as images where a folder of them is given (the suffixes Pillow reads).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
+                  ".ppm", ".pbm")
 
 
 class BadRecord(ValueError):

@@ -33,11 +33,12 @@ import numpy as np
 from PIL import Image
 
 from crnn_jax import progress as progress_lib
-from crnn_jax.data import fonts as fonts_lib
-from crnn_jax.data import renderer
 from crnn_jax.data import sources
-from crnn_jax.data import words as words_lib
 from crnn_jax.data.charset import ALPHANUMERIC_62
+from crnn_jax.synth import fonts as fonts_lib
+from crnn_jax.synth import grayscale
+from crnn_jax.synth import words as words_lib
+from crnn_jax.synth.renderer import SingleStream
 
 if TYPE_CHECKING:
   from crnn_jax.evaluation.protocol import Protocol
@@ -155,7 +156,9 @@ def write_test_set(out_dir: str | pathlib.Path, font_paths: Sequence[str | pathl
       text = make_text(kind, rng, min_length=min_length, max_length=max_length, chars=chars,
                        word_pool=word_pool)
       font = font_paths[rng.integers(len(font_paths))]
-      image = renderer.render_text(text, font, rng, font_size=font_size, augment=augment)
+      # One sequential generator for the whole set, as the repository's set was drawn.
+      image = grayscale.render_text(text, font, SingleStream(rng), font_size=font_size,
+                                    augment=augment)
       file = f"{kind}/{i:05d}.png"
       Image.fromarray(image).save(out / file, optimize=True)
       samples.append(Sample(file=file, text=text, kind=kind, font=pathlib.Path(font).name))

@@ -9,7 +9,7 @@ the kind and the face of each image), with these kinds of line:
   punctuation   lines with at least two marks, at least one of them a Chinese one
                 (，。、；：？！“”‘’（）《》【】…—·).
 
-Each kind's lines come from `zh_text.sample_line` with a mix that favours it, kept when they
+Each kind's lines come from `text_zh.sample_line` with a mix that favours it, kept when they
 have the kind's property. The faces are the held-out family (`cjk_fonts.held_out_fonts()`:
 HanaMin, Debian `fonts-hanazono`), never the training pool's. The repository's set was written by
 
@@ -28,24 +28,25 @@ import numpy as np
 from PIL import Image
 
 from crnn_jax import progress as progress_lib
-from crnn_jax.data import cjk_fonts
-from crnn_jax.data import renderer
 from crnn_jax.data import testset
 from crnn_jax.data import zh_charset
-from crnn_jax.data import zh_text
+from crnn_jax.synth import cjk_fonts
+from crnn_jax.synth import grayscale
+from crnn_jax.synth import text_zh
+from crnn_jax.synth.renderer import SingleStream
 
 KINDS = ("chinese", "mixed", "latin", "punctuation")
 GROUPS = {kind: kind for kind in KINDS}
 DEFAULT_COUNTS = {"chinese": 120, "mixed": 120, "latin": 80, "punctuation": 80}
 DEFAULT_SEED = 20261202
-_NO_SEGMENTS = {kind: 0.0 for kind in zh_text.SEGMENT_KINDS}
+_NO_SEGMENTS = {kind: 0.0 for kind in text_zh.SEGMENT_KINDS}
 MIXES = {
-    "chinese": dataclasses.replace(zh_text.DEFAULT_MIX, **(_NO_SEGMENTS | {
+    "chinese": dataclasses.replace(text_zh.DEFAULT_MIX, **(_NO_SEGMENTS | {
         "chinese": 0.85, "hanzi": 0.15}), brackets=0.0, punctuation=0.1),
-    "mixed": zh_text.DEFAULT_MIX,
-    "latin": dataclasses.replace(zh_text.DEFAULT_MIX, **(_NO_SEGMENTS | {
+    "mixed": text_zh.DEFAULT_MIX,
+    "latin": dataclasses.replace(text_zh.DEFAULT_MIX, **(_NO_SEGMENTS | {
         "english": 0.6, "number": 0.25, "code": 0.15}), brackets=0.05, punctuation=0.15),
-    "punctuation": dataclasses.replace(zh_text.DEFAULT_MIX, punctuation=0.7, brackets=0.3),
+    "punctuation": dataclasses.replace(text_zh.DEFAULT_MIX, punctuation=0.7, brackets=0.3),
 }
 _HAN = frozenset(zh_charset.LEVEL1_CHARS)
 _CHINESE_MARKS = frozenset(zh_charset.CHINESE_PUNCTUATION)
@@ -78,7 +79,7 @@ def sample_kind(kind: str, rng: np.random.Generator, *, min_length: int = 1,
   if kind not in MIXES:
     raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
   for _ in range(MAX_TRIES):
-    text = zh_text.sample_line(rng, MIXES[kind], min_length=min_length, max_length=max_length)
+    text = text_zh.sample_line(rng, MIXES[kind], min_length=min_length, max_length=max_length)
     if line_kind_ok(kind, text):
       return text
   raise ValueError(f"no {kind!r} line in {MAX_TRIES} draws of lengths {min_length}-{max_length}")
@@ -137,8 +138,8 @@ def write_test_set(out_dir: str | pathlib.Path,
         if covering:
           break
       face = covering[int(rng.integers(len(covering)))]
-      image = renderer.render_text(text, face.path, rng, font_size=font_size, augment=augment,
-                                   font_index=face.index)
+      image = grayscale.render_text(text, face.path, SingleStream(rng), font_size=font_size,
+                                    augment=augment, font_index=face.index)
       file = f"{kind}/{i:05d}.png"
       Image.fromarray(image).save(out / file, optimize=True)
       samples.append(testset.Sample(file=file, text=text, kind=kind,

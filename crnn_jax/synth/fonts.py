@@ -20,7 +20,7 @@ from typing import Iterable, Sequence
 
 from fontTools.ttLib import TTFont
 
-from crnn_jax.data import files as files_lib
+from crnn_jax.synth import files as files_lib
 
 # PyPI font packages whose `files/` directory is added to the pool when they are installed.
 FONT_PACKAGES = (
@@ -49,7 +49,7 @@ EXTENDED_MATPLOTLIB_FONTS = (
 # left out on purpose: Liberation Sans, Serif and Mono (fonts of the held-out test set) are
 # built from them. Nor is any face here derived from URW's Nimbus fonts, the origin of the test
 # set's FreeSans, FreeSerif and FreeMono. Vollkorn and Zilla Slab are left out too: their
-# default figures are old-style (a '0' as low as an 'o', a '1' like a small-capital I), which
+# default figures are old-style (a '0' as an 'o', a '1' like a small-capital I), which
 # would teach the model that an 'o' may read '0'.
 WIDE_FONT_PACKAGES = (
     # sans

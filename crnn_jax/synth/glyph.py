@@ -14,10 +14,9 @@ slants, rotates and colours it (`renderer.render_text`, the 'strong' print level
 
 Slant is not among them: the 'strong' level already shears every line (renderer._MAX_SHEAR).
 
-Each effect is drawn with its own probability from the generator given to `apply`, which the
-data source seeds apart from the record's main stream (seed, index, GLYPH_STREAM), so turning
-the effects on or changing them leaves the text, face, colours and geometry of every record as
-they were. Lengths are in pixels at font size 40 and scale with the drawn size.
+Each effect is drawn with its own probability from the generator given to `apply`: the
+record's 'glyph' stream (`renderer.Streams`), so turning the effects on or changing them leaves
+the text, face, colours and geometry of every record as they were. Lengths are in pixels at font size 40 and scale with the drawn size.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ from typing import Any, Mapping
 import numpy as np
 from PIL import Image, ImageFilter
 
-GLYPH_STREAM = 0x6C79  # Third entry of a record's SeedSequence for the glyph effects' stream.
 REFERENCE_SIZE = 40.0
 
 

@@ -35,7 +35,7 @@ def rendered_samples(config, count: int, seed: int | None = None) -> list[Sample
   Raises:
     ValueError: count < 1, or the renderer's own errors (e.g. fonts of its pool missing).
   """
-  from crnn_jax.data import synthetic_sources  # pylint: disable=import-outside-toplevel
+  from crnn_jax.synth import sources as synthetic_sources  # pylint: disable=import-outside-toplevel
   from crnn_jax.data.charset import Charset  # pylint: disable=import-outside-toplevel
   if count < 1:
     raise ValueError(f"count must be at least 1, got {count}")
@@ -62,7 +62,6 @@ def real_samples(directory: str | pathlib.Path, count: int
     FileNotFoundError: no such directory.
     ValueError: not a directory, or no image in it that can be read.
   """
-  from crnn_jax import inference  # pylint: disable=import-outside-toplevel
   from crnn_jax.data import records  # pylint: disable=import-outside-toplevel
   from crnn_jax.data import sources  # pylint: disable=import-outside-toplevel
   directory = pathlib.Path(directory).expanduser()
@@ -82,19 +81,22 @@ def real_samples(directory: str | pathlib.Path, count: int
       except records.BadRecord:
         continue
       labels[(source.root / record["key"].split(":", 2)[2]).resolve()] = label
-  files = inference.expand_inputs([directory])
+  files = sorted(p for p in directory.rglob("*")
+                 if p.is_file() and p.suffix.lower() in records.IMAGE_SUFFIXES)
   if not files:
     raise ValueError(f"real crops: {directory} holds no image file (searched recursively for "
-                     f"{', '.join(inference.IMAGE_SUFFIXES)})")
+                     f"{', '.join(records.IMAGE_SUFFIXES)})")
   if len(files) > count:
     files = [files[i] for i in np.unique(np.linspace(0, len(files) - 1, count).round()
                                          .astype(int))]
   out, skipped = [], []
   for path in files:
     try:
-      out.append((inference.load_image(path), labels.get(path.resolve(), "")))
-    except ValueError as e:  # Named by load_image.
-      skipped.append(str(e))
+      image = records.decode_image(path.read_bytes())
+    except (OSError, records.BadRecord) as e:
+      skipped.append(f"{path}: cannot read image ({getattr(e, 'detail', e)})")
+      continue
+    out.append((image, labels.get(path.resolve(), "")))
   if not out:
     raise ValueError(f"real crops: no image of {directory} can be read ({skipped[0]})")
   return out, skipped

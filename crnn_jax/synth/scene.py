@@ -23,74 +23,32 @@ model's inputs (`preprocess.to_grayscale`). The stages, each with its own probab
      is returned at a random height of 24 to 64 pixels, or 12 to 24), noise, JPEG compression
      at quality 15-95.
 
-All randomness comes from the `np.random.Generator` given, so an image is a pure function of
-the seed (on one installation: fonts, Pillow, FreeType and OpenCV versions).
+Each stage is a function that draws from its own stream of the record (`renderer.Streams`:
+'layout', 'weight', 'neighbours', 'effects', 'inline', 'geometry', 'crop', 'background',
+'colour', 'bevel', 'lighting', 'blur', 'resolution', 'noise', 'jpeg'), so an image is a pure
+function of (seed, index) on one installation (fonts, Pillow, FreeType and OpenCV versions),
+and a new effect with its own stream leaves every other stage's draws as they were.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from crnn_jax.data import backgrounds as backgrounds_lib
-from crnn_jax.data import renderer
+from crnn_jax.synth import backgrounds as backgrounds_lib
+from crnn_jax.synth import grayscale
+from crnn_jax.synth import params as params_lib
+from crnn_jax.synth.params import SceneParams
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601-2, as PIL's convert('L').
 
 
-@dataclasses.dataclass(frozen=True)
-class SceneParams:
-  """Probabilities and ranges of the scene level (lengths in font sizes unless noted)."""
-
-  size_range: tuple[float, float] = (0.75, 1.25)
-  spacing_prob: float = 0.5
-  wide_spacing_prob: float = 0.3  # Of spaced words: tracking of `wide_tracking` ('T H E').
-  wide_tracking: tuple[float, float] = (0.12, 0.6)  # In em, added between letters.
-  weight_prob: float = 0.3  # Dilate (2/3) or erode (1/3) the glyphs.
-  neighbour_prob: float = 0.3  # Parts of other lines above/below or letters at the sides.
-  border_prob: float = 0.15
-  border_width: tuple[float, float] = (0.03, 0.1)
-  hollow_prob: float = 0.0  # Of bordered words: the border alone draws them (outline letters).
-  shadow_prob: float = 0.15
-  extrude_prob: float = 0.08
-  bevel_prob: float = 0.0  # Ink shaded by a light direction, as raised or engraved letters.
-  inline_prob: float = 0.0  # A line inside the strokes, in another colour (inline sign faces).
-  inline_band: tuple[float, float] = (0.3, 0.7)  # Its inner and outer edge, of stroke half-width.
-  curve_prob: float = 0.15
-  curve_range: float = 0.45  # Arc height at the word's ends.
-  perspective_prob: float = 0.6
-  corner_jitter: float = 0.12  # Of the box height, per corner coordinate.
-  rotation_deg: float = 6.0
-  shear_range: float = 0.35
-  margin_x: tuple[float, float] = (-0.02, 0.3)
-  margin_y: tuple[float, float] = (-0.06, 0.25)
-  photo_prob: float = 0.35
-  flat_prob: float = 0.3
-  gradient_prob: float = 0.15  # The rest: procedural noise textures.
-  photo_fade_prob: float = 0.5  # Photographs at reduced amplitude around their mean (panels).
-  low_contrast_prob: float = 0.1
-  low_contrast: tuple[float, float] = (25.0, 60.0)  # Luma difference text - background.
-  contrast: tuple[float, float] = (60.0, 230.0)
-  multiply_prob: float = 0.12
-  textured_fill_prob: float = 0.1
-  lighting_prob: float = 0.3
-  blur_prob: float = 0.35
-  motion_blur_prob: float = 0.15
-  defocus_prob: float = 0.1
-  noise_sigma: tuple[float, float] = (0.0, 6.0)
-  jpeg_prob: float = 0.6
-  jpeg_quality: tuple[int, int] = (15, 95)
-  min_contrast: float = 35.0  # Luma difference of ink and box surround, below which ink is redrawn.
-  output_height: tuple[int, int] = (24, 64)  # Final image height in pixels, and with
-  low_resolution_prob: float = 0.3  # this probability 12-24 pixels (low resolution).
-
-
-DEFAULT_PARAMS = SceneParams()
+DEFAULT_PARAMS = params_lib.DEFAULT_SCENE
 
 
 def luma(rgb) -> np.ndarray:
@@ -208,20 +166,23 @@ def make_background(rng: np.random.Generator, height: int, width: int,
 
 def _draw_line(size: tuple[int, int], origin, text: str, xs, font) -> np.ndarray:
   mask = Image.new("L", size, 0)
-  renderer.draw_text(ImageDraw.Draw(mask), origin, text, xs, font)
+  grayscale.draw_text(ImageDraw.Draw(mask), origin, text, xs, font)
   return np.asarray(mask, dtype=np.float32) * np.float32(1 / 255)
 
 
-def _neighbours(rng, font, text: str, canvas: np.ndarray, origin, box, size: int) -> None:
-  """Draws parts of the lines above and below the word into `canvas` (in place).
+def _neighbours(rng, text: str, word, params) -> None:
+  """Stage 'neighbours': parts of the lines above and below, drawn into `word.mask` (in place).
 
   A neighbouring line sits a full line height away, so the crop's top or bottom margin (at
   most `margin_y` of the word's height) shows only its edge, as in real word boxes. Letters
   to the left or right are not drawn: a whole extra letter in the margin would contradict
   the label.
   """
-  left, top, right, bottom = box
-  ox, oy = origin
+  if rng.random() >= params.neighbour_prob:
+    return
+  left, top, right, bottom = word.box
+  ox, oy = word.origin
+  font, canvas = word.font, word.mask
   layer = Image.fromarray((canvas * 255).astype(np.uint8))
   draw = ImageDraw.Draw(layer)
   chars = [c for c in text if not c.isspace()] or ["x"]
@@ -297,30 +258,6 @@ def _inline(rng, mask: np.ndarray, params: SceneParams) -> np.ndarray | None:
   return np.clip(np.minimum(distance - inner, outer - distance) + 0.5, 0, 1).astype(np.float32)
 
 
-def scene_params(overrides=None) -> SceneParams:
-  """`SceneParams` with the fields named in `overrides` (a mapping, e.g. a config's
-  `data.synthetic.scene_params`) changed; lists become tuples.
-
-  Raises:
-    ValueError: a name that is not a field, or a range given with the wrong length.
-  """
-  overrides = dict(overrides or {})
-  fields = {f.name: f for f in dataclasses.fields(SceneParams)}
-  unknown = sorted(set(overrides) - set(fields))
-  if unknown:
-    raise ValueError(f"unknown scene parameter(s) {', '.join(unknown)}; the fields are "
-                     f"{', '.join(fields)}")
-  values = {}
-  for name, value in overrides.items():
-    default = getattr(DEFAULT_PARAMS, name)
-    if isinstance(default, tuple):
-      value = tuple(value)
-      if len(value) != len(default):
-        raise ValueError(f"scene parameter {name} takes {len(default)} values, got {value}")
-    values[name] = value
-  return dataclasses.replace(DEFAULT_PARAMS, **values)
-
-
 def _homography(rng, box_corners: np.ndarray, box_height: float, params: SceneParams):
   """A random projective map of the word box (corner jitter, rotation, shear)."""
   centre = box_corners.mean(axis=0)
@@ -340,10 +277,30 @@ def _homography(rng, box_corners: np.ndarray, box_height: float, params: ScenePa
 
 
 # ---------------------------------------------------------------------------------------------
-# The whole image.
+# The whole image, stage by stage: each stage draws from its own stream.
 
 
-def render_scene(text: str, font_path: str, rng: np.random.Generator, *, font_size: int = 40,
+@dataclasses.dataclass
+class _Word:
+  """The laid-out word: its drawn size and font, its glyph mask and box layers, where it is."""
+  size: int
+  font: Any
+  mask: np.ndarray  # float32 [H, W] glyph coverage.
+  guide: np.ndarray  # float32 [H, W] the word box: it decides the crop, ink never does.
+  origin: tuple[float, float]  # Of the layout (baseline at y=0) in the layers.
+  box: tuple[float, float, float, float]  # (left, top, right, bottom) in layout coordinates.
+  pad: tuple[int, int]  # (x, y) of the box's corner in the layers.
+
+
+@dataclasses.dataclass
+class _Effects:
+  """The layers of stage 'effects' (None: not drawn)."""
+  border: np.ndarray | None
+  shadow: np.ndarray | None
+  hollow: bool  # The border alone draws the letters.
+
+
+def render_scene(text: str, font_path: str, streams, *, font_size: int = 40,
                  backgrounds: Sequence[str] = (),
                  params: SceneParams = DEFAULT_PARAMS, font_index: int = 0) -> np.ndarray:
   """Renders one word as a colour photograph-like crop.
@@ -351,7 +308,9 @@ def render_scene(text: str, font_path: str, rng: np.random.Generator, *, font_si
   Args:
     text: the characters to draw (non-empty); the font must have all of them.
     font_path: a .ttf/.otf/.ttc file.
-    rng: the source of all randomness.
+    streams: the record's per-stage generators (`renderer.Streams`): 'layout', 'weight',
+      'neighbours', 'effects', 'inline', 'geometry', 'crop', 'background', 'colour', 'bevel',
+      'lighting', 'blur', 'resolution', 'noise', 'jpeg'.
     font_size: the nominal font size in pixels (jittered).
     backgrounds: image paths for photographic backgrounds (`backgrounds.discover_backgrounds`);
       empty: procedural backgrounds only.
@@ -363,42 +322,60 @@ def render_scene(text: str, font_path: str, rng: np.random.Generator, *, font_si
   """
   if not text:
     raise ValueError("cannot render an empty text")
-  path = str(font_path)
-  size = max(10, round(font_size * rng.uniform(*params.size_range)))
-  font = renderer.load_font(path, size, font_index)
+  word = _layout(streams("layout"), text, str(font_path), font_size, int(font_index), params)
+  word.mask = _weight(streams("weight"), word.mask, word.size, params)
+  _neighbours(streams("neighbours"), text, word, params)
+  effects = _effects(streams("effects"), word.mask, word.size, params)
+  inline = _inline_layer(streams("inline"), word.mask, params, effects.hollow)
+  layers = [word.mask, word.guide] + [layer for layer in (effects.border, effects.shadow, inline)
+                                      if layer is not None]
+  stack = _geometry(streams("geometry"), np.stack(layers, axis=-1), word, params)
+  stack = _crop(streams("crop"), stack, params)
+  image = _compose(streams, stack, effects, inline is not None, word.size, backgrounds, params)
+  return _degrade(streams, image, word.size, params)
 
-  # 1. Layout.
+
+def _layout(rng, text: str, path: str, font_size: int, font_index: int,
+            params: SceneParams) -> _Word:
+  """Stage 'layout': the drawn size, the character spacing (tight to very wide), the mask."""
+  size = max(10, round(font_size * rng.uniform(*params.size_range)))
+  font = grayscale.load_font(path, size, font_index)
   gaps = None
-  if len(text) > 1 and rng.random() < params.spacing_prob and renderer.spacing_jitter_ok(text):
+  if len(text) > 1 and rng.random() < params.spacing_prob and grayscale.spacing_jitter_ok(text):
     if rng.random() < params.wide_spacing_prob:
       tracking = rng.uniform(*params.wide_tracking)
     else:
       tracking = rng.uniform(-0.05, 0.12)
     gaps = (tracking + rng.uniform(-0.02, 0.02, size=len(text) - 1)) * size
-  xs, (left, top, right, bottom) = renderer.layout(font, text, gaps)
-  top = min(top, renderer.cap_top(path, size, int(font_index)))
+  xs, (left, top, right, bottom) = grayscale.layout(font, text, gaps)
+  top = min(top, grayscale.cap_top(path, size, font_index))
   bottom, right = max(bottom, 0), max(right, left + 1)
   box_w, box_h = right - left, bottom - top
   pad_x, pad_y = round(0.8 * size + 0.1 * box_w), round(1.2 * size)
   width, height = math.ceil(box_w) + 2 * pad_x, math.ceil(box_h) + 2 * pad_y
   origin = (pad_x - left, pad_y - top)
   mask = _draw_line((width, height), origin, text, xs, font)
-  if rng.random() < params.weight_prob:
-    radius = max(1, round(size * rng.uniform(0.01, 0.05)))
-    if rng.random() < 2 / 3:
-      mask = cv2.dilate(mask, _disk(radius))
-    elif radius > 1 or size >= 40:
-      mask = cv2.erode(mask, _disk(1))
-  guide = np.zeros_like(mask)  # The word box: it decides the crop, ink never does.
+  guide = np.zeros_like(mask)
   guide[round(pad_y):round(pad_y + box_h), round(pad_x):round(pad_x + box_w)] = 1.0
-  if rng.random() < params.neighbour_prob:
-    _neighbours(rng, font, text, mask, origin, (left, top, right, bottom), size)
+  return _Word(size, font, mask, guide, origin, (left, top, right, bottom), (pad_x, pad_y))
 
-  # 2. Effects: outline, shadow or extrusion layers.
-  layers = [mask, guide]
+
+def _weight(rng, mask: np.ndarray, size: int, params: SceneParams) -> np.ndarray:
+  """Stage 'weight': heavier (dilated, 2/3) or lighter (eroded) glyphs."""
+  if rng.random() >= params.weight_prob:
+    return mask
+  radius = max(1, round(size * rng.uniform(0.01, 0.05)))
+  if rng.random() < 2 / 3:
+    return cv2.dilate(mask, _disk(radius))
+  if radius > 1 or size >= 40:
+    return cv2.erode(mask, _disk(1))
+  return mask
+
+
+def _effects(rng, mask: np.ndarray, size: int, params: SceneParams) -> _Effects:
+  """Stage 'effects': an outline (or hollow letters: the outline alone), and a drop shadow or
+  a 3-D extrusion."""
   border = shadow = None
-  # One draw decides both, so that hollow_prob changes no other random draw before the colours
-  # (and configs without it keep their records).
   u = rng.random()
   hollow = u < params.border_prob * params.hollow_prob
   if u < params.border_prob:
@@ -412,38 +389,42 @@ def render_scene(text: str, font_path: str, rng: np.random.Generator, *, font_si
     steps = max(2, round(size * rng.uniform(0.04, 0.12)))
     dx, dy = rng.choice([-1.0, 1.0], size=2) * rng.uniform(0.3, 1.0, size=2)
     shadow = np.max([_shift(mask, dx * k, dy * k) for k in range(1, steps + 1)], axis=0)
-  # Drawn only when asked, so that configs without it keep their random streams (and records).
-  inline = None
-  if params.inline_prob and rng.random() < params.inline_prob and not hollow:
-    inline = _inline(rng, mask, params)
-  if border is not None:
-    layers.append(border)
-  if shadow is not None:
-    layers.append(shadow)
-  if inline is not None:
-    layers.append(inline)
-  stack = np.stack(layers, axis=-1)
+  return _Effects(border, shadow, hollow)
 
-  # 3. Geometry.
+
+def _inline_layer(rng, mask: np.ndarray, params: SceneParams, hollow: bool) -> np.ndarray | None:
+  """Stage 'inline': a line inside the strokes (not in hollow letters), or None."""
+  if rng.random() >= params.inline_prob or hollow:
+    return None
+  return _inline(rng, mask, params)
+
+
+def _geometry(rng, stack: np.ndarray, word: _Word, params: SceneParams) -> np.ndarray:
+  """Stage 'geometry': an arc-shaped baseline, then a projective map, of every layer at once."""
   if rng.random() < params.curve_prob:
     amount = rng.uniform(-params.curve_range, params.curve_range)
-    stack = _curve(stack, rng, (left, top, right, bottom), origin, size, amount)
-  if rng.random() < params.perspective_prob:
-    corners = np.array([[pad_x, pad_y], [pad_x + box_w, pad_y], [pad_x + box_w, pad_y + box_h],
-                        [pad_x, pad_y + box_h]], np.float32)
-    matrix = _homography(rng, corners, box_h, params)
-    outline = cv2.perspectiveTransform(
-        np.array([[[0, 0], [width, 0], [width, height], [0, height]]], np.float32), matrix)[0]
-    low, high = outline.min(axis=0), outline.max(axis=0)
-    new_w, new_h = (int(min(math.ceil(v), 8 * d)) for v, d in
-                    zip(high - low, (width, height)))
-    matrix = np.array([[1, 0, -low[0]], [0, 1, -low[1]], [0, 0, 1]], np.float64) @ matrix
-    stack = cv2.warpPerspective(stack, matrix, (max(new_w, 1), max(new_h, 1)),
-                                flags=cv2.INTER_LINEAR, borderValue=0)
-    if stack.ndim == 2:
-      stack = stack[..., None]
+    stack = _curve(stack, rng, word.box, word.origin, word.size, amount)
+  if rng.random() >= params.perspective_prob:
+    return stack
+  height, width = stack.shape[:2]
+  pad_x, pad_y = word.pad
+  left, top, right, bottom = word.box
+  box_w, box_h = right - left, bottom - top
+  corners = np.array([[pad_x, pad_y], [pad_x + box_w, pad_y], [pad_x + box_w, pad_y + box_h],
+                      [pad_x, pad_y + box_h]], np.float32)
+  matrix = _homography(rng, corners, box_h, params)
+  outline = cv2.perspectiveTransform(
+      np.array([[[0, 0], [width, 0], [width, height], [0, height]]], np.float32), matrix)[0]
+  low, high = outline.min(axis=0), outline.max(axis=0)
+  new_w, new_h = (int(min(math.ceil(v), 8 * d)) for v, d in zip(high - low, (width, height)))
+  matrix = np.array([[1, 0, -low[0]], [0, 1, -low[1]], [0, 0, 1]], np.float64) @ matrix
+  stack = cv2.warpPerspective(stack, matrix, (max(new_w, 1), max(new_h, 1)),
+                              flags=cv2.INTER_LINEAR, borderValue=0)
+  return stack[..., None] if stack.ndim == 2 else stack
 
-  # 4. Crop around the word box with random margins.
+
+def _crop(rng, stack: np.ndarray, params: SceneParams) -> np.ndarray:
+  """Stage 'crop': the layers cut around the word box (layer 1) with random margins."""
   rows = np.flatnonzero(stack[..., 1].max(axis=1) > 0.5)
   cols = np.flatnonzero(stack[..., 1].max(axis=0) > 0.5)
   if not len(rows) or not len(cols):  # Degenerate warp: fall back to the whole layer.
@@ -459,24 +440,34 @@ def render_scene(text: str, font_path: str, rng: np.random.Generator, *, font_si
          (0, 0))
   stack = np.pad(stack, pad)
   y0, y1, x0, x1 = y0 + pad[0][0], y1 + pad[0][0], x0 + pad[1][0], x1 + pad[1][0]
-  stack = stack[y0:y1, x0:x1]
-  out_h, out_w = stack.shape[:2]
+  return stack[y0:y1, x0:x1]
 
-  # 5. Background and colours.
-  background = make_background(rng, out_h, out_w, backgrounds, params)
+
+def _compose(streams, stack: np.ndarray, effects: _Effects, has_inline: bool, size: int,
+             backgrounds: Sequence[str], params: SceneParams) -> np.ndarray:
+  """Stages 'background', 'colour' and 'bevel': the layers coloured over a background.
+
+  Returns:
+    float32 `[H, W, 3]` RGB, not clipped.
+  """
+  out_h, out_w = stack.shape[:2]
+  background = make_background(streams("background"), out_h, out_w, backgrounds, params)
+  rng = streams("colour")
   text_alpha, guide_alpha = stack[..., 0], stack[..., 1]
   weights = guide_alpha[..., None]
   local = (background * weights).sum(axis=(0, 1)) / max(float(weights.sum()), 1.0)
   fill = text_colour(rng, float(luma(local)), params)
   image = background
   k = 2
-  if border is not None:
+  hollow = effects.hollow
+  border_alpha = None
+  if effects.border is not None:
     border_alpha = stack[..., k]
     k += 1
     # Hollow letters: the outline is the ink, drawn against the background.
     border_colour = text_colour(rng, float(luma(local if hollow else fill)), params)
     image = image + (border_colour - image) * border_alpha[..., None]
-  if shadow is not None:
+  if effects.shadow is not None:
     shadow_alpha = stack[..., k] * rng.uniform(0.4, 1.0)
     k += 1
     shade = fill * rng.uniform(0.0, 0.6) if rng.random() < 0.7 else colour_with_luma(
@@ -492,14 +483,14 @@ def render_scene(text: str, font_path: str, rng: np.random.Generator, *, font_si
     ink = fill * (1.0 + rng.uniform(0.1, 0.4) * (grain - 0.5))
   else:
     ink = fill
-  # Drawn only when asked, so that configs without it keep their random streams (and records).
-  if params.bevel_prob and rng.random() < params.bevel_prob and not hollow:
-    ink = _bevel(rng, np.broadcast_to(ink, image.shape), text_alpha, size)
+  bevel_rng = streams("bevel")
+  if bevel_rng.random() < params.bevel_prob and not hollow:
+    ink = _bevel(bevel_rng, np.broadcast_to(ink, image.shape), text_alpha, size)
   if hollow:
     ink = background  # The glyphs' insides show the surface again.
   under = image
   image = under + (ink - under) * alpha
-  if inline is not None:  # In a colour that stands out from the ink (often the surface's).
+  if has_inline:  # In a colour that stands out from the ink (often the surface's).
     line_colour = local if rng.random() < 0.5 else text_colour(rng, float(luma(fill)), params)
     line_alpha = (stack[..., k] * text_alpha)[..., None]
     image = image + (line_colour - image) * line_alpha
@@ -509,13 +500,20 @@ def render_scene(text: str, font_path: str, rng: np.random.Generator, *, font_si
   if measured_contrast(image, drawn, guide_alpha) < params.min_contrast:
     ink = np.float32(0.0 if luma(local) >= 128 else 255.0)
     image = under + (ink - under) * text_alpha[..., None]
+  return image
 
-  # 6. Photometric degradations.
+
+def _degrade(streams, image: np.ndarray, size: int, params: SceneParams) -> np.ndarray:
+  """Stages 'lighting', 'blur', 'resolution', 'noise' and 'jpeg': the photometric
+  degradations, to uint8 `[H, W, 3]` at the output height."""
+  out_h, out_w = image.shape[:2]
+  rng = streams("lighting")
   if rng.random() < params.lighting_prob:
     field = _smooth_noise(rng, out_h, out_w, rng.uniform(0.5, 1.5) * max(out_h, out_w))
     image = image * (rng.uniform(0.55, 0.9) + rng.uniform(0.2, 0.6) * field)[..., None]
   image = np.clip(image, 0, 255).astype(np.float32)
   # Blur radii are in pixels of the drawn size (font size 40 is the nominal one).
+  rng = streams("blur")
   if rng.random() < params.blur_prob:
     image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.3, 1.8) * size / 40)
   if rng.random() < params.motion_blur_prob:
@@ -530,6 +528,7 @@ def render_scene(text: str, font_path: str, rng: np.random.Generator, *, font_si
     radius = max(1, round(rng.uniform(1, 3) * size / 40))
     disk = _disk(radius).astype(np.float32)
     image = cv2.filter2D(image, -1, disk / disk.sum())
+  rng = streams("resolution")
   if rng.random() < params.low_resolution_prob:
     target_h = int(rng.integers(12, params.output_height[0] + 1))
   else:
@@ -537,10 +536,12 @@ def render_scene(text: str, font_path: str, rng: np.random.Generator, *, font_si
   target_w = max(2, round(out_w * target_h / out_h))
   image = cv2.resize(image, (target_w, target_h),
                      interpolation=cv2.INTER_AREA if target_h < out_h else cv2.INTER_LINEAR)
+  rng = streams("noise")
   sigma = rng.uniform(*params.noise_sigma)
   if sigma > 0.5:
     image = image + rng.standard_normal(image.shape, dtype=np.float32) * np.float32(sigma)
   image = np.clip(image + 0.5, 0, 255).astype(np.uint8)
+  rng = streams("jpeg")
   if rng.random() < params.jpeg_prob:
     quality = int(rng.integers(params.jpeg_quality[0], params.jpeg_quality[1] + 1))
     ok, encoded = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])

@@ -3,30 +3,28 @@
 Each record is a dictionary word (in lower, upper or capitalized case), a string of digits or a
 random string of charset characters, drawn in a random font that covers the charset, with random
 augmentation (see `renderer`; the 'scene' level draws colour photographs of words, see `scene`).
-Record i of a source with seed s is a pure function of (s, i): its random
-generator is seeded with `SeedSequence([s, i])`, so records are identical in any order, in any
-worker process and across runs on the same installation (same fonts, Pillow and FreeType).
+Record i of a source with seed s is a pure function of (s, i): its text and font come from
+`SeedSequence([s, i])`, each rendering stage from its own stream (`renderer.Streams`), so
+records are identical in any order, in any worker process and across runs on the same
+installation (same fonts, Pillow, FreeType and OpenCV).
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import operator
 import pathlib
-from typing import Any, Mapping, NamedTuple
+from typing import NamedTuple
 
-from absl import logging
 import numpy as np
 
-from crnn_jax.data import fonts as fonts_lib
-from crnn_jax.data import renderer
-from crnn_jax.data import words as words_lib
 from crnn_jax.data.charset import Charset
+from crnn_jax.synth import fonts as fonts_lib
+from crnn_jax.synth import renderer
+from crnn_jax.synth import words as words_lib
+from crnn_jax.synth.params import RenderParams
 
 DIGITS = "0123456789"
-VOCABULARIES = ("web2", "wordfreq")
-AUGMENT_LEVELS = renderer.AUGMENT_LEVELS + ("scene",)
 # Punctuation drawn around or inside words and numbers by `punctuation_fraction` (only the
 # characters the charset lacks: they are drawn, not labelled, so the model learns to pass over
 # them as the standard protocol strips them from labels).
@@ -112,83 +110,6 @@ def _frequency_pool(chars: str, fold_case: bool, min_length: int,
                         tuple(sorted(by_length)))
 
 
-def load_scene_level(scene_params: Mapping[str, Any] | None, backgrounds_dir: str,
-                     builtin_backgrounds: bool):
-  """(the `scene` module, its `SceneParams`, background image paths) of the 'scene' level.
-
-  Raises:
-    ModuleNotFoundError: the 'scene' extra (OpenCV, ...) is not installed.
-  """
-  try:
-    from crnn_jax.data import scene  # pylint: disable=import-outside-toplevel
-  except ModuleNotFoundError as e:
-    raise ModuleNotFoundError(
-        f"augment='scene' needs {e.name}: pip install 'crnn-jax[scene]'") from e
-  from crnn_jax.data import backgrounds  # pylint: disable=import-outside-toplevel
-  paths = tuple(backgrounds.discover_backgrounds(
-      [backgrounds_dir] if backgrounds_dir else [], builtin_backgrounds))
-  return scene, scene.scene_params(scene_params), paths
-
-
-def record_rng(seed: int, num_records: int, index: int) -> np.random.Generator:
-  """The generator of record `index` (negative indices count from the end), seeded with
-  SeedSequence([seed, index]).
-
-  Raises:
-    IndexError: the index is out of range.
-  """
-  index = operator.index(index)
-  if index < 0:
-    index += num_records
-  if not 0 <= index < num_records:
-    raise IndexError(f"record index {index} out of range [0, {num_records})")
-  return np.random.default_rng(np.random.SeedSequence([seed, index]))
-
-
-RENDER_ATTEMPTS = 3  # Draws of a record's effects before its rendering error stops the run.
-
-
-def render_level(source, text: str, font_path: str, rng: np.random.Generator,
-                 font_index: int = 0, record: str = "",
-                 glyph_rng: np.random.Generator | None = None) -> np.ndarray:
-  """Draws `text` at the source's level: at 'scene', a share `strong_fraction` of the records
-  at 'strong' and the rest by `scene.render_scene`; else `renderer.render_text`.
-
-  An exception while drawing (a renderer bug on a rare combination of effects) must not stop a
-  long run: it is logged, naming `record`, and the effects are drawn again from a generator
-  seeded by `rng`, so the record stays deterministic; after RENDER_ATTEMPTS failures the
-  RuntimeError names the record, the text and the font.
-
-  `source` has augment, strong_fraction, font_size and, at 'scene', scene_module, scene_params
-  and backgrounds (`load_scene_level`); it may have `glyph` (`glyph.GlyphParams`), the effects
-  drawn from `glyph_rng` on the records drawn at 'strong'.
-  """
-  where = f"{record}: " if record else ""
-  for attempt in range(1, RENDER_ATTEMPTS + 1):
-    try:
-      return _render_level_once(source, text, font_path, rng, font_index, glyph_rng)
-    except Exception as e:  # pylint: disable=broad-except
-      if attempt == RENDER_ATTEMPTS:
-        raise RuntimeError(f"{where}rendering {text!r} in {font_path} failed {attempt} times; "
-                           f"last error: {e!r}") from e
-      logging.warning("%srendering %r in %s raised %r; its effects are drawn again", where,
-                      text, font_path, e)
-      rng = np.random.default_rng(int(rng.integers(2**63)))
-  raise AssertionError("unreachable")
-
-
-def _render_level_once(source, text: str, font_path: str, rng: np.random.Generator,
-                       font_index: int, glyph_rng: np.random.Generator | None) -> np.ndarray:
-  if source.augment == "scene" and rng.random() >= source.strong_fraction:
-    return source.scene_module.render_scene(
-        text, font_path, rng, font_size=source.font_size, backgrounds=source.backgrounds,
-        params=source.scene_params, font_index=font_index)
-  level = "strong" if source.augment == "scene" else source.augment
-  return renderer.render_text(text, font_path, rng, font_size=source.font_size, augment=level,
-                              font_index=font_index, glyph=getattr(source, "glyph", None),
-                              glyph_rng=glyph_rng)
-
-
 class SyntheticTextSource:
   """Random-access source of rendered text lines (grain's `RandomAccessDataSource` protocol).
 
@@ -197,135 +118,30 @@ class SyntheticTextSource:
   text, not case-folded (the training pipeline normalizes labels with the charset).
   """
 
-  def __init__(
-      self,
-      *,
-      charset: Charset,
-      seed: int,
-      num_records: int,
-      min_length: int = 1,
-      max_length: int = 16,
-      word_fraction: float = 0.7,
-      digit_fraction: float = 0.0,
-      lower_fraction: float = 0.5,
-      upper_fraction: float = 0.25,
-      augment: str = "strong",
-      font_size: int = 40,
-      fonts_dir: str = "",
-      font_pool: str = "standard",
-      vocabulary: str = "web2",
-      length_balance: float = 0.0,
-      punctuation_fraction: float = 0.0,
-      price_fraction: float = 0.0,
-      strong_fraction: float = 0.0,
-      backgrounds_dir: str = "",
-      builtin_backgrounds: bool = True,
-      scene_params: Mapping[str, Any] | None = None,
-  ):
+  def __init__(self, *, charset: Charset, seed: int, num_records: int,
+               params: RenderParams = RenderParams()):
     """Creates the source and selects the fonts that cover the charset.
 
     Args:
       charset: the characters that labels may use.
       seed: non-negative seed; different seeds give different (independent) datasets.
       num_records: the number of records (`len` of the source).
-      min_length: the shortest label.
-      max_length: the longest label.
-      word_fraction: probability that a record is a dictionary word (when the charset can
-        spell any).
-      digit_fraction: probability that a record is a string of digits 0-9 (when the charset
-        has all ten); the remaining records are random strings of charset characters.
-      lower_fraction: probability that a word is lower case.
-      upper_fraction: probability that a word is upper case; the rest are capitalized. Words
-        stay lower case when the charset has no upper-case letter.
-      augment: 'none', 'light', 'strong' (see `renderer.render_text`) or 'scene' (see
-        `scene.render_scene`; needs `pip install 'crnn-jax[scene]'`).
-      font_size: the nominal font size in pixels.
-      fonts_dir: an optional directory of extra .ttf/.otf fonts.
-      font_pool: 'standard', 'extended', 'wide', 'scene' or 'signage' (see
-        `fonts.discover_fonts`).
-      vocabulary: 'web2' (Webster's list, words drawn uniformly) or 'wordfreq' (the 100,000
-        most frequent English words, drawn half uniformly and half in proportion to the square
-        root of their frequency).
-      length_balance: share of words drawn by first choosing a length uniformly among those the
-        vocabulary has, then a word of that length (SynthTIGER's length balancing: long words
-        are rare in text but common on signs and in benchmarks).
-      punctuation_fraction: share of records drawn with punctuation the charset lacks around
-        or inside them (see WORD_PREFIXES, ...); it is in the image, not in the label.
-      price_fraction: share of digit records drawn as prices ('$12.99', '5.50\u20ac', '\u00a3300'):
-        a currency sign the charset lacks (CURRENCY_SIGNS) and often a decimal point, drawn
-        but not labelled, so that '$' is not read as a digit.
-      strong_fraction: with augment='scene', the share of records drawn at the 'strong' level
-        (clean grayscale print) instead.
-      backgrounds_dir: an optional directory of background images for the 'scene' level.
-      builtin_backgrounds: use the images of Debian and PyPI packages (`backgrounds`).
-      scene_params: with augment='scene', `scene.SceneParams` fields to change from their
-        defaults (probabilities and ranges of the effects, e.g. {'bevel_prob': 0.15}).
+      params: what is drawn and how (`params.RenderParams`: lengths, the word / digit /
+        random-string mix, case forms, vocabulary, punctuation and prices drawn but not
+        labelled, font pool, augmentation level and its parameters).
 
     Raises:
       ValueError: invalid arguments, or no font covers the charset.
+      ModuleNotFoundError: augment='scene' without the 'scene' extra.
     """
-    if seed < 0:
-      raise ValueError(f"seed must be non-negative, got {seed}")
-    if num_records < 0:
-      raise ValueError(f"num_records must be non-negative, got {num_records}")
-    if not 1 <= min_length <= max_length:
-      raise ValueError(f"need 1 <= min_length <= max_length, got {min_length}, {max_length}")
-    for name, value in (
-        ("word_fraction", word_fraction),
-        ("digit_fraction", digit_fraction),
-        ("lower_fraction", lower_fraction),
-        ("upper_fraction", upper_fraction),
-    ):
-      if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value}")
-    if word_fraction + digit_fraction > 1.0 + 1e-9:
-      raise ValueError(
-          f"word_fraction + digit_fraction must be <= 1, got {word_fraction} + {digit_fraction}"
-      )
-    if lower_fraction + upper_fraction > 1.0 + 1e-9:
-      raise ValueError(
-          f"lower_fraction + upper_fraction must be <= 1, got {lower_fraction} + {upper_fraction}"
-      )
-    if augment not in AUGMENT_LEVELS:
-      raise ValueError(f"augment must be one of {AUGMENT_LEVELS}, got {augment!r}")
-    if vocabulary not in VOCABULARIES:
-      raise ValueError(f"vocabulary must be one of {VOCABULARIES}, got {vocabulary!r}")
-    for name, value in (("length_balance", length_balance),
-                        ("punctuation_fraction", punctuation_fraction),
-                        ("price_fraction", price_fraction),
-                        ("strong_fraction", strong_fraction)):
-      if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value}")
-    if font_size < 8:
-      raise ValueError(f"font_size must be at least 8 pixels, got {font_size}")
-    if scene_params and augment != "scene":
-      raise ValueError(f"scene_params apply to augment='scene' only, got augment={augment!r}")
-
+    renderer.check_records(seed, num_records)
     self.charset = charset
     self.seed = int(seed)
     self.num_records = int(num_records)
-    self.min_length = int(min_length)
-    self.max_length = int(max_length)
-    self.word_fraction = float(word_fraction)
-    self.digit_fraction = float(digit_fraction)
-    self.lower_fraction = float(lower_fraction)
-    self.upper_fraction = float(upper_fraction)
-    self.augment = augment
-    self.font_size = int(font_size)
-    self.fonts_dir = str(fonts_dir or "")
-    self.font_pool = font_pool
-    self.vocabulary = vocabulary
-    self.length_balance = float(length_balance)
-    self.punctuation_fraction = float(punctuation_fraction)
-    self.price_fraction = float(price_fraction)
-    self.strong_fraction = float(strong_fraction)
-    self.backgrounds_dir = str(backgrounds_dir or "")
-    self.builtin_backgrounds = bool(builtin_backgrounds)
+    self.params = params
     self.fonts = tuple(str(path) for path in self._select_fonts())
-    self.backgrounds: tuple[str, ...] = ()
-    if augment == "scene":
-      self.scene_module, self.scene_params, self.backgrounds = load_scene_level(
-          scene_params, self.backgrounds_dir, self.builtin_backgrounds)
+    self.renderer = renderer.Renderer(params)
+    self.backgrounds = self.renderer.backgrounds
     self._punctuation = "".join(sorted(set(
         WORD_PREFIXES + WORD_SUFFIXES + NUMBER_SEPARATORS + NUMBER_PREFIXES)
         - set(charset.chars)))
@@ -339,34 +155,13 @@ class SyntheticTextSource:
   def from_config(
       cls, data_config, charset: Charset, *, seed: int, num_records: int
   ) -> "SyntheticTextSource":
-    """A source configured by `config.data` (its `synthetic` fields, see configs/default.py)."""
-    synthetic = data_config.synthetic
-    return cls(
-        charset=charset,
-        seed=seed,
-        num_records=num_records,
-        min_length=synthetic.min_length,
-        max_length=synthetic.max_length,
-        word_fraction=synthetic.word_fraction,
-        digit_fraction=synthetic.get("digit_fraction", 0.0),
-        lower_fraction=synthetic.lower_fraction,
-        upper_fraction=synthetic.upper_fraction,
-        augment=synthetic.augment,
-        font_size=synthetic.font_size,
-        fonts_dir=synthetic.get("fonts_dir", ""),
-        font_pool=synthetic.get("font_pool", "standard"),
-        vocabulary=synthetic.get("vocabulary", "web2"),
-        length_balance=synthetic.get("length_balance", 0.0),
-        punctuation_fraction=synthetic.get("punctuation_fraction", 0.0),
-        price_fraction=synthetic.get("price_fraction", 0.0),
-        strong_fraction=synthetic.get("strong_fraction", 0.0),
-        backgrounds_dir=synthetic.get("backgrounds_dir", ""),
-        builtin_backgrounds=synthetic.get("builtin_backgrounds", True),
-        scene_params=dict(synthetic.get("scene_params", {})),
-    )
+    """A source configured by `config.data` (its `synthetic` fields, `params.RenderParams`)."""
+    return cls(charset=charset, seed=seed, num_records=num_records,
+               params=RenderParams.from_config(data_config.synthetic))
 
   def _select_fonts(self) -> list[pathlib.Path]:
-    pool = fonts_lib.discover_fonts([self.fonts_dir] if self.fonts_dir else [], self.font_pool)
+    p = self.params
+    pool = fonts_lib.discover_fonts([p.fonts_dir] if p.fonts_dir else [], p.font_pool)
     chars = "".join(c for c in self.charset.chars if not c.isspace())
     covering = fonts_lib.fonts_covering(pool, chars)
     if not covering:
@@ -387,16 +182,17 @@ class SyntheticTextSource:
   @property
   def words(self) -> tuple[str, ...]:
     """The dictionary words (lower case) that this source can draw."""
-    if self.vocabulary == "wordfreq":
-      return _frequency_pool(self.charset.chars, self.charset.fold_case, self.min_length,
-                             self.max_length).words
-    return _word_pool(self.charset.chars, self.charset.fold_case, self.min_length, self.max_length)
+    if self.params.vocabulary == "wordfreq":
+      return _frequency_pool(self.charset.chars, self.charset.fold_case, self.params.min_length,
+                             self.params.max_length).words
+    return _word_pool(self.charset.chars, self.charset.fold_case, self.params.min_length,
+                      self.params.max_length)
 
   def _frequent_word(self, rng: np.random.Generator) -> str:
     """A word of the 'wordfreq' vocabulary (see `length_balance`), before case forms."""
-    pool = _frequency_pool(self.charset.chars, self.charset.fold_case, self.min_length,
-                           self.max_length)
-    if rng.random() < self.length_balance:
+    pool = _frequency_pool(self.charset.chars, self.charset.fold_case, self.params.min_length,
+                           self.params.max_length)
+    if rng.random() < self.params.length_balance:
       lengths = pool.lengths
       members = pool.by_length[lengths[int(rng.integers(len(lengths)))]]
     else:
@@ -449,7 +245,7 @@ class SyntheticTextSource:
     return self.num_records
 
   def _word(self, rng: np.random.Generator, words: tuple[str, ...]) -> str:
-    if self.vocabulary == "wordfreq":
+    if self.params.vocabulary == "wordfreq":
       word = self._frequent_word(rng)
     else:
       word = words[rng.integers(len(words))]
@@ -457,9 +253,9 @@ class SyntheticTextSource:
     if not self._has_upper:
       return word
     lower, upper, capitalized = _case_forms(word)
-    if u < self.lower_fraction:
+    if u < self.params.lower_fraction:
       preferred = lower
-    elif u < self.lower_fraction + self.upper_fraction:
+    elif u < self.params.lower_fraction + self.params.upper_fraction:
       preferred = upper
     else:
       preferred = capitalized
@@ -469,7 +265,7 @@ class SyntheticTextSource:
     raise AssertionError(f"word {word!r} has no drawable form")  # Excluded by _word_pool.
 
   def _random_string(self, rng: np.random.Generator, chars: str | None = None) -> str:
-    length = int(rng.integers(self.min_length, self.max_length + 1))
+    length = int(rng.integers(self.params.min_length, self.params.max_length + 1))
     chars = chars or self.charset.chars
     picked = [chars[i] for i in rng.integers(len(chars), size=length)]
     edges = self._edge_chars
@@ -491,32 +287,35 @@ class SyntheticTextSource:
     Raises:
       IndexError: the index is out of range.
     """
-    rng = record_rng(self.seed, self.num_records, index)
+    index = renderer.record_index(self.num_records, index)
+    rng = renderer.record_rng(self.seed, self.num_records, index)
+    p = self.params
     words = self.words
     kind = rng.random()
     digits = False
-    if kind < self.word_fraction and words:
+    if kind < p.word_fraction and words:
       text = self._word(rng, words)
-    elif self.word_fraction <= kind < self.word_fraction + self.digit_fraction and self._has_digits:
+    elif p.word_fraction <= kind < p.word_fraction + p.digit_fraction and self._has_digits:
       text = self._random_string(rng, DIGITS)
       digits = True
     else:
       text = self._random_string(rng)
     font = self.fonts[rng.integers(len(self.fonts))]
     drawn = text
-    if digits and self.price_fraction and rng.random() < self.price_fraction:
+    if digits and p.price_fraction and rng.random() < p.price_fraction:
       drawn, text = self._price(rng, text, font)
-    elif self.punctuation_fraction and rng.random() < self.punctuation_fraction:
+    elif p.punctuation_fraction and rng.random() < p.punctuation_fraction:
       drawn = self._punctuate(rng, text, digits, font)
-    image = render_level(self, drawn, font, rng, record=f"record {index} of seed {self.seed}")
+    image = self.renderer(drawn, font, renderer.Streams(self.seed, index),
+                          record=f"record {index} of seed {self.seed}")
     return {"image": image, "text": text}
 
   def __repr__(self) -> str:
+    p = self.params
     return (
         f"SyntheticTextSource(charset={self.charset!r}, seed={self.seed}, "
-        f"num_records={self.num_records}, lengths=[{self.min_length}, {self.max_length}], "
-        f"word_fraction={self.word_fraction}, digit_fraction={self.digit_fraction}, "
-        f"augment={self.augment!r}, "
-        f"font_size={self.font_size}, fonts={len(self.fonts)}, vocabulary={self.vocabulary!r}, "
-        f"backgrounds={len(self.backgrounds)})"
+        f"num_records={self.num_records}, lengths=[{p.min_length}, {p.max_length}], "
+        f"word_fraction={p.word_fraction}, digit_fraction={p.digit_fraction}, "
+        f"augment={p.augment!r}, font_size={p.font_size}, fonts={len(self.fonts)}, "
+        f"vocabulary={p.vocabulary!r}, backgrounds={len(self.backgrounds)})"
     )

@@ -1,47 +1,32 @@
 """Synthetic mixed Chinese/English/digit text lines, as a grain random-access data source.
 
-Each record is a line of `zh_text.sample_line` (Chinese words by jieba frequency, English
+Each record is a line of `text_zh.sample_line` (Chinese words by jieba frequency, English
 words, numbers, dates, prices, units, codes and punctuation in `ZhTextMix` proportions), drawn
 in a CJK face of the training pool (`cjk_fonts.discover_cjk_fonts`: reserved and held-out
 families never among them) that has a glyph for every character of the line, at the renderer's
 'light' or 'strong' level or the scene level (`scene.render_scene`; colour, photographs,
-perspective, blur, JPEG, ...), as `synthetic.SyntheticTextSource` draws English words.
+perspective, blur, JPEG, ...), as `source_en.SyntheticTextSource` draws English words.
 
-Record i of a source with seed s is a pure function of (s, i) (generator seeded with
-`SeedSequence([s, i])`), on the same installation (fonts, Pillow, FreeType, jieba).
+Record i of a source with seed s is a pure function of (s, i) (its line and face from
+`SeedSequence([s, i])`, each rendering stage from its own stream, `renderer.Streams`), on the
+same installation (fonts, Pillow, FreeType, OpenCV, jieba).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from crnn_jax.data import cjk_fonts
-from crnn_jax.data import glyph as glyph_lib
-from crnn_jax.data import synthetic
-from crnn_jax.data import zh_text
+from crnn_jax.data import zh_charset
 from crnn_jax.data.charset import Charset
+from crnn_jax.synth import cjk_fonts
+from crnn_jax.synth import renderer
+from crnn_jax.synth import text_zh
+from crnn_jax.synth.params import RenderParams
 
-AUGMENT_LEVELS = synthetic.AUGMENT_LEVELS
-FACE_SAMPLING = ("face", "family")
 MAX_REDRAWS = 20  # Lines drawn again when no face of the pool has all their characters.
-
-
-def text_mix(overrides: Mapping[str, Any] | None = None) -> zh_text.ZhTextMix:
-  """`zh_text.DEFAULT_MIX` with some fields changed (e.g. {'english': 0.2}).
-
-  Raises:
-    ValueError: a name that is not a ZhTextMix field, or an invalid value.
-  """
-  overrides = dict(overrides or {})
-  fields = {f.name for f in dataclasses.fields(zh_text.ZhTextMix)}
-  unknown = sorted(set(overrides) - fields)
-  if unknown:
-    raise ValueError(f"unknown ZhTextMix field(s) {unknown}; fields are {sorted(fields)}")
-  return dataclasses.replace(zh_text.DEFAULT_MIX, **overrides)
 
 
 @functools.lru_cache(maxsize=None)
@@ -56,28 +41,10 @@ class ZhSyntheticSource:
   'text': str}`; the input pipeline converts and resizes the image.
   """
 
-  def __init__(
-      self,
-      *,
-      charset: Charset,
-      seed: int,
-      num_records: int,
-      min_length: int = 1,
-      max_length: int = 25,
-      mix: Mapping[str, Any] | None = None,
-      augment: str = "scene",
-      strong_fraction: float = 0.0,
-      font_size: int = 40,
-      fonts_dir: str = "",
-      regions: Sequence[str] = cjk_fonts.DEFAULT_REGIONS,
-      faces: Sequence[cjk_fonts.FontFace] | None = None,
-      backgrounds_dir: str = "",
-      builtin_backgrounds: bool = True,
-      scene_params: Mapping[str, Any] | None = None,
-      glyph: Mapping[str, Any] | None = None,
-      min_hanzi: int = cjk_fonts.MIN_HANZI,
-      face_sampling: str = "face",
-  ):
+  def __init__(self, *, charset: Charset, seed: int, num_records: int,
+               params: RenderParams = RenderParams(text="zh_en", max_length=25,
+                                                   augment="scene"),
+               faces: Sequence[cjk_fonts.FontFace] | None = None):
     """Creates the source and selects its faces.
 
     Args:
@@ -85,51 +52,19 @@ class ZhSyntheticSource:
         (`zh_charset.ZH_EN_CHARS`).
       seed: non-negative seed.
       num_records: the number of records (`len` of the source).
-      min_length, max_length: line lengths in characters (spaces included).
-      mix: `zh_text.ZhTextMix` fields to change (segment shares, punctuation, ...).
-      augment: 'none', 'light', 'strong' (grayscale print, `renderer.render_text`) or 'scene'.
-      strong_fraction: with augment='scene', the share of records drawn at 'strong' instead.
-      font_size: the nominal font size in pixels.
-      fonts_dir: an optional directory of extra CJK fonts (reserved families are skipped).
-      regions: the regional faces of collections like Noto CJK (`cjk_fonts.REGIONS`).
+      params: what is drawn and how (`params.RenderParams`; this source reads min_length,
+        max_length, zh_mix, cjk_regions, cjk_min_hanzi, face_sampling, fonts_dir and the
+        rendering fields). `cjk_min_hanzi` below 3,755 lets the pool take faces that lack
+        some characters (Japanese faces cover about 2,100-2,650): they draw only the lines
+        whose every character they have. `face_sampling` 'face': a line's face uniformly
+        among those that cover it; 'family': a family first, then one of its faces, so that a
+        family of many files (weights, variants) is not drawn more often.
       faces: the faces to draw with, instead of discovering the training pool.
-      backgrounds_dir, builtin_backgrounds, scene_params: as in
-        `synthetic.SyntheticTextSource` (the 'scene' level).
-      glyph: `glyph.GlyphParams` fields (stroke weight, width, ink, wobble), drawn on the
-        records rendered at the 'strong' level from their own stream (seed, index,
-        glyph.GLYPH_STREAM); empty: none.
-      min_hanzi: the fewest GB2312 level-1 hanzi a discovered face must have. Below 3,755 the
-        pool takes faces that lack some characters (Japanese faces cover about 2,100-2,650):
-        they draw only the lines whose every character they have.
-      face_sampling: 'face': a line's face uniformly among those that cover it; 'family':
-        a family first (uniformly among the covering families), then one of its faces, so
-        that a family of many files (weights, variants) is not drawn more often.
 
     Raises:
       ValueError: invalid arguments, a charset that lacks drawn characters, or no face.
     """
-    if seed < 0:
-      raise ValueError(f"seed must be non-negative, got {seed}")
-    if num_records < 0:
-      raise ValueError(f"num_records must be non-negative, got {num_records}")
-    if not 1 <= min_length <= max_length:
-      raise ValueError(f"need 1 <= min_length <= max_length, got {min_length}, {max_length}")
-    if augment not in AUGMENT_LEVELS:
-      raise ValueError(f"augment must be one of {AUGMENT_LEVELS}, got {augment!r}")
-    if not 0.0 <= strong_fraction <= 1.0:
-      raise ValueError(f"strong_fraction must be in [0, 1], got {strong_fraction}")
-    if font_size < 8:
-      raise ValueError(f"font_size must be at least 8 pixels, got {font_size}")
-    if face_sampling not in FACE_SAMPLING:
-      raise ValueError(f"face_sampling must be one of {FACE_SAMPLING}, got {face_sampling!r}")
-    self.glyph = glyph_lib.GlyphParams.from_mapping(glyph)
-    if self.glyph.enabled and augment not in ("strong", "scene"):
-      raise ValueError(f"glyph effects apply to the 'strong' level (augment 'strong' or "
-                       f"'scene' with strong_fraction > 0), got augment={augment!r}")
-    self.face_sampling = face_sampling
-    if scene_params and augment != "scene":
-      raise ValueError(f"scene_params apply to augment='scene' only, got augment={augment!r}")
-    from crnn_jax.data import zh_charset  # pylint: disable=import-outside-toplevel
+    renderer.check_records(seed, num_records)
     missing = sorted(set(zh_charset.ZH_EN_CHARS) - set(charset.chars))
     if missing:
       raise ValueError(
@@ -138,15 +73,11 @@ class ZhSyntheticSource:
     self.charset = charset
     self.seed = int(seed)
     self.num_records = int(num_records)
-    self.min_length = int(min_length)
-    self.max_length = int(max_length)
-    self.mix = text_mix(mix)
-    self.augment = augment
-    self.strong_fraction = float(strong_fraction)
-    self.font_size = int(font_size)
+    self.params = params
     if faces is None:
-      faces = cjk_fonts.discover_cjk_fonts([fonts_dir] if fonts_dir else [], regions=regions,
-                                           min_hanzi=min_hanzi)
+      faces = cjk_fonts.discover_cjk_fonts([params.fonts_dir] if params.fonts_dir else [],
+                                           regions=params.cjk_regions,
+                                           min_hanzi=params.cjk_min_hanzi)
     self.faces = tuple(cjk_fonts.FontFace(*face) for face in faces)
     self._families = tuple(cjk_fonts.face_family(face) for face in self.faces)
     if not self.faces:
@@ -156,35 +87,15 @@ class ZhSyntheticSource:
     reserved = [face for face in self.faces if cjk_fonts.is_reserved_face(face)]
     if reserved:
       raise ValueError(f"reserved evaluation families must not be drawn: {reserved}")
-    self.backgrounds: tuple[str, ...] = ()
-    if augment == "scene":
-      self.scene_module, self.scene_params, self.backgrounds = synthetic.load_scene_level(
-          scene_params, backgrounds_dir, builtin_backgrounds)
+    self.renderer = renderer.Renderer(params)
+    self.backgrounds = self.renderer.backgrounds
 
   @classmethod
   def from_config(cls, data_config, charset: Charset, *, seed: int,
                   num_records: int) -> "ZhSyntheticSource":
     """A source configured by `config.data.synthetic` (text='zh_en'; see configs/zh_en.py)."""
-    synthetic = data_config.synthetic
-    return cls(
-        charset=charset,
-        seed=seed,
-        num_records=num_records,
-        min_length=synthetic.min_length,
-        max_length=synthetic.max_length,
-        mix=dict(synthetic.get("zh_mix", {})),
-        augment=synthetic.augment,
-        strong_fraction=synthetic.get("strong_fraction", 0.0),
-        font_size=synthetic.font_size,
-        fonts_dir=synthetic.get("fonts_dir", ""),
-        regions=tuple(synthetic.get("cjk_regions", cjk_fonts.DEFAULT_REGIONS)),
-        backgrounds_dir=synthetic.get("backgrounds_dir", ""),
-        builtin_backgrounds=synthetic.get("builtin_backgrounds", True),
-        scene_params=dict(synthetic.get("scene_params", {})),
-        glyph=dict(synthetic.get("glyph", {})),
-        min_hanzi=synthetic.get("cjk_min_hanzi", cjk_fonts.MIN_HANZI),
-        face_sampling=synthetic.get("face_sampling", "face"),
-    )
+    return cls(charset=charset, seed=seed, num_records=num_records,
+               params=RenderParams.from_config(data_config.synthetic))
 
   def __len__(self) -> int:
     return self.num_records
@@ -195,7 +106,7 @@ class ZhSyntheticSource:
     return [i for i, face in enumerate(self.faces) if codes <= _codepoints(face)]
 
   def _choose(self, rng: np.random.Generator, covering: list[int]) -> cjk_fonts.FontFace:
-    if self.face_sampling == "family":
+    if self.params.face_sampling == "family":
       families = sorted({self._families[i] for i in covering})
       family = families[int(rng.integers(len(families)))]
       covering = [i for i in covering if self._families[i] == family]
@@ -204,8 +115,8 @@ class ZhSyntheticSource:
   def line_and_face(self, rng: np.random.Generator) -> tuple[str, cjk_fonts.FontFace]:
     """A line and a face that has all its characters (lines no face has are drawn again)."""
     for _ in range(MAX_REDRAWS):
-      text = zh_text.sample_line(rng, self.mix, min_length=self.min_length,
-                                 max_length=self.max_length)
+      text = text_zh.sample_line(rng, self.params.zh_mix, min_length=self.params.min_length,
+                                 max_length=self.params.max_length)
       covering = self._covering(text)
       if covering:
         return text, self._choose(rng, covering)
@@ -218,19 +129,15 @@ class ZhSyntheticSource:
     Raises:
       IndexError: the index is out of range.
     """
-    rng = synthetic.record_rng(self.seed, self.num_records, index)
+    index = renderer.record_index(self.num_records, index)
+    rng = renderer.record_rng(self.seed, self.num_records, index)
     text, face = self.line_and_face(rng)
-    glyph_rng = None
-    if self.glyph.enabled:
-      index = index + self.num_records if index < 0 else index
-      glyph_rng = np.random.default_rng(
-          np.random.SeedSequence([self.seed, index, glyph_lib.GLYPH_STREAM]))
-    image = synthetic.render_level(self, text, face.path, rng, font_index=face.index,
-                                   record=f"record {index} of seed {self.seed}",
-                                   glyph_rng=glyph_rng)
+    image = self.renderer(text, face.path, renderer.Streams(self.seed, index),
+                          font_index=face.index, record=f"record {index} of seed {self.seed}")
     return {"image": image, "text": text}
 
   def __repr__(self) -> str:
     return (f"ZhSyntheticSource(seed={self.seed}, num_records={self.num_records}, "
-            f"lengths=[{self.min_length}, {self.max_length}], augment={self.augment!r}, "
+            f"lengths=[{self.params.min_length}, {self.params.max_length}], "
+            f"augment={self.params.augment!r}, "
             f"faces={len(self.faces)}, backgrounds={len(self.backgrounds)})")

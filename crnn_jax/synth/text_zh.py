@@ -36,7 +36,7 @@ from typing import Callable
 
 import numpy as np
 
-from crnn_jax.data import words as words_lib
+from crnn_jax.synth import words as words_lib
 from crnn_jax.data import zh_charset
 
 SEGMENT_KINDS = ("chinese", "english", "number", "date", "price", "unit", "code", "hanzi")
@@ -81,7 +81,7 @@ class ZhTextMix:
   price: float = 0.05
   unit: float = 0.06
   code: float = 0.06
-  hanzi: float = 0.08  # Uniform level-1 characters: the rare ones appear as often as any.
+  hanzi: float = 0.08  # Uniform level-1 characters: the rare ones appear as any.
   # Of Chinese words, this share is drawn by frequency (common words, as text has them), the
   # rest by the square root of frequency (rarer words and the characters only they hold).
   frequency_share: float = 0.5

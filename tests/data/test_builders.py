@@ -9,7 +9,8 @@ import tensorflow_datasets as tfds
 from crnn_jax.data import builders
 from crnn_jax.data import sources
 from crnn_jax.data.charset import Charset
-from crnn_jax.data.synthetic import SyntheticTextSource
+from crnn_jax.synth.params import RenderParams
+from crnn_jax.synth.source_en import SyntheticTextSource
 
 tfds.disable_progress_bar()
 
@@ -97,11 +98,11 @@ def test_mjsynth_builder_and_parallel_build_give_the_same_dataset(tmp_path, mjsy
 
 
 def test_synthetic_builder_stores_the_rendered_records(tmp_path):
+  params = RenderParams(augment="none", max_length=5)
   result = builders.build("synthetic", tmp_path / "tfds", num_records=5, seed=11,
-                          augment="none", alphabet="abc123", max_length=5)
+                          alphabet="abc123", render=params)
   assert result.directory.parent.name == "synthetic_11" and result.report.written == 5
-  source = SyntheticTextSource(charset=Charset("abc123"), seed=11, num_records=5,
-                               max_length=5, augment="none")
+  source = SyntheticTextSource(charset=Charset("abc123"), seed=11, num_records=5, params=params)
   built = _read_built(result.directory)
   for i, (key, text, image) in enumerate(built):
     assert key == f"synthetic/{i}" and text == source[i]["text"]
@@ -113,12 +114,12 @@ def test_synthetic_builder_stores_the_rendered_records(tmp_path):
 
 def test_synthetic_builder_stores_scene_records_as_model_grayscale(tmp_path):
   from crnn_jax.data import preprocess  # pylint: disable=import-outside-toplevel
-  options = dict(augment="scene", max_length=6, vocabulary="wordfreq",
-                 punctuation_fraction=0.5, strong_fraction=0.0, font_pool="standard")
+  params = RenderParams(augment="scene", max_length=6, vocabulary="wordfreq",
+                        punctuation_fraction=0.5, strong_fraction=0.0, font_pool="standard")
   result = builders.build("synthetic", tmp_path / "tfds", num_records=4, seed=5,
-                          alphabet="abcdefgh", **options)
+                          alphabet="abcdefgh", render=params)
   assert result.report.written == 4
-  source = SyntheticTextSource(charset=Charset("abcdefgh"), seed=5, num_records=4, **options)
+  source = SyntheticTextSource(charset=Charset("abcdefgh"), seed=5, num_records=4, params=params)
   for i, (_, text, image) in enumerate(_read_built(result.directory)):
     colour = source[i]["image"]
     assert colour.ndim == 3 and text == source[i]["text"]

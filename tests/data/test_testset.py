@@ -11,7 +11,7 @@ from PIL import Image
 
 from crnn_jax.data import charset as charset_lib
 from crnn_jax import cli
-from crnn_jax.data import fonts
+from crnn_jax.synth import fonts
 from crnn_jax.data import sources
 from crnn_jax.data import testset
 

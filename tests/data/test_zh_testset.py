@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("jieba", reason="the zh text source needs jieba: pip install 'crnn-jax[zh]'")
 
 from crnn_jax import cli  # pylint: disable=wrong-import-position
-from crnn_jax.data import cjk_fonts  # pylint: disable=wrong-import-position
+from crnn_jax.synth import cjk_fonts  # pylint: disable=wrong-import-position
 from crnn_jax.data import sources  # pylint: disable=wrong-import-position
 from crnn_jax.data import testset  # pylint: disable=wrong-import-position
 from crnn_jax.data import zh_charset  # pylint: disable=wrong-import-position

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from crnn_jax.data import backgrounds
+from crnn_jax.synth import backgrounds
 
 
 def test_user_directory_is_searched_recursively_and_sorted(tmp_path):

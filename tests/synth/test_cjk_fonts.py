@@ -10,10 +10,10 @@ import pathlib
 import pytest
 from fontTools.ttLib import TTFont
 
-from crnn_jax.data import cjk_fonts
-from crnn_jax.data import fonts as fonts_lib
+from crnn_jax.synth import cjk_fonts
+from crnn_jax.synth import fonts as fonts_lib
 from crnn_jax.data import zh_charset
-from crnn_jax.data.cjk_fonts import FontFace
+from crnn_jax.synth.cjk_fonts import FontFace
 
 NO_CJK = "no CJK font installed (apt-get install -y fonts-noto-cjk fonts-hanazono)"
 NOTO_SANS_TTC = pathlib.Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")

@@ -8,7 +8,7 @@ import pytest
 from fontTools.ttLib import TTFont
 from PIL import ImageFont
 
-from crnn_jax.data import fonts
+from crnn_jax.synth import fonts
 
 
 def _by_name(paths, name):
@@ -166,7 +166,7 @@ WIDE_POOLS = ["wide", "scene", pytest.param("signage", marks=needs_signage_packa
 
 @pytest.mark.parametrize("pool", WIDE_POOLS)
 def test_wide_pools_draw_lining_figures(pool):
-  # Old-style figures (a '0' as low as an 'o') would teach the model that an 'o' may be a '0'.
+  # Old-style figures (a '0' as an 'o') would teach the model that an 'o' may be a '0'.
   # Heights above the baseline: a script face's 'H' may swash below it (Satisfy).
   for path in fonts.discover_fonts(pool=pool):
     font = ImageFont.truetype(str(path), 100)

@@ -1,10 +1,10 @@
-"""Tests for crnn_jax.data.glyph: glyph-level effects on the text mask."""
+"""Tests for crnn_jax.synth.glyph: glyph-level effects on the text mask."""
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from crnn_jax.data import glyph
+from crnn_jax.synth import glyph
 
 
 def _bars(width=120, height=48, stroke=6) -> Image.Image:

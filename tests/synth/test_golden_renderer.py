@@ -3,7 +3,7 @@
 A record is a pure function of (seed, index) on one installation, so a change of these
 digests means that the code changed what is drawn: configs would no longer reproduce their
 runs. Refactors must leave them as they are; a deliberate change of the renderer regenerates
-them (`python tests/data/test_golden_renderer.py`) and says why in its commit.
+them (`python tests/synth/test_golden_renderer.py`) and says why in its commit.
 
 The digests hold for the library versions and font files they were made with (the
 `environment` entry); elsewhere the test is skipped, naming what differs.
@@ -22,7 +22,7 @@ import pytest
 
 GOLDEN = pathlib.Path(__file__).with_name("golden_renderer.json")
 CHARS_62 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-LEVELS = {  # level: SyntheticTextSource keyword arguments.
+LEVELS = {  # level: RenderParams fields.
     "none": dict(augment="none"),
     "light": dict(augment="light"),
     "strong": dict(augment="strong", digit_fraction=0.15),
@@ -35,9 +35,10 @@ NUM_RECORDS = 12
 
 def _source(level: str):
   from crnn_jax.data.charset import Charset  # pylint: disable=import-outside-toplevel
-  from crnn_jax.data.synthetic import SyntheticTextSource  # pylint: disable=import-outside-toplevel
+  from crnn_jax.synth.params import RenderParams  # pylint: disable=import-outside-toplevel
+  from crnn_jax.synth.source_en import SyntheticTextSource  # pylint: disable=import-outside-toplevel
   return SyntheticTextSource(charset=Charset(CHARS_62), seed=7, num_records=NUM_RECORDS,
-                             **LEVELS[level])
+                             params=RenderParams(**LEVELS[level]))
 
 
 def _environment(sources) -> dict[str, str]:
@@ -82,7 +83,7 @@ def test_records_are_the_golden_ones():
   for level, source in sources.items():
     assert _digests(source) == golden["records"][level], (
         f"the {level!r} level draws other records than the golden ones; if that is meant, "
-        "regenerate them with `python tests/data/test_golden_renderer.py`")
+        "regenerate them with `python tests/synth/test_golden_renderer.py`")
 
 
 if __name__ == "__main__":

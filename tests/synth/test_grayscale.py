@@ -3,8 +3,14 @@
 import numpy as np
 import pytest
 
-from crnn_jax.data import fonts
-from crnn_jax.data import renderer
+from crnn_jax.synth import fonts
+from crnn_jax.synth import grayscale as renderer
+from crnn_jax.synth.renderer import SingleStream
+
+
+def _rng(seed: int) -> SingleStream:
+  """Every stage drawing in turn from one generator, which calls in a row share."""
+  return SingleStream(np.random.default_rng(seed))
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +31,7 @@ def _background_level(image):
 
 @pytest.mark.parametrize("augment", renderer.AUGMENT_LEVELS)
 def test_every_level_draws_visible_text(augment, font_paths):
-  rng = np.random.default_rng(0)
+  rng = _rng(0)
   for i in range(12):
     font = font_paths[(7 * i) % len(font_paths)]
     image = renderer.render_text("Hello42", font, rng, font_size=40, augment=augment)
@@ -41,7 +47,7 @@ def test_every_level_draws_visible_text(augment, font_paths):
 
 
 def test_none_is_black_on_white_with_margin(dejavu):
-  image = renderer.render_text("Wjgy", dejavu, np.random.default_rng(0), font_size=40,
+  image = renderer.render_text("Wjgy", dejavu, _rng(0), font_size=40,
                                augment="none")
   assert image.min() == 0
   border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
@@ -51,10 +57,10 @@ def test_none_is_black_on_white_with_margin(dejavu):
 
 
 def test_none_ignores_rng_and_scales_with_font_size(dejavu):
-  a = renderer.render_text("text", dejavu, np.random.default_rng(0), font_size=32, augment="none")
-  b = renderer.render_text("text", dejavu, np.random.default_rng(9), font_size=32, augment="none")
+  a = renderer.render_text("text", dejavu, _rng(0), font_size=32, augment="none")
+  b = renderer.render_text("text", dejavu, _rng(9), font_size=32, augment="none")
   np.testing.assert_array_equal(a, b)
-  big = renderer.render_text("text", dejavu, np.random.default_rng(0), font_size=64,
+  big = renderer.render_text("text", dejavu, _rng(0), font_size=64,
                              augment="none")
   assert 1.7 < big.shape[0] / a.shape[0] < 2.3
   assert 1.7 < big.shape[1] / a.shape[1] < 2.3
@@ -69,13 +75,13 @@ def test_line_height_does_not_depend_on_letters(dejavu):
 
 @pytest.mark.parametrize("augment", ["light", "strong"])
 def test_same_rng_state_gives_same_image(augment, dejavu):
-  a = renderer.render_text("Sample", dejavu, np.random.default_rng(5), font_size=36,
+  a = renderer.render_text("Sample", dejavu, _rng(5), font_size=36,
                            augment=augment)
-  b = renderer.render_text("Sample", dejavu, np.random.default_rng(5), font_size=36,
+  b = renderer.render_text("Sample", dejavu, _rng(5), font_size=36,
                            augment=augment)
   np.testing.assert_array_equal(a, b)
   others = [
-      renderer.render_text("Sample", dejavu, np.random.default_rng(s), font_size=36,
+      renderer.render_text("Sample", dejavu, _rng(s), font_size=36,
                            augment=augment)
       for s in range(6, 10)
   ]
@@ -83,7 +89,7 @@ def test_same_rng_state_gives_same_image(augment, dejavu):
 
 
 def test_light_has_both_polarities_and_varied_sizes(dejavu):
-  rng = np.random.default_rng(1)
+  rng = _rng(1)
   dark_text = light_text = 0
   heights = set()
   for _ in range(40):
@@ -113,7 +119,7 @@ def clean_strong(monkeypatch):
 
 def test_strong_never_crops_glyphs(clean_strong, font_paths):
   """Rotated, sheared and spaced text keeps all its ink, away from the image border."""
-  rng = np.random.default_rng(3)
+  rng = _rng(3)
   texts = ["Wjgy", "fQ|", "Typography", "j", "MW", "Hq"]  # No ligatures (ffi).
   for i in range(60):
     font = font_paths[(11 * i) % len(font_paths)]
@@ -131,7 +137,7 @@ def test_strong_never_crops_glyphs(clean_strong, font_paths):
 def test_strong_geometry_differs_from_light(dejavu):
   """Rotation/shear and spacing change the box: strong widths vary more than light ones."""
   def widths(augment):
-    rng = np.random.default_rng(2)
+    rng = _rng(2)
     return [
         renderer.render_text("minimum", dejavu, rng, font_size=40, augment=augment).shape[1]
         for _ in range(30)
@@ -141,6 +147,6 @@ def test_strong_geometry_differs_from_light(dejavu):
 
 def test_bad_arguments(dejavu):
   with pytest.raises(ValueError, match="augment"):
-    renderer.render_text("a", dejavu, np.random.default_rng(0), font_size=40, augment="heavy")
+    renderer.render_text("a", dejavu, _rng(0), font_size=40, augment="heavy")
   with pytest.raises(ValueError, match="empty"):
-    renderer.render_text("", dejavu, np.random.default_rng(0), font_size=40, augment="none")
+    renderer.render_text("", dejavu, _rng(0), font_size=40, augment="none")

@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from crnn_jax.data import fonts
+from crnn_jax.synth import fonts
 from crnn_jax.data import preprocess
-from crnn_jax.data import scene
+from crnn_jax.synth import params as params_lib
+from crnn_jax.synth import scene
+from crnn_jax.synth.renderer import Streams
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,7 @@ def photo_dir(tmp_path_factory):
 
 
 def _render(text, font, seed, **kwargs):
-  return scene.render_scene(text, font, np.random.default_rng(seed), **kwargs)
+  return scene.render_scene(text, font, Streams(seed, 0), **kwargs)
 
 
 def test_images_are_rgb_at_varied_heights(font_paths):
@@ -68,7 +70,7 @@ def test_colour_and_both_polarities(font_paths):
 
 
 def test_photographs_are_used_as_backgrounds(font_paths, photo_dir):
-  from crnn_jax.data import backgrounds  # pylint: disable=import-outside-toplevel
+  from crnn_jax.synth import backgrounds  # pylint: disable=import-outside-toplevel
   images = backgrounds.discover_backgrounds([photo_dir], builtin=False)
   assert [p.rsplit("/", 1)[-1] for p in images] == ["green.png", "red.jpg"]
   params = scene.SceneParams(photo_prob=1.0, photo_fade_prob=0.0, lighting_prob=0,
@@ -153,8 +155,8 @@ _FLAT = dict(photo_prob=0.0, flat_prob=1.0, lighting_prob=0.0, blur_prob=0.0,
 
 def test_bevel_shades_the_ink_and_nothing_else(font_paths):
   # Everything drawn before the bevel is the same at one seed; fixed height, no degradations.
-  plain = scene.scene_params(dict(_FLAT, output_height=(32, 32)))
-  bevelled = scene.scene_params(dict(_FLAT, output_height=(32, 32), bevel_prob=1.0))
+  plain = params_lib.scene_params(dict(_FLAT, output_height=(32, 32)))
+  bevelled = params_lib.scene_params(dict(_FLAT, output_height=(32, 32), bevel_prob=1.0))
   for seed in range(4):
     a = _render("HOTEL", font_paths[0], seed, params=plain).astype(int)
     b = _render("HOTEL", font_paths[0], seed, params=bevelled).astype(int)
@@ -174,7 +176,7 @@ def test_bevel_off_keeps_the_records_of_earlier_configs(font_paths):
   for seed in range(3):
     np.testing.assert_array_equal(
         _render("Main St", font_paths[1], seed),
-        _render("Main St", font_paths[1], seed, params=scene.scene_params({"bevel_prob": 0.0})))
+        _render("Main St", font_paths[1], seed, params=params_lib.scene_params({"bevel_prob": 0.0})))
 
 
 def test_hollow_letters_keep_the_outline_and_show_the_surface_inside(font_paths):
@@ -186,7 +188,7 @@ def test_hollow_letters_keep_the_outline_and_show_the_surface_inside(font_paths)
                   weight_prob=0.0, size_range=(1.0, 1.0))
   inked, cores = {}, {}
   for hollow_prob in (0.0, 1.0):
-    params = scene.scene_params(dict(outlined, hollow_prob=hollow_prob))
+    params = params_lib.scene_params(dict(outlined, hollow_prob=hollow_prob))
     inked[hollow_prob] = cores[hollow_prob] = 0
     for seed in range(20):
       gray = preprocess.to_grayscale(_render("HOTEL", bold, seed, font_size=40, params=params))
@@ -202,14 +204,14 @@ def test_hollow_letters_draw_no_random_number_of_their_own(font_paths):
   # Without borders, hollow_prob changes nothing: earlier configs keep their records.
   for seed in range(3):
     np.testing.assert_array_equal(
-        _render("Main St", font_paths[1], seed, params=scene.scene_params({"border_prob": 0.0})),
+        _render("Main St", font_paths[1], seed, params=params_lib.scene_params({"border_prob": 0.0})),
         _render("Main St", font_paths[1], seed,
-                params=scene.scene_params({"border_prob": 0.0, "hollow_prob": 1.0})))
+                params=params_lib.scene_params({"border_prob": 0.0, "hollow_prob": 1.0})))
 
 
 def test_inline_line_lies_inside_thick_strokes_and_skips_thin_ones():
   # pylint: disable=protected-access
-  params = scene.scene_params({"inline_band": (0.4, 0.6)})
+  params = params_lib.scene_params({"inline_band": (0.4, 0.6)})
   bar = np.zeros((60, 120), np.float32)
   bar[10:50, 10:110] = 1.0  # A stroke 40 px thick: half-width 20 (90th percentile ~17).
   line = scene._inline(np.random.default_rng(0), bar, params)
@@ -226,7 +228,7 @@ def test_inline_line_lies_inside_thick_strokes_and_skips_thin_ones():
 def test_inline_letters_change_only_the_strokes_insides(font_paths, monkeypatch):
   # The same draws with the line's coverage zeroed: the difference is the line alone.
   bold = next(p for p in fonts.discover_fonts() if p.name == "DejaVuSans-Bold.ttf")
-  params = scene.scene_params(dict(_FLAT, inline_prob=1.0, output_height=(64, 64),
+  params = params_lib.scene_params(dict(_FLAT, inline_prob=1.0, output_height=(64, 64),
                                    weight_prob=0.0, size_range=(1.0, 1.0), perspective_prob=0.0,
                                    curve_prob=0.0))
   lined = [preprocess.to_grayscale(_render("HOTEL", bold, seed, font_size=48, params=params))
@@ -256,8 +258,8 @@ def test_wide_tracking_sets_the_letter_gaps(font_paths):
   spaced = dict(_FLAT, spacing_prob=1.0, wide_spacing_prob=1.0, perspective_prob=0.0,
                 curve_prob=0.0, margin_x=(0.0, 0.0), margin_y=(0.0, 0.0), size_range=(1.0, 1.0),
                 weight_prob=0.0)
-  narrow = scene.scene_params(dict(spaced, wide_tracking=(0.2, 0.2)))
-  wide = scene.scene_params(dict(spaced, wide_tracking=(1.0, 1.0)))
+  narrow = params_lib.scene_params(dict(spaced, wide_tracking=(0.2, 0.2)))
+  wide = params_lib.scene_params(dict(spaced, wide_tracking=(1.0, 1.0)))
   for seed in range(3):
     a = _render("GRAND", font_paths[0], seed, params=narrow)
     b = _render("GRAND", font_paths[0], seed, params=wide)
@@ -266,14 +268,14 @@ def test_wide_tracking_sets_the_letter_gaps(font_paths):
 
 
 def test_scene_params_overrides_are_checked():
-  params = scene.scene_params({"bevel_prob": 0.2, "wide_tracking": [0.1, 1.0]})
+  params = params_lib.scene_params({"bevel_prob": 0.2, "wide_tracking": [0.1, 1.0]})
   assert params.bevel_prob == 0.2 and params.wide_tracking == (0.1, 1.0)
   assert params.blur_prob == scene.DEFAULT_PARAMS.blur_prob
-  assert scene.scene_params(None) == scene.DEFAULT_PARAMS
+  assert params_lib.scene_params(None) == scene.DEFAULT_PARAMS
   with pytest.raises(ValueError, match="unknown scene parameter.*bevel_probability"):
-    scene.scene_params({"bevel_probability": 0.2})
+    params_lib.scene_params({"bevel_probability": 0.2})
   with pytest.raises(ValueError, match="wide_tracking takes 2 values"):
-    scene.scene_params({"wide_tracking": (0.1, 0.5, 0.9)})
+    params_lib.scene_params({"wide_tracking": (0.1, 0.5, 0.9)})
 
 
 def test_bevel_of_a_one_pixel_crop_leaves_the_ink():

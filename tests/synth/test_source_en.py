@@ -11,19 +11,21 @@ import string
 import numpy as np
 import pytest
 
-from crnn_jax.data import fonts
-from crnn_jax.data import renderer
+from crnn_jax.synth import fonts
+from crnn_jax.synth import grayscale
+from crnn_jax.synth import renderer
+from crnn_jax.synth.params import RenderParams
 from crnn_jax.data.charset import Charset
-from crnn_jax.data.synthetic import SyntheticTextSource
+from crnn_jax.synth.source_en import SyntheticTextSource
 
 CHARS_62 = string.digits + string.ascii_lowercase + string.ascii_uppercase
 CHARS_36 = string.digits + string.ascii_lowercase
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
-def _source(chars=CHARS_62, fold_case=False, **kwargs):
-  kwargs = {"seed": 1, "num_records": 500, **kwargs}
-  return SyntheticTextSource(charset=Charset(chars, fold_case=fold_case), **kwargs)
+def _source(chars=CHARS_62, fold_case=False, seed=1, num_records=500, **kwargs):
+  return SyntheticTextSource(charset=Charset(chars, fold_case=fold_case), seed=seed,
+                             num_records=num_records, params=RenderParams(**kwargs))
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +92,8 @@ def test_index_out_of_range():
 
 def test_labels_have_the_configured_lengths_and_are_encodable():
   charset = Charset(CHARS_62)
-  source = SyntheticTextSource(charset=charset, seed=4, num_records=200, min_length=3,
-                               max_length=6, augment="none")
+  source = SyntheticTextSource(charset=charset, seed=4, num_records=200,
+                               params=RenderParams(min_length=3, max_length=6, augment="none"))
   texts = [source[i]["text"] for i in range(150)]
   lengths = [len(t) for t in texts]
   assert min(lengths) >= 3 and max(lengths) <= 6
@@ -139,7 +141,8 @@ def test_digit_fraction_checked():
 
 def test_lower_case_charset_gives_lower_case_labels():
   charset = Charset(CHARS_36, fold_case=True)
-  source = SyntheticTextSource(charset=charset, seed=1, num_records=100, augment="none")
+  source = SyntheticTextSource(charset=charset, seed=1, num_records=100,
+                               params=RenderParams(augment="none"))
   texts = [source[i]["text"] for i in range(100)]
   assert all(t == t.lower() for t in texts)
   assert set("".join(texts)) <= set(CHARS_36)
@@ -205,7 +208,8 @@ def test_from_config():
   source = SyntheticTextSource.from_config(config.data, charset, seed=config.data.eval_seed,
                                            num_records=20)
   assert len(source) == 20
-  assert source.augment == "light" and source.max_length == 5 and source.font_size == 40
+  assert source.params.augment == "light" and source.params.max_length == 5
+  assert source.params.font_size == 40
   assert source.seed == config.data.eval_seed
   assert all(len(source[i]["text"]) <= 5 for i in range(20))
 
@@ -246,7 +250,7 @@ def test_scene_records_are_colour_or_strong_gray(scene_source):
 
 def test_scene_labels_are_encodable_and_punctuation_is_drawn_not_labelled(scene_source,
                                                                            monkeypatch):
-  from crnn_jax.data import scene  # pylint: disable=import-outside-toplevel
+  from crnn_jax.synth import scene  # pylint: disable=import-outside-toplevel
   drawn = []
   real = scene.render_scene
   monkeypatch.setattr(scene, "render_scene",
@@ -264,10 +268,10 @@ def test_scene_labels_are_encodable_and_punctuation_is_drawn_not_labelled(scene_
 
 
 def test_prices_draw_a_currency_sign_the_label_leaves_out(monkeypatch):
-  from crnn_jax.data import synthetic  # pylint: disable=import-outside-toplevel
+  from crnn_jax.synth import source_en as synthetic  # pylint: disable=import-outside-toplevel
   drawn = []
-  real = renderer.render_text
-  monkeypatch.setattr(renderer, "render_text",
+  real = grayscale.render_text
+  monkeypatch.setattr(grayscale, "render_text",
                       lambda text, *a, **k: drawn.append(text) or real(text, *a, **k))
   source = _source(word_fraction=0.0, digit_fraction=1.0, price_fraction=0.7, augment="none",
                    max_length=12)
@@ -292,7 +296,7 @@ def test_wordfreq_vocabulary_prefers_frequent_words():
                    upper_fraction=0, augment="none", num_records=400)
   draw = source._word  # pylint: disable=protected-access
   words = [draw(np.random.default_rng(i), source.words) for i in range(400)]
-  from crnn_jax.data import words as words_lib  # pylint: disable=import-outside-toplevel
+  from crnn_jax.synth import words as words_lib  # pylint: disable=import-outside-toplevel
   common = set(words_lib.frequent_words()[0][:1000])
   # Uniform draws would take 1% from the 1,000 most frequent words; the sqrt(frequency) half
   # takes about 10% of its draws from them.
@@ -321,18 +325,18 @@ def test_scene_arguments_are_checked():
 
 
 def test_scene_config_builds_its_source():
-  from configs import synth_en_scene  # pylint: disable=import-outside-toplevel
-  config = synth_en_scene.get_config()
+  from configs import scene_en  # pylint: disable=import-outside-toplevel
+  config = scene_en.get_config("stage=1")
   charset = Charset.from_config(config.text)
   source = SyntheticTextSource.from_config(config.data, charset, seed=1, num_records=8)
-  assert source.augment == "scene" and source.vocabulary == "wordfreq"
-  assert source.font_pool == "scene" and source.strong_fraction == 0.25
+  assert source.params.augment == "scene" and source.params.vocabulary == "wordfreq"
+  assert source.params.font_pool == "scene" and source.params.strong_fraction == 0.25
   assert len(source.fonts) > 300
   assert all(charset.can_encode(source[i]["text"]) for i in range(8))
 
 
 def test_scene_params_reach_the_renderer(monkeypatch):
-  from crnn_jax.data import scene  # pylint: disable=import-outside-toplevel
+  from crnn_jax.synth import scene  # pylint: disable=import-outside-toplevel
   seen = []
   real = scene.render_scene
 
@@ -352,28 +356,27 @@ def test_scene_params_reach_the_renderer(monkeypatch):
 
 
 def test_stage4_config_changes_the_scene_params():
-  from configs import synth_en_scene4  # pylint: disable=import-outside-toplevel
-  config = synth_en_scene4.get_config()
+  from configs import scene_en  # pylint: disable=import-outside-toplevel
+  config = scene_en.get_config("stage=4")
   source = SyntheticTextSource.from_config(config.data, Charset.from_config(config.text), seed=1,
                                            num_records=4)
-  assert source.scene_params.bevel_prob == 0.15 and source.scene_params.wide_tracking == (0.12, 1.1)
+  assert source.params.scene_params.bevel_prob == 0.15 and source.params.scene_params.wide_tracking == (0.12, 1.1)
 
 
 def test_a_rendering_error_draws_the_effects_again_and_keeps_the_record_deterministic(
     monkeypatch, caplog):
-  from crnn_jax.data import synthetic  # pylint: disable=import-outside-toplevel
+  from crnn_jax.synth import source_en as synthetic  # pylint: disable=import-outside-toplevel
   source = _source(augment="strong")
-  real = renderer.render_text
+  real = grayscale.render_text
   calls = []
 
-  def flaky(text, font, rng, **kwargs):  # The first draw of every record raises.
+  def flaky(text, font, streams, **kwargs):  # The first draw of every record raises.
     calls.append(text)
     if len(calls) % 2:
-      rng.random()  # It had used the generator before failing.
       raise ValueError("a bevel on a one-pixel crop")
-    return real(text, font, rng, **kwargs)
+    return real(text, font, streams, **kwargs)
 
-  monkeypatch.setattr(renderer, "render_text", flaky)
+  monkeypatch.setattr(grayscale, "render_text", flaky)
   record = source[3]
   assert "record 3 of seed" in caplog.text and "a bevel on a one-pixel crop" in caplog.text
   again = source[3]
@@ -383,7 +386,7 @@ def test_a_rendering_error_draws_the_effects_again_and_keeps_the_record_determin
   def broken(*args, **kwargs):
     raise ValueError("always")
 
-  monkeypatch.setattr(renderer, "render_text", broken)
+  monkeypatch.setattr(grayscale, "render_text", broken)
   with pytest.raises(RuntimeError, match=f"record 5 of seed {source.seed}: rendering .* failed "
-                     f"{synthetic.RENDER_ATTEMPTS} times; last error: ValueError"):
+                     f"{renderer.RENDER_ATTEMPTS} times; last error: ValueError"):
     source[5]

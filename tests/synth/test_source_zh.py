@@ -6,12 +6,13 @@ import pytest
 pytest.importorskip("jieba", reason="the zh text source needs jieba: pip install 'crnn-jax[zh]'")
 
 from configs import zh_en  # pylint: disable=wrong-import-position
-from crnn_jax.data import cjk_fonts  # pylint: disable=wrong-import-position
+from crnn_jax.synth import cjk_fonts  # pylint: disable=wrong-import-position
 from crnn_jax.data import pipeline  # pylint: disable=wrong-import-position
-from crnn_jax.data import renderer  # pylint: disable=wrong-import-position
-from crnn_jax.data import synthetic_sources  # pylint: disable=wrong-import-position
+from crnn_jax.synth import grayscale as renderer  # pylint: disable=wrong-import-position
+from crnn_jax.synth import sources as synthetic_sources  # pylint: disable=wrong-import-position
+from crnn_jax.synth.params import RenderParams  # pylint: disable=wrong-import-position
 from crnn_jax.data import zh_charset  # pylint: disable=wrong-import-position
-from crnn_jax.data import zh_synthetic  # pylint: disable=wrong-import-position
+from crnn_jax.synth import source_zh as zh_synthetic  # pylint: disable=wrong-import-position
 from crnn_jax.data.charset import Charset  # pylint: disable=wrong-import-position
 
 FACES = cjk_fonts.discover_cjk_fonts()
@@ -20,10 +21,11 @@ pytestmark = pytest.mark.skipif(
 CHARSET = Charset(zh_charset.ZH_EN_CHARS)
 
 
-def _source(**kwargs):
-  kwargs.setdefault("augment", "light")
-  return zh_synthetic.ZhSyntheticSource(charset=CHARSET, seed=kwargs.pop("seed", 7),
-                                        num_records=kwargs.pop("num_records", 50), **kwargs)
+def _source(seed=7, num_records=50, faces=None, mix=None, **kwargs):
+  params = RenderParams(**{"text": "zh_en", "max_length": 25, "augment": "light",
+                           "zh_mix": mix or {}, **kwargs})
+  return zh_synthetic.ZhSyntheticSource(charset=CHARSET, seed=seed, num_records=num_records,
+                                        params=params, faces=faces)
 
 
 def test_records_are_functions_of_seed_and_index_and_encode():
@@ -110,7 +112,7 @@ def test_config_text_kind_picks_the_source():
   source = synthetic_sources.source_from_config(config.data, charset, seed=1, num_records=4)
   assert isinstance(source, zh_synthetic.ZhSyntheticSource)
   config.data.synthetic.text = "klingon"
-  with pytest.raises(ValueError, match="synthetic.text"):
+  with pytest.raises(ValueError, match="text must be one of"):
     synthetic_sources.source_from_config(config.data, charset, seed=1, num_records=4)
 
 
