@@ -106,10 +106,10 @@ def worker(args) -> dict:
     import torch_crnn  # pylint: disable=import-outside-toplevel
     from crnn_jax.data import preprocess  # pylint: disable=import-outside-toplevel
     torch.set_num_threads(threads)
-    model = jax_rec.model
+    model = jax_rec.backend.model
     torch_model = torch_crnn.CRNN(model.num_classes, tuple(model.conv_channels),
                                   model.batch_norm_layout, model.lstm_hidden, model.lstm_layers)
-    torch_crnn.load_flax_variables(torch_model, jax_rec.variables)
+    torch_crnn.load_flax_variables(torch_model, jax_rec.backend.variables)
     torch_model.eval()
 
     def torch_read(count, batch):

@@ -89,7 +89,8 @@ def build(model_name: str):
   variables = tps.init(jax.random.key(0), jnp.zeros((1, 32, 100, 1)), jnp.array([100]))
   plain_variables = {c: {k: v for k, v in tree.items() if k != "rectifier"}
                      for c, tree in variables.items()}
-  return tuple(inference.Recognizer(m, v, charset, decoder="greedy", compilation_cache=False)
+  return tuple(inference.Recognizer.from_model(m, v, charset, decoder="greedy",
+                                               compilation_cache=False)
                for m, v in ((plain, plain_variables), (tps, variables)))
 
 

@@ -153,12 +153,12 @@ class JaxBench:
     self._predict_jit = jax.jit(self._predict_impl)
     self._train = self._predict = None  # Compiled for the current case's shapes.
     # Greedy, as PyTorch decodes: the Recognizer's default for English charsets is lm.
-    self.recognizer = inference.Recognizer(self.model, variables,
-                                           Charset(ALPHANUMERIC_36),
-                                           width_step=WIDTH_STEP, decoder="greedy")
-    self.lm_recognizer = inference.Recognizer(self.model, variables,
-                                              Charset(ALPHANUMERIC_36),
-                                              width_step=WIDTH_STEP, decoder="lm")
+    self.recognizer = inference.Recognizer.from_model(self.model, variables,
+                                                      Charset(ALPHANUMERIC_36),
+                                                      width_step=WIDTH_STEP, decoder="greedy")
+    self.lm_recognizer = inference.Recognizer.from_model(self.model, variables,
+                                                         Charset(ALPHANUMERIC_36),
+                                                         width_step=WIDTH_STEP, decoder="lm")
     self.batch_size = batch_size
 
   def _predict_impl(self, variables, images, widths):

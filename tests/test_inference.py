@@ -1,6 +1,7 @@
 """Tests for the Recognizer API, decoder selection, alignments and character spans."""
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ import crnn_jax
 from crnn_jax import cli
 from crnn_jax.data.charset import Charset
 from crnn_jax.decoding import alignment
+from crnn_jax.decoding import decoder as decoder_lib
 from crnn_jax.decoding import greedy
 from crnn_jax.models import crnn
 
@@ -32,7 +34,7 @@ def test_import_is_lazy_and_flags_apply_first():
           "assert 'jax' not in sys.modules\n"
           "assert 'ynn_fusion_type' in os.environ['XLA_FLAGS']\n"
           "r = crnn_jax.Recognizer\n"
-          "assert 'jax' in sys.modules and r.__module__ == 'crnn_jax.inference'\n")
+          "assert 'jax' in sys.modules and r.__module__ == 'crnn_jax.inference.recognizer'\n")
   env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "CRNN_JAX_NO_XLA_FLAGS")}
   result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=env, timeout=120, check=False)
@@ -141,20 +143,23 @@ def test_predict_lm_flags_reach_the_decoder():
                                                         "--length-bonus", "-1"]))
   assert kwargs["decoder"] is None  # The Recognizer's default: lm for English models.
   kwargs.pop("backend", None)
-  recognizer = crnn_jax.Recognizer(None, None, Charset("abc"), compilation_cache=False, **kwargs)
+  recognizer = crnn_jax.Recognizer.from_model(None, None, Charset("abc"), compilation_cache=False,
+                                              **kwargs)
   assert recognizer.decoder.name == "lm"
   assert recognizer.decoder.lm_weight == 0.25 and recognizer.decoder.length_bonus == -1.0
 
 
 def test_far_too_wide_inputs_warn_once_with_the_count(recognizer, tiny_workdir, tmp_path, capsys):
   images = deploy_helpers.text_images(3, [100, 5000, 4000])
-  assert recognizer.max_aspect_ratio == recognizer.max_width / 32  # Keep-ratio: 1024 / 32.
+  # Keep-ratio: 1024 / 32.
+  assert recognizer.max_aspect_ratio == recognizer.preprocessing.max_width / 32
   with pytest.warns(crnn_jax.inference.TooWideWarning, match=r"2 of 3 images .*\(up to 156:1\)"):
     predictions = recognizer.recognize(images)
   assert [p.too_wide for p in predictions] == [False, True, True]
   assert predictions[1].aspect_ratio == pytest.approx(5000 / 32)
-  fixed = crnn_jax.Recognizer(recognizer.model, recognizer.variables, recognizer.charset,
-                              fixed_width=128)
+  fixed = crnn_jax.Recognizer(recognizer.backend,
+                              dataclasses.replace(recognizer.preprocessing, fixed_width=128),
+                              recognizer.decoder)
   assert fixed.max_aspect_ratio == 10.0  # 2.5 x the 128 / 32 input shape.
   long_word = deploy_helpers.text_images(4, [400])[0]  # 12.5:1
   with pytest.warns(crnn_jax.inference.TooWideWarning, match="1 of 2 images"):
@@ -185,8 +190,9 @@ def test_recognize_reports_unreadable_inputs_when_asked(recognizer, tmp_path):
   alone = recognizer.recognize(paths)
   assert [p.error for p in alone] == ["", "", ""]
   assert [reported[i] for i in (0, 2, 3)] == alone  # The others read as without the bad file.
-  lex = crnn_jax.Recognizer(recognizer.model, recognizer.variables, recognizer.charset,
-                            decoder="lexicon", lexicon=["abc"])
+  lex = crnn_jax.Recognizer(recognizer.backend, recognizer.preprocessing,
+                            decoder_lib.build_decoder(recognizer.charset, "lexicon",
+                                                      lexicon=["abc"]))
   per_image = lex.recognize(inputs, lexicons=[["one"], ["bad"], ["two"], ["three"]],
                             errors="report")
   assert [p.text for p in per_image] == ["one", "", "two", "three"]  # Lexicons stay aligned.
@@ -200,11 +206,10 @@ def test_default_decoder_follows_the_charset(recognizer):
   from crnn_jax.data.charset import Charset  # pylint: disable=import-outside-toplevel
   assert recognizer.decoder.name == "lm"  # 36 ASCII characters: the English language model.
   cjk = Charset("".join(chr(0x4E00 + i) for i in range(len(recognizer.charset))))
-  other = crnn_jax.Recognizer(recognizer.model, recognizer.variables, cjk,
-                              compilation_cache=False)
+  other = crnn_jax.Recognizer.from_model(None, None, cjk, compilation_cache=False)
   assert other.decoder.name == "greedy"
-  chosen = crnn_jax.Recognizer(recognizer.model, recognizer.variables, recognizer.charset,
-                               decoder="beam", compilation_cache=False)
+  chosen = crnn_jax.Recognizer.from_model(None, None, recognizer.charset, decoder="beam",
+                                          compilation_cache=False)
   assert chosen.decoder.name == "beam" and chosen.decoder.beam_width == 10
 
 
@@ -257,7 +262,6 @@ def test_load_image_reads_bytes_as_files_and_names_each_failure(tmp_path):
 
 
 def test_recognize_preprocessed_takes_another_decoder(recognizer):
-  from crnn_jax.decoding import decoder as decoder_lib  # pylint: disable=import-outside-toplevel
   arrays = [recognizer.preprocess(x) for x in deploy_helpers.text_images(5, [60, 90])]
   lexicon = decoder_lib.Decoder(recognizer.charset, "lexicon", lexicon=["red", "green"])
   read = recognizer.recognize_preprocessed(arrays, decoder=lexicon)
@@ -265,6 +269,6 @@ def test_recognize_preprocessed_takes_another_decoder(recognizer):
   assert recognizer.decoder.name == "lm"  # Its own decoder is unchanged...
   greedy_read = recognizer.recognize_preprocessed(
       arrays, decoder=decoder_lib.Decoder(recognizer.charset, "greedy"))
-  own = crnn_jax.Recognizer(recognizer.model, recognizer.variables, recognizer.charset,
-                            decoder="greedy", compilation_cache=False)
+  own = crnn_jax.Recognizer(recognizer.backend, recognizer.preprocessing,
+                            decoder_lib.build_decoder(recognizer.charset, "greedy"))
   assert greedy_read == own.recognize_preprocessed(arrays)  # ...and greedy reads as greedy.

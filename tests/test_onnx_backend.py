@@ -47,7 +47,7 @@ def test_onnxruntime_backend_predicts_what_jax_predicts(tiny_workdir, tmp_path, 
                                                 backend="onnxruntime",
                                                 compilation_cache=tmp_path / "cache",
                                                 threads=1)
-  assert ort_rec.backend == "onnxruntime" and ort_rec.onnx is not None
+  assert ort_rec.backend.name == "onnxruntime" and ort_rec.backend.session is not None
   # One padded batch, and (greedy) batches of different widths.
   for batch_size in (64, 3) if decoder == "greedy" else (64,):
     _assert_same_predictions(ort_rec.recognize(images, batch_size=batch_size),
@@ -74,8 +74,8 @@ def test_model_built_on_the_fly_is_cached_and_keyed_by_weights(tiny_workdir, tmp
 def test_from_onnx_reads_charset_and_resizing_from_the_file(tiny_workdir, onnx_file):
   rec = crnn_jax.Recognizer.from_onnx(onnx_file, threads=1)
   reference = crnn_jax.Recognizer.from_checkpoint(tiny_workdir)
-  assert rec.model is None and rec.charset.chars == reference.charset.chars
-  assert rec.fixed_width == reference.fixed_width and rec.height == 32
+  assert rec.backend.model is None and rec.charset.chars == reference.charset.chars
+  assert rec.preprocessing == reference.preprocessing and rec.preprocessing.height == 32
   _assert_same_predictions(rec.recognize(_images()), reference.recognize(_images()))
 
 
@@ -86,7 +86,7 @@ def test_from_onnx_of_a_fixed_width_model(tmp_path):
   assert cli.main(["export", "--checkpoint", str(workdir), "--format", "onnx", "--output",
                    str(path)]) == 0
   rec = crnn_jax.Recognizer.from_onnx(path)
-  assert rec.fixed_width == 100
+  assert rec.preprocessing.fixed_width == 100
   _assert_same_predictions(rec.recognize(_images()),
                            crnn_jax.Recognizer.from_checkpoint(workdir).recognize(_images()))
 
@@ -94,7 +94,7 @@ def test_from_onnx_of_a_fixed_width_model(tmp_path):
 def test_bad_backend_and_files_are_named(tmp_path):
   import onnx  # pylint: disable=import-outside-toplevel
   with pytest.raises(ValueError, match="backend must be one of"):
-    crnn_jax.Recognizer(None, None, Charset("ab"), backend="tflite")
+    crnn_jax.Recognizer.from_model(None, None, Charset("ab"), backend="tflite")
   garbage = tmp_path / "garbage.onnx"
   garbage.write_bytes(b"not a model")
   with pytest.raises(ValueError, match="garbage.onnx: cannot load"):

@@ -76,8 +76,8 @@ def test_int8_export_quantizes_the_convolutions_and_stays_close(tmp_path):
   f32 = crnn_jax.Recognizer.from_onnx(float_path)
   int8 = crnn_jax.Recognizer.from_onnx(int8_path)
   batch = quantize.calibration_batches(config, num_images=32, seed=123)[0]
-  a, lengths = f32.onnx.logits(batch["images"], batch["widths"])
-  b, _ = int8.onnx.logits(batch["images"], batch["widths"])
+  a, lengths = f32.backend.session.logits(batch["images"], batch["widths"])
+  b, _ = int8.backend.session.logits(batch["images"], batch["widths"])
   real = np.arange(a.shape[1])[None, :] < lengths[:, None]
   error = np.abs(a - b)[real].mean() / np.abs(a)[real].mean()
   agree = np.mean(a.argmax(-1)[real] == b.argmax(-1)[real])

@@ -103,8 +103,8 @@ def test_logits_equal_pytorch(torch_model, imported, width):
   rng = np.random.default_rng(width)
   images = rng.uniform(-1, 1, (2, 32, width, 1)).astype(np.float32)
   expected = _torch_logits(torch_model, images)
-  log_probs, lengths = recognizer.logits(images, np.full(2, width, np.int32))
-  logits, lengths2 = recognizer.model.apply(recognizer.variables, images,
+  log_probs, lengths = recognizer.backend.log_probs(images, np.full(2, width, np.int32))
+  logits, lengths2 = recognizer.backend.model.apply(recognizer.backend.variables, images,
                                             np.full(2, width, np.int32))
   logits = np.asarray(logits)
   assert logits.shape == expected.shape == (2, width // 4 + 1, len(ALPHABET) + 1)
@@ -121,9 +121,9 @@ def test_workdir_config_and_predict_cli(torch_model, imported, tmp_path, capsys)
   _, workdir = imported
   recognizer = Recognizer.from_checkpoint(workdir, decoder="greedy")  # As torch's argmax below.
   assert recognizer.charset.chars == ALPHABET
-  assert recognizer.model.conv_channels == CHANNELS
-  assert recognizer.model.lstm_hidden == HIDDEN
-  assert recognizer.model.batch_norm_layout == "torch"
+  assert recognizer.backend.model.conv_channels == CHANNELS
+  assert recognizer.backend.model.lstm_hidden == HIDDEN
+  assert recognizer.backend.model.batch_norm_layout == "torch"
   # A 32-pixel-high uint8 image goes through preprocessing unchanged but for the [-1, 1] scaling,
   # which is crnn.pytorch's (x / 255 - 0.5) / 0.5.
   rng = np.random.default_rng(1)

@@ -1,13 +1,18 @@
-"""The decoder options of `crnn-jax eval`, `predict` and `serve`, and the Decoders they ask for."""
+"""The decoder options of `crnn-jax eval`, `predict` and `serve`, and the Decoders they ask for.
+
+This module only maps argparse to `decoding.decoder.build_decoder`, the one decoder builder:
+`decoder_settings` reads the options, `decoder_from_args` and `decoders_from_args` build.
+"""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from crnn_jax.data.charset import Charset
 from crnn_jax.decoding.decoder import (DECODERS, DEFAULT_BEAM_WIDTH, DEFAULT_DELTA,
                                        DEFAULT_LENGTH_BONUS, DEFAULT_LM_BEAM_WIDTH,
-                                       DEFAULT_LM_WEIGHT, Decoder, default_name)
+                                       DEFAULT_LM_WEIGHT, Decoder, build_decoder, default_name)
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, multiple: bool = True,
@@ -68,9 +73,16 @@ def decoders_from_args(args, charset: Charset) -> list[Decoder]:
   return [decoder_from_args(args, charset, name) for name in names]
 
 
-def decoder_from_args(args, charset: Charset, name: str) -> Decoder:
-  """The Decoder `name` configured by parsed command-line options (see `add_arguments`); a
-  lexicon decoder gets `--lexicon` when given (else it needs per-image lexicons)."""
-  return Decoder(charset, name, beam_width=args.beam_width,
-                 lexicon=getattr(args, "lexicon", None) if name == "lexicon" else None,
-                 delta=args.delta, lm_weight=args.lm_weight, length_bonus=args.length_bonus)
+def decoder_settings(args) -> dict[str, Any]:
+  """`build_decoder`'s settings of parsed command-line options (see `add_arguments`)."""
+  return dict(beam_width=args.beam_width, lexicon=getattr(args, "lexicon", None),
+              delta=args.delta, lm_weight=args.lm_weight, length_bonus=args.length_bonus)
+
+
+def decoder_from_args(args, charset: Charset, name: str | None = None) -> Decoder:
+  """The Decoder `name` (default: a single `--decoder`, else the charset's default) configured
+  by parsed command-line options (see `add_arguments`); a lexicon decoder gets `--lexicon` when
+  given (else it needs per-image lexicons)."""
+  if name is None and isinstance(getattr(args, "decoder", None), str):
+    name = args.decoder
+  return build_decoder(charset, name, **decoder_settings(args))

@@ -25,6 +25,7 @@ corrupt files, directories without images) are named on stderr and make the exit
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import pathlib
@@ -57,7 +58,7 @@ def register(subparsers) -> None:
 
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
   """`predict` options: decoder choice, backend, and `--visualize OUT_DIR`."""
-  decoder_flags.add_arguments(parser, multiple=False)
+  decoder_flags.add_arguments(parser, multiple=False, image_lexicons=False)
   parser.add_argument("--backend", default="jax", choices=("jax", "onnxruntime"),
                       help="jax (XLA) or onnxruntime (the model exported to ONNX on the fly, "
                       "kept in the cache directory; needs the export extra)")
@@ -155,12 +156,11 @@ def format_line(fmt: str, name: str, prediction) -> str:
 
 
 def recognizer_kwargs(args) -> dict[str, Any]:
-  """Recognizer constructor arguments from `predict`'s decoder options."""
-  name = getattr(args, "decoder", None) or None  # None: the Recognizer's default.
-  if name == "lexicon" and not getattr(args, "lexicon", None):
+  """Recognizer constructor arguments from `predict`'s options: the decoder, built for the
+  model's charset by `decoder_flags.decoder_from_args`, and the backend."""
+  if getattr(args, "decoder", None) == "lexicon" and not getattr(args, "lexicon", None):
     raise ValueError("--decoder lexicon needs --lexicon FILE")
-  kwargs = dict(decoder=name, beam_width=args.beam_width, lexicon=args.lexicon,
-                delta=args.delta, lm_weight=args.lm_weight, length_bonus=args.length_bonus,
+  kwargs = dict(decoder=functools.partial(decoder_flags.decoder_from_args, args),
                 threads=getattr(args, "threads", 0))
   if not getattr(args, "onnx", ""):  # An --onnx file always runs in onnxruntime.
     kwargs["backend"] = getattr(args, "backend", "jax")
@@ -235,8 +235,7 @@ def run(args) -> int:
   predictions = [p for p in predictions if not p.error]
   if args.visualize:
     arrays = [recognizer.prepare(source)[0] for source in good_sources]
-    from crnn_jax import visualize  # pylint: disable=g-import-not-at-top
-    rectified = visualize.rectify_arrays(recognizer.model, recognizer.variables, arrays)
+    rectified = recognizer.backend.rectify(arrays)
     count = write_visualizations(args.visualize, good, arrays, predictions, rectified)
     print(f"wrote {count} pictures to {args.visualize}", file=sys.stderr)
   if args.output:

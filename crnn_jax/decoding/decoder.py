@@ -16,9 +16,11 @@
 * `lexicon`: the most probable word of a lexicon (`lexicon.py`, the CRNN paper's Sec. 2.3.2),
   with a global lexicon file and/or per-image lexicons. Confidence: p(word | y).
 
-`alignment.py` places any decoder's output on the frames. `make_predict` makes a batch
-predictor of a decoder, for the evaluators (`crnn_jax.evaluation.evaluators`: a dataset
-evaluation, or `DecoderComparison` of several decoders on the same batches).
+`build_decoder` makes one for a charset (its default decoder unless named): the Recognizer,
+`predict`, `eval` and `serve` all call it. `alignment.py` places any decoder's output on the
+frames. `make_predict` makes a batch predictor of a decoder, for the evaluators
+(`crnn_jax.evaluation.evaluators`: a dataset evaluation, or `DecoderComparison` of several
+decoders on the same batches).
 
 Per-image lexicons (IIIT5k's and SVT's 50- and 1k-word lists) come from a record field
 `lexicon` (a sequence of words per row) or from a side file read by `load_image_lexicons`: one
@@ -265,6 +267,32 @@ class Decoder:
         results[i] = res
     return [Decoded(word, _prob(score), tuple(self.charset.encode(word)))
             for word, score in results]
+
+
+def build_decoder(charset: Charset, name: str | None = None, *,
+                  beam_width: int | None = None,
+                  lexicon: Sequence[str] | str | pathlib.Path | None = None,
+                  delta: int = DEFAULT_DELTA, lm_weight: float = DEFAULT_LM_WEIGHT,
+                  length_bonus: float = DEFAULT_LENGTH_BONUS,
+                  language_model: Any = None) -> Decoder:
+  """The decoder `name` of a model's charset: how `predict`, `eval`, `serve` and the Recognizer
+  all make one (the command line maps its flags to these arguments: `cli.decoder_flags`).
+
+  Args:
+    charset: the model's charset.
+    name: one of DECODERS; default `default_name(charset)`: 'lm' for the alphabets with a
+      language model, else 'greedy'.
+    beam_width, lexicon, delta, lm_weight, length_bonus, language_model: the settings of
+      `Decoder` (each decoder uses its own and ignores the others; a lexicon is kept by the
+      lexicon decoder only).
+
+  Raises:
+    ValueError: an unknown name or a bad setting.
+  """
+  return Decoder(charset, name or default_name(charset), beam_width=beam_width,
+                 lexicon=lexicon, delta=delta,
+                 lm_weight=lm_weight, length_bonus=length_bonus,
+                 language_model=language_model)
 
 
 def _prob(log_p: float) -> float:

@@ -1,10 +1,19 @@
-"""Inference with a trained model: `Recognizer` loads a checkpoint or shipped weights and reads
-images.
+"""`Recognizer`: a trained model reading images, made of parts.
 
-Images of any size are resized as the model was trained: to height 32 keeping their aspect ratio
-(or to a fixed width for models trained with `data.resize = 'fixed'`), grouped by width and run
-in padded batches whose widths are rounded up to a multiple of `width_step`, so a stream of
-mixed-size images compiles only a handful of programs.
+  Recognizer(backend, preprocessing, decoder, calibration)
+
+* `backend` runs the model (`backends.JaxBackend`, or `backends.OnnxBackend` for onnxruntime);
+* `preprocessing` resizes images as the model was trained (`images.Preprocessing`: to height
+  32 keeping their aspect ratio, or to a fixed width for models trained with
+  `data.resize = 'fixed'`);
+* `decoder` turns log-probabilities into text (`crnn_jax.decoding.decoder.Decoder`, made by
+  `decoder.build_decoder`);
+* `calibration` maps the decoder's confidence to the probability of being right (optional).
+
+The constructors `from_pretrained`, `from_checkpoint`, `from_onnx`, `from_config` and
+`from_model` build the parts from keyword arguments (see `from_model`). Images are grouped by
+width and run in padded batches (the backend's `batch_shape`: XLA rounds widths up to a
+multiple of `width_step`, so a stream of mixed-size images compiles only a handful of programs).
 
   recognizer = Recognizer.from_pretrained()      # the shipped English model (62 characters)
   recognizer = Recognizer.from_checkpoint("runs/default")            # greedy decoding
@@ -34,18 +43,12 @@ decoder's own figure.
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
-import os
 import pathlib
-import re
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Sequence
 import warnings
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from PIL import Image
 
 from crnn_jax import calibration as calibration_lib
 from crnn_jax import pretrained, run_files
@@ -54,10 +57,9 @@ from crnn_jax.data.charset import Charset
 from crnn_jax.decoding import alignment
 from crnn_jax.decoding import decoder as decoder_lib
 from crnn_jax.decoding import greedy
+from crnn_jax.inference import backends
+from crnn_jax.inference import images as images_lib
 from crnn_jax.models import crnn
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
-                  ".ppm", ".pbm")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,226 +123,116 @@ class Prediction:
       object.__setattr__(self, "raw_confidence", self.confidence)
 
 
-class ImageError(ValueError):
-  """An input that cannot be read as an image (see `load_image`).
-
-  Attributes:
-    reason: why, one of IMAGE_ERROR_REASONS: 'empty' (0 bytes), 'not_an_image' (missing, or
-      no image format recognizes it), 'truncated' (the header reads but the pixels do not:
-      truncated or corrupt), 'too_many_pixels' (over the pixel limit: a decompression bomb).
-  """
-
-  def __init__(self, message: str, reason: str):
-    super().__init__(message)
-    self.reason = reason
-
-
-IMAGE_ERROR_REASONS = ("empty", "not_an_image", "truncated", "too_many_pixels")
-
-
-def load_image(source: str | pathlib.Path | bytes, *, name: str | None = None,
-               max_pixels: int | None = None) -> np.ndarray:
-  """Reads an image file, or the bytes of an encoded image, as uint8 grayscale `[H, W]`.
-
-  Any format Pillow reads; turned upright by its EXIF orientation and transparency composited
-  as `preprocess.to_grayscale` does, so that files, uploads and records read the same pixels.
-
-  Args:
-    source: a file path, or the encoded image's bytes (e.g. an upload).
-    name: what error messages call the image (default: the path, or '<bytes>').
-    max_pixels: refuse images with more pixels than this (width x height, read from the header
-      before any pixel is decoded: decompression bombs); default: only Pillow's own limit
-      (`Image.MAX_IMAGE_PIXELS`).
-
-  Raises:
-    ImageError (a ValueError): naming the image, when it is missing, empty, not an image,
-      truncated or over the pixel limit; `reason` says which.
-  """
-  is_bytes = isinstance(source, (bytes, bytearray, memoryview))
-  name = name or ("<bytes>" if is_bytes else str(source))
-
-  def fail(reason, detail):
-    return ImageError(f"{name}: cannot read image ({detail})", reason)
-
-  if is_bytes:
-    data = bytes(source)
-    if not data:
-      raise fail("empty", "empty file")
-    opened = io.BytesIO(data)
-  else:
-    opened = pathlib.Path(source)
-    if opened.is_file() and opened.stat().st_size == 0:
-      raise fail("empty", "empty file")
-  try:
-    image = Image.open(opened)
-  except Image.DecompressionBombError as e:
-    raise fail("too_many_pixels", f"DecompressionBombError: {_clean(e)}") from None
-  except Exception as e:  # pylint: disable=broad-except
-    # Pillow raises OSError (UnidentifiedImageError), SyntaxError, ValueError, ... on bad data.
-    raise fail("not_an_image", f"{type(e).__name__}: {_clean(e)}") from None
-  with image:
-    width, height = image.size
-    if max_pixels and width * height > max_pixels:
-      raise fail("too_many_pixels", f"{width} x {height} pixels, more than the limit of "
-                 f"{max_pixels:,}")
-    try:
-      image.load()
-      array = preprocess.to_grayscale(image)
-    except Exception as e:  # pylint: disable=broad-except
-      raise fail("truncated", f"{type(e).__name__}: {_clean(e)}") from None
-  return array
-
-
-def _clean(error: Exception) -> str:
-  """An exception's message without the address of an in-memory file."""
-  return re.sub(r" ?<_io\.BytesIO object at 0x[0-9a-f]+>", "", str(error))[:200]
-
-
-def expand_inputs(paths: Iterable[str | pathlib.Path]) -> list[pathlib.Path]:
-  """Files as given, and the image files (by suffix, sorted) of directories, recursively."""
-  out = []
-  for path in map(pathlib.Path, paths):
-    if path.is_dir():
-      out.extend(sorted(p for p in path.rglob("*")
-                        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
-    else:
-      out.append(path)
-  return out
-
-
-def enable_compilation_cache(cache_dir: str | pathlib.Path | None = None) -> str | None:
-  """Turns on JAX's persistent compilation cache, so programs compile once per machine.
-
-  Each width bucket compiles its own program (about 2 s for the paper-size CRNN on a 2-core
-  CPU); with the cache a later process loads it from disk instead. A cache directory the user
-  already configured (`jax_compilation_cache_dir`, or the `JAX_COMPILATION_CACHE_DIR`
-  environment variable) is kept.
-
-  Args:
-    cache_dir: the directory; default `$CRNN_JAX_CACHE_DIR`, else `$XDG_CACHE_HOME/crnn_jax/jax`
-      (`~/.cache/crnn_jax/jax`). `CRNN_JAX_CACHE_DIR=off` disables the default.
-
-  Returns:
-    The cache directory in use, or None when caching is off.
-  """
-  if jax.config.jax_compilation_cache_dir:
-    return jax.config.jax_compilation_cache_dir
-  if cache_dir is None:
-    cache_dir = os.environ.get("CRNN_JAX_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "crnn_jax", "jax")
-  if str(cache_dir).lower() in ("", "0", "off", "none"):
-    return None
-  jax.config.update("jax_compilation_cache_dir", str(cache_dir))
-  if jax.config.jax_persistent_cache_min_compile_time_secs == 1.0:  # JAX's default.
-    # A small model's bucket compiles in ~0.3 s; a CLI run compiling several is worth caching.
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
-  return str(cache_dir)
-
-
-# A fixed-width model warns for inputs this many times wider (relative to their height) than
-# its input shape: 10:1 for 32 x 128, the longest words the synthetic renderer draws.
-TOO_WIDE_FACTOR = 2.5
-
-
-class TooWideWarning(UserWarning):
-  """Inputs far wider than the model's training images (see `Recognizer.max_aspect_ratio`)."""
-
-
-BACKENDS = ("jax", "onnxruntime")
-
-
 class Recognizer:
-  """A trained CRNN ready to read text-line images.
+  """A trained CRNN ready to read text-line images: a backend, a preprocessing, a decoder.
 
   Attributes:
-    model: the flax module (None for `from_onnx`).
-    variables: its params and batch_stats (None for `from_onnx`).
-    charset: the charset it was trained with.
+    backend: runs the model (`backends.Backend`: `backend.name` is 'jax' or 'onnxruntime';
+      `backend.model` and `backend.variables` are the flax module and its variables, None for
+      an ONNX file alone).
+    preprocessing: makes the model's inputs (`images.Preprocessing`: height, max_width,
+      fixed_width).
     decoder: the CTC decoder (`crnn_jax.decoding.decoder.Decoder`).
-    backend: 'jax' or 'onnxruntime'.
-    onnx: the `onnx_backend.OnnxModel` of the onnxruntime backend (else None).
+    calibration: confidence maps per decoder (`crnn_jax.calibration.Calibration`), or None.
+    charset: the charset the model was trained with (the decoder's).
   """
 
-  def __init__(self, model: crnn.CRNN, variables: dict[str, Any], charset: Charset, *,
-               height: int = 32, max_width: int = preprocess.DEFAULT_MAX_WIDTH,
-               width_step: int = 32,
-               fixed_width: int | None = None,
-               decoder: decoder_lib.Decoder | str | None = None, beam_width: int | None = None,
-               lexicon: Sequence[str] | str | pathlib.Path | None = None, delta: int = 3,
-               lm_weight: float = decoder_lib.DEFAULT_LM_WEIGHT,
-               length_bonus: float = decoder_lib.DEFAULT_LENGTH_BONUS,
-               compilation_cache: bool | str | pathlib.Path = True,
-               backend: str = "jax", onnx_model: str | pathlib.Path | bytes | None = None,
-               threads: int = 0,
-               calibration: calibration_lib.Calibration | str | pathlib.Path | None = None):
-    """Wraps a model.
+  def __init__(self, backend: backends.Backend, preprocessing: images_lib.Preprocessing,
+               decoder: decoder_lib.Decoder,
+               calibration: calibration_lib.Calibration | None = None):
+    """Puts the parts together.
 
     Args:
-      model: the flax CRNN.
-      variables: {'params', 'batch_stats'}.
+      backend: what runs the model.
+      preprocessing: how images become its inputs.
+      decoder: a decoder of the model's charset.
+      calibration: confidence maps per decoder: predictions of a decoder it covers report
+        calibrated confidence. Default: none (`from_pretrained` loads the weights directory's
+        own).
+    """
+    self.backend = backend
+    self.preprocessing = preprocessing
+    self.decoder = decoder
+    self.calibration = calibration
+
+  @property
+  def charset(self) -> Charset:
+    """The model's charset (its decoder's)."""
+    return self.decoder.charset
+
+  @classmethod
+  def from_model(cls, model: crnn.CRNN | None, variables: dict[str, Any] | None,
+                 charset: Charset, *,
+                 height: int = 32, max_width: int = preprocess.DEFAULT_MAX_WIDTH,
+                 width_step: int = 32,
+                 fixed_width: int | None = None,
+                 decoder: decoder_lib.Decoder | str | Callable[[Charset], decoder_lib.Decoder]
+                 | None = None,
+                 beam_width: int | None = None,
+                 lexicon: Sequence[str] | str | pathlib.Path | None = None,
+                 delta: int = decoder_lib.DEFAULT_DELTA,
+                 lm_weight: float = decoder_lib.DEFAULT_LM_WEIGHT,
+                 length_bonus: float = decoder_lib.DEFAULT_LENGTH_BONUS,
+                 compilation_cache: bool | str | pathlib.Path = True,
+                 backend: str = "jax", onnx_model: Any = None,
+                 threads: int = 0,
+                 calibration: calibration_lib.Calibration | str | pathlib.Path | None = None
+                 ) -> "Recognizer":
+    """A recognizer of a model, its parts built from keyword arguments (what the other
+    constructors' `**kwargs` take).
+
+    Args:
+      model: the flax CRNN (None with an `onnx_model` alone).
+      variables: {'params', 'batch_stats'} (None with `model`).
       charset: its charset.
-      height: input height (32).
-      max_width: wider resized images are squeezed to this width.
-      width_step: batch widths are rounded up to a multiple of this.
-      fixed_width: if set, every image is resized to height x fixed_width (for models trained
-        with `data.resize = 'fixed'`); otherwise the aspect ratio is kept.
-      decoder: a `decoding.decoder.Decoder`, or 'greedy', 'beam', 'lm' or 'lexicon' configured
-        by the following arguments (see `crnn_jax.decoding.decoder`); default
-        `decoder.default_name(charset)`: 'lm' for English charsets, else 'greedy'.
+      height, max_width, fixed_width: the preprocessing (`images.Preprocessing`).
+      width_step: the JAX backend rounds batch widths up to a multiple of this.
+      decoder: a `Decoder`; a function `charset -> Decoder` (e.g. one configured by
+        command-line flags); or a name, 'greedy', 'beam', 'lm' or 'lexicon', built by
+        `decoder.build_decoder` with the following settings (default: the charset's default
+        decoder, 'lm' for English charsets, else 'greedy').
       beam_width: prefixes kept by the beam and lm decoders (default: the decoder's).
       lexicon: the lexicon decoder's word list or lexicon file (optional when every call to
         `recognize` passes per-image lexicons).
       delta: the lexicon decoder's edit-distance radius.
       lm_weight, length_bonus: the lm decoder's weights (see `crnn_jax.decoding.decoder`).
-      compilation_cache: True: `enable_compilation_cache()` (a per-user cache
+      compilation_cache: True: `backends.enable_compilation_cache()` (a per-user cache
         directory); a path: that directory; False: leave JAX's settings alone.
-      backend: 'jax' (XLA) or 'onnxruntime' (the model exported to ONNX and run by
-        onnxruntime's CPU kernels; `crnn_jax.onnx_backend`). Both give the same predictions.
-      onnx_model: with backend 'onnxruntime', a `.onnx` file of this model (e.g. int8 from
-        `crnn-jax export --quantize int8`), its bytes or an `onnx_backend.OnnxModel`; default:
-        built from `model` and `variables` and kept in the compilation cache directory.
+      backend: 'jax' (XLA) or 'onnxruntime' (`backends.make_backend`). Both give the same
+        predictions.
+      onnx_model: with backend 'onnxruntime', a `.onnx` file of this model, its bytes or an
+        `onnx_backend.OnnxModel`; default: converted from `model` and `variables` and kept in
+        the compilation cache directory.
       threads: with backend 'onnxruntime', its intra-op threads (0: one per core).
-      calibration: confidence maps per decoder (`crnn_jax.calibration.Calibration`, or the path
-        of a calibration.json): predictions of a decoder it covers report calibrated
-        confidence. Default: none (`from_pretrained` loads the weights directory's own).
+      calibration: a `calibration.Calibration` or the path of a calibration.json.
 
     Raises:
-      ValueError: an unknown backend, or an ONNX model that cannot be loaded.
+      ValueError: an unknown backend or decoder, or an ONNX model that cannot be loaded.
     """
-    if backend not in BACKENDS:
-      raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend not in backends.BACKENDS:
+      raise ValueError(f"backend must be one of {backends.BACKENDS}, got {backend!r}")
     cache = None
     if compilation_cache:
-      cache = enable_compilation_cache(None if compilation_cache is True else compilation_cache)
-    self.model = model
-    self.backend = backend
-    self.onnx = None
-    if backend == "onnxruntime":
-      from crnn_jax import onnx_backend  # pylint: disable=import-outside-toplevel
-      if onnx_model is None:
-        # A directory given here, else the one JAX's cache uses.
-        if compilation_cache and compilation_cache is not True:
-          cache = compilation_cache
-        onnx_model = onnx_backend.model_bytes(model, variables, height=height, cache_dir=cache)
-      self.onnx = (onnx_model if isinstance(onnx_model, onnx_backend.OnnxModel)
-                   else onnx_backend.OnnxModel(onnx_model, threads=threads))
-    self.variables = jax.device_put(variables) if variables is not None else None
-    self.charset = charset
-    self.height = height
-    self.max_width = max_width
-    self.width_step = width_step
-    self.fixed_width = fixed_width or None
-    if decoder is None:
-      decoder = decoder_lib.default_name(charset)
-    if isinstance(decoder, str):
-      decoder = decoder_lib.Decoder(charset, decoder, beam_width=beam_width, lexicon=lexicon,
-                                    delta=delta, lm_weight=lm_weight, length_bonus=length_bonus)
-    self.decoder = decoder
+      cache = backends.enable_compilation_cache(
+          None if compilation_cache is True else compilation_cache)
+      if compilation_cache is not True:  # ONNX conversions go to a directory given here.
+        cache = compilation_cache
+    runner = backends.make_backend(backend, model, variables, height=height,
+                                   width_step=width_step, onnx_model=onnx_model,
+                                   threads=threads, cache_dir=cache)
+    if isinstance(decoder, decoder_lib.Decoder):
+      pass
+    elif callable(decoder):
+      decoder = decoder(charset)
+    else:
+      decoder = decoder_lib.build_decoder(charset, decoder, beam_width=beam_width,
+                                          lexicon=lexicon, delta=delta, lm_weight=lm_weight,
+                                          length_bonus=length_bonus)
     if isinstance(calibration, (str, pathlib.Path)):
       calibration = calibration_lib.Calibration.load(calibration)
-    self.calibration = calibration
-    self._forward = jax.jit(self._forward_impl)
-    self._log_probs = jax.jit(self._log_probs_impl)
+    preprocessing = images_lib.Preprocessing(height=height, max_width=max_width,
+                                             fixed_width=fixed_width)
+    return cls(runner, preprocessing, decoder, calibration)
 
   @classmethod
   def from_checkpoint(cls, workdir: str | pathlib.Path, step: int | None = None,
@@ -351,8 +243,8 @@ class Recognizer:
       workdir: a training workdir (config.json and checkpoints/), e.g. one written by
         `crnn-jax import-torch`.
       step: the checkpoint step (default: the latest).
-      **kwargs: passed to the constructor (decoder, beam_width, lexicon, delta, max_width,
-        width_step).
+      **kwargs: the parts' settings (see `from_model`: decoder, beam_width, lexicon, delta,
+        max_width, width_step, backend, ...).
     """
     loaded = run_files.load_model(workdir, step)
     return cls.from_config(loaded.config, loaded.variables, **kwargs)
@@ -365,8 +257,8 @@ class Recognizer:
 
     Args:
       name_or_dir: a name of `pretrained.available()` or a weights directory.
-      **kwargs: passed to the constructor; without `calibration`, the directory's
-        calibration.json when it has one (`calibration=None`: raw confidences).
+      **kwargs: the parts' settings (see `from_model`); without `calibration`, the
+        directory's calibration.json when it has one (`calibration=None`: raw confidences).
     """
     loaded = run_files.load_model(weights=name_or_dir)
     if "calibration" not in kwargs:
@@ -382,8 +274,9 @@ class Recognizer:
     """
     if config.data.get("resize", "keep_ratio") == "fixed":
       kwargs.setdefault("fixed_width", config.data.fixed_width)
-    return cls(run_files.build_module(config), variables, Charset.from_config(config.text),
-               height=config.data.height, **kwargs)
+    return cls.from_model(run_files.build_module(config), variables,
+                          Charset.from_config(config.text), height=config.data.height,
+                          **kwargs)
 
   @classmethod
   def from_onnx(cls, path: str | pathlib.Path, **kwargs) -> "Recognizer":
@@ -394,7 +287,7 @@ class Recognizer:
 
     Args:
       path: the `.onnx` file (float32 or int8).
-      **kwargs: passed to the constructor (decoder, threads, ...).
+      **kwargs: the parts' settings (see `from_model`: decoder, threads, ...).
 
     Raises:
       ValueError: naming the file, when it cannot be loaded or was not written by crnn-jax.
@@ -415,53 +308,13 @@ class Recognizer:
             json.loads(stored), f"{path}: crnn_jax.calibration metadata")
       except json.JSONDecodeError as e:
         raise ValueError(f"{path}: crnn_jax.calibration metadata is not JSON: {e}") from None
-    return cls(None, None, charset, backend="onnxruntime", onnx_model=onnx_model, **kwargs)
-
-  def _forward_impl(self, variables, images, widths):
-    logits, lengths = self.model.apply(variables, images, widths, train=False)
-    return greedy.best_reading(logits, lengths)
-
-  def _log_probs_impl(self, variables, images, widths):
-    logits, lengths = self.model.apply(variables, images, widths, train=False)
-    return jax.nn.log_softmax(logits, axis=-1), lengths
-
-  def logits(self, images: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Runs the model on a padded batch.
-
-    Args:
-      images: float32 `[B, 32, W, 1]` in [-1, 1].
-      widths: `[B]` true widths.
-
-    Returns:
-      log-probabilities `[B, T, K]` (log-softmax of the logits) and lengths `[B]`.
-    """
-    if self.onnx is not None:
-      logits, lengths = self.onnx.logits(images, widths)
-      return greedy.log_softmax(logits), lengths
-    log_probs, lengths = self._log_probs(self.variables, jnp.asarray(images),
-                                         jnp.asarray(widths, jnp.int32))
-    return np.asarray(log_probs), np.asarray(lengths)
-
-  def best_paths(self, images: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy readings of a padded batch: (ids `[B, T]`, confidence `[B]`), see
-    `greedy.best_reading`."""
-    if self.onnx is not None:
-      return greedy.best_reading(*self.onnx.logits(images, widths))
-    return jax.device_get(self._forward(self.variables, jnp.asarray(images),
-                                        jnp.asarray(widths, jnp.int32)))
+    return cls.from_model(None, None, charset, backend="onnxruntime", onnx_model=onnx_model,
+                          **kwargs)
 
   @property
   def max_aspect_ratio(self) -> float:
-    """Widest input (width / height) read without a warning.
-
-    A fixed-width model was trained on images stretched to `fixed_width / height` (4 for
-    32 x 128), from crops of about 0.3 to 10 times as wide as high; an input more than
-    `TOO_WIDE_FACTOR` times its input shape's ratio is squeezed further than training ever
-    did. A keep-ratio model squeezes inputs wider than `max_width / height`.
-    """
-    if self.fixed_width:
-      return TOO_WIDE_FACTOR * self.fixed_width / self.height
-    return self.max_width / self.height
+    """Widest input (width / height) read without a warning (`Preprocessing.max_aspect_ratio`)."""
+    return self.preprocessing.max_aspect_ratio
 
   def confidence_map(self, decoder: decoder_lib.Decoder | None = None
                      ) -> calibration_lib.ConfidenceMap | None:
@@ -474,21 +327,16 @@ class Recognizer:
 
   def preprocess(self, image) -> np.ndarray:
     """A path, PIL image or array -> float32 `[32, W]` in [-1, 1]."""
-    return self.prepare(image)[0]
+    return self.preprocessing.prepare(image)[0]
 
   def prepare(self, image) -> tuple[np.ndarray, tuple[int, int]]:
     """(float32 `[32, W]` in [-1, 1], the input's (height, width)) of a path, an encoded
-    image's bytes, a PIL image or an array.
+    image's bytes, a PIL image or an array (`Preprocessing.prepare`).
 
     Raises:
       ValueError: naming the file, for a path or bytes that cannot be read (`load_image`).
     """
-    if isinstance(image, (str, pathlib.Path, bytes, bytearray, memoryview)):
-      image = load_image(image)
-    gray = preprocess.to_grayscale(image)
-    resized = preprocess.resize(gray, height=self.height, fixed_width=self.fixed_width,
-                                max_width=self.max_width)
-    return preprocess.normalize(resized), gray.shape
+    return self.preprocessing.prepare(image)
 
   def warn_too_wide(self, predictions: Sequence[Prediction]) -> str | None:
     """One warning line for the `too_wide` predictions (None if there are none)."""
@@ -539,7 +387,7 @@ class Recognizer:
         progress=progress)
     message = self.warn_too_wide(read)
     if message:
-      warnings.warn(message, TooWideWarning, stacklevel=2)
+      warnings.warn(message, images_lib.TooWideWarning, stacklevel=2)
     predictions = [Prediction("", 0.0, error=failures[i]) if i in failures else None
                    for i in range(len(images))]
     for (i, _, _), prediction in zip(prepared, read):
@@ -636,32 +484,23 @@ class Recognizer:
       yield (idx, *current)
 
   def _start_batch(self, arrays, idx, greedy_decoding: bool):
-    """Pads the arrays `idx` into a batch and starts the model on it.
+    """Pads the arrays `idx` into a batch (the backend's `batch_shape`) and starts the model.
 
     Returns:
       (widths `[rows]`, fetch): fetch() waits for and returns the model's outputs as numpy
-      arrays: (ids, confidence) of `best_paths` when greedy_decoding, else (log_probs,
-      lengths) of `logits`.
+      arrays: (ids, confidence) of `Backend.best_paths` when greedy_decoding, else
+      (log_probs, lengths) of `Backend.log_probs`.
     """
     widest = max(arrays[i].shape[1] for i in idx)
-    # XLA compiles a program per shape: round the width up and pad the batch to a power of
-    # two to bound their number. onnxruntime compiles nothing, so it runs the exact shape.
-    step = self.width_step if self.onnx is None else 1
-    width = -(-widest // step) * step
+    rows, width = self.backend.batch_shape(len(idx), widest)
     images = preprocess.pad_to_width([arrays[i] for i in idx], width)
     widths = np.array([arrays[i].shape[1] for i in idx], np.int32)
-    rows = 1 << (len(idx) - 1).bit_length() if self.onnx is None else len(idx)
     if rows > len(idx):
       images = np.concatenate([images, np.zeros((rows - len(idx),) + images.shape[1:],
                                                 np.float32)])
       widths = np.concatenate([widths, np.full(rows - len(idx), preprocess.MIN_WIDTH,
                                                np.int32)])
-    if self.onnx is not None:  # onnxruntime runs synchronously.
-      outputs = (self.best_paths if greedy_decoding else self.logits)(images, widths)
-      return widths, lambda: outputs
-    function = self._forward if greedy_decoding else self._log_probs
-    outputs = function(self.variables, jnp.asarray(images), jnp.asarray(widths, jnp.int32))
-    return widths, lambda: tuple(np.asarray(x) for x in jax.device_get(outputs))
+    return widths, self.backend.start(images, widths, greedy_decoding=greedy_decoding)
 
   def _prediction(self, labels, confidence, path, model_width, input_width,
                   confidence_map=None) -> Prediction:

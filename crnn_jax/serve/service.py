@@ -111,8 +111,9 @@ class ServedModel:
     recognizer = self.recognizer
     return {"name": self.name, "source": self.source, "decoders": decoders,
             "default_decoder": self.default_decoder, "charset": recognizer.charset.chars,
-            "height": recognizer.height, "fixed_width": recognizer.fixed_width,
-            "max_width": recognizer.max_width}
+            "height": recognizer.preprocessing.height,
+            "fixed_width": recognizer.preprocessing.fixed_width,
+            "max_width": recognizer.preprocessing.max_width}
 
 
 def build_model(name: str, recognizer: inference.Recognizer, *,
@@ -154,7 +155,7 @@ def build_model(name: str, recognizer: inference.Recognizer, *,
     elif decoder_name == recognizer.decoder.name:
       decoders[decoder_name] = recognizer.decoder
     else:
-      decoders[decoder_name] = decoder_lib.Decoder(recognizer.charset, decoder_name)
+      decoders[decoder_name] = decoder_lib.build_decoder(recognizer.charset, decoder_name)
   return ServedModel(name, recognizer, decoders, default_decoder, source)
 
 
@@ -312,14 +313,14 @@ class Service:
                        ) -> list[WarmupProgram]:
     programs = []
     for model in self.models.values():
-      recognizer = model.recognizer
-      if recognizer.onnx is not None:
+      backend, preprocessing = model.recognizer.backend, model.recognizer.preprocessing
+      if not backend.compiles:
         continue  # onnxruntime compiles nothing.
-      step = recognizer.width_step
-      if recognizer.fixed_width:
-        widths = [-(-recognizer.fixed_width // step) * step]
+      step = backend.width_step
+      if preprocessing.fixed_width:
+        widths = [-(-preprocessing.fixed_width // step) * step]
       else:
-        top = min(recognizer.max_width, max_width or recognizer.max_width)
+        top = min(preprocessing.max_width, max_width or preprocessing.max_width)
         widths = list(range(step, -(-top // step) * step + 1, step))
       kinds = sorted({"greedy" if name == "greedy" else "log_probs"
                       for name in model.decoders})
@@ -335,12 +336,13 @@ class Service:
       if self._draining.is_set():
         return
       recognizer = self.models[program.model].recognizer
-      images = np.zeros((program.rows, recognizer.height, program.width, 1), np.float32)
+      images = np.zeros((program.rows, recognizer.preprocessing.height, program.width, 1),
+                        np.float32)
       widths = np.full(program.rows, program.width, np.int32)
       if program.kind == "greedy":
-        recognizer.best_paths(images, widths)
+        recognizer.backend.best_paths(images, widths)
       else:
-        recognizer.logits(images, widths)
+        recognizer.backend.log_probs(images, widths)
       self.warmed += 1
     self.warmup_seconds = time.monotonic() - start
     if self.programs:

@@ -82,12 +82,14 @@ def test_recognizer_compiles_once_per_width_bucket_and_caches_on_disk(tmp_path, 
   jax.config.update("jax_compilation_cache_dir", None)
   model = crnn.CRNN(num_classes=37, **SMALL)
   variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 64, 1)), jnp.array([64]))
-  recognizer = inference.Recognizer(model, variables,
-                                    Charset("0123456789abcdefghijklmnopqrstuvwxyz"),
-                                    compilation_cache=tmp_path / "cache", decoder=decoder)
+  recognizer = inference.Recognizer.from_model(model, variables,
+                                               Charset("0123456789abcdefghijklmnopqrstuvwxyz"),
+                                               compilation_cache=tmp_path / "cache",
+                                               decoder=decoder)
   # Greedy decoding runs the model and the best path on device, the others fetch log-probs.
   # pylint: disable-next=protected-access
-  compiled = recognizer._forward if decoder == "greedy" else recognizer._log_probs
+  backend = recognizer.backend
+  compiled = backend._best_paths if decoder == "greedy" else backend._log_probs
   assert jax.config.jax_compilation_cache_dir == str(tmp_path / "cache")
   rng = np.random.default_rng(0)
 

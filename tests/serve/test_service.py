@@ -118,8 +118,8 @@ def test_after_the_warm_up_serving_compiles_nothing(make_service, tiny_recognize
   assert not service.ready
   service.start(background=False)
   assert service.ready and service.warmed == len(service.programs)
-  compiled = (tiny_recognizer._forward._cache_size(),  # pylint: disable=protected-access
-              tiny_recognizer._log_probs._cache_size())  # pylint: disable=protected-access
+  compiled = (tiny_recognizer.backend._best_paths._cache_size(),  # pylint: disable=protected-access
+              tiny_recognizer.backend._log_probs._cache_size())  # pylint: disable=protected-access
   model = service.model(None)
   with concurrent.futures.ThreadPoolExecutor(4) as pool:
     requests = []
@@ -129,8 +129,8 @@ def test_after_the_warm_up_serving_compiles_nothing(make_service, tiny_recognize
       for decoder in ("greedy", "beam"):
         requests.append(pool.submit(_read, service, uploads, decoder))
     assert all(len(r.result(60)) >= 1 for r in requests)
-  assert (tiny_recognizer._forward._cache_size(),  # pylint: disable=protected-access
-          tiny_recognizer._log_probs._cache_size()) == compiled  # pylint: disable=protected-access
+  assert (tiny_recognizer.backend._best_paths._cache_size(),  # pylint: disable=protected-access
+          tiny_recognizer.backend._log_probs._cache_size()) == compiled  # pylint: disable=protected-access
   service.drain()
   assert not service.ready
   del model
