@@ -2,7 +2,7 @@
 
   python benchmarks/real_crops.py                                   # ../shared/realval
   python benchmarks/real_crops.py --data DIR [DIR ...] --weights synth_en
-  python benchmarks/real_crops.py --checkpoint ~/runs/synth_en_scene --no-tesseract
+  python benchmarks/real_crops.py --checkpoint runs/scene_en/stage1 --no-tesseract
   python benchmarks/real_crops.py --rapidocr --output results.json --show-errors 20
   python benchmarks/real_crops.py --decoder greedy,lm --no-tesseract  # the decoders side by side
 

@@ -1,6 +1,6 @@
 """Synthetic renderer throughput: images per second on one core, per augmentation level.
 
-  python benchmarks/renderer.py [--config configs/synth_en_scene.py] [--records 500]
+  python benchmarks/renderer.py [--config configs/scene_en.py:stage=1] [--records 500]
       [--levels strong scene] [--output renderer.json]
 
 For each level the config's synthetic source (its fonts, vocabulary, backgrounds) is created
@@ -65,7 +65,7 @@ def time_level(config, level: str, records: int, warmup: int) -> dict:
 def main() -> int:
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--config", default=str(REPO / "configs" / "synth_en_scene.py"))
+  parser.add_argument("--config", default=f"{REPO / 'configs' / 'scene_en.py'}:stage=1")
   parser.add_argument("--records", type=int, default=500)
   parser.add_argument("--warmup", type=int, default=1000)
   parser.add_argument("--levels", nargs="+", default=["strong", "scene"],

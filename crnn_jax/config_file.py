@@ -16,13 +16,17 @@ import ml_collections
 
 
 def load(path: str | pathlib.Path) -> ml_collections.ConfigDict:
-  """`get_config()` of a config file.
+  """`get_config()` of a config file; `FILE.py:ARG` calls `get_config(ARG)`.
+
+  The argument form is config_flags' (`--config configs/scene_en.py:stage=9`), e.g. a stage
+  of a staged recipe.
 
   Raises:
     FileNotFoundError: no such file.
     ValueError: the file has no `get_config` function.
   """
-  path = pathlib.Path(path).expanduser().resolve()
+  path, sep, arg = str(path).partition(".py:")
+  path = pathlib.Path(path + ".py" if sep else path).expanduser().resolve()
   if not path.is_file():
     raise FileNotFoundError(f"config file {str(path)!r} does not exist")
   root = str(path.parent.parent)
@@ -38,7 +42,7 @@ def load(path: str | pathlib.Path) -> ml_collections.ConfigDict:
       sys.path.remove(root)
   if not callable(getattr(module, "get_config", None)):
     raise ValueError(f"config file {str(path)!r} has no get_config() function")
-  return module.get_config()
+  return module.get_config(arg) if sep else module.get_config()
 
 
 def _arg_value(argv: list[str], name: str) -> str | None:
@@ -93,7 +97,7 @@ def check_command_line(argv: list[str]) -> list[str]:
   if not path or not any(a.startswith("--config.") for a in argv):
     return []
   try:
-    config = load(path.split(":", 1)[0])
+    config = load(path)
   except Exception:  # pylint: disable=broad-except  # Reported by the flag parser.
     return []
   return override_errors(config, argv)

@@ -9,13 +9,17 @@ A weights directory holds:
   calibration.json   optional: confidence maps per decoder (`crnn_jax.calibration`);
   MODEL_CARD.md      the shipped models' provenance, evaluation and limits.
 
-The package ships `scene_en` (configs/synth_en_scene*.py, seven stages on the scene level:
-the full-size CRNN, 62 case-sensitive characters, trained on the renderer's photograph-like
-'scene' level from `synth_en`; its MODEL_CARD.md lists them), used by `crnn-jax predict` and
-`Recognizer.from_pretrained()` when no checkpoint is given, and `synth_en` (configs/synth_en*.py:
+The package ships `scene_en` (configs/scene_en.py, seven stages on the scene level: the
+full-size CRNN, 62 case-sensitive characters, trained on the renderer's photograph-like 'scene'
+level from `synth_en`; its MODEL_CARD.md lists them), used by `crnn-jax predict` and
+`Recognizer.from_pretrained()` when no checkpoint is given, and `synth_en` (configs/synth_en.py:
 clean print only, three stages, the starting point of `scene_en`). Write one with
 
   crnn-jax export --checkpoint RUN --format weights --output crnn_jax/weights/NAME
+
+A name may be pinned to the file it meant: `synth_en@sha256:5b88ce6888c9` is the shipped
+`synth_en` only while the SHA-256 of its variables.msgpack starts with those hex digits (at
+least 8), and an error otherwise, so that a recipe's starting weights cannot change under it.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ VARIABLES_FILE = "variables.msgpack"
 INFO_FILE = "info.json"
 MODEL_CARD_FILE = "MODEL_CARD.md"
 DTYPES = ("bfloat16", "float32")
+PIN = "@sha256:"  # NAME@sha256:HEX, see `resolve`.
 
 
 def available() -> list[str]:
@@ -50,18 +55,46 @@ def available() -> list[str]:
 def resolve(name_or_dir: str | pathlib.Path = DEFAULT_MODEL) -> pathlib.Path:
   """The directory of shipped weights `name`, or `name_or_dir` itself if it is a directory.
 
+  `NAME@sha256:HEX` (a shipped name or a directory) also checks that the SHA-256 of the
+  weights' variables.msgpack starts with HEX.
+
   Raises:
     FileNotFoundError: neither a shipped name nor a weights directory.
+    ValueError: a pin whose hash is not the file's, or is malformed.
   """
+  name_or_dir, pin = split_pin(name_or_dir)
   path = pathlib.Path(name_or_dir).expanduser()
-  if (path / VARIABLES_FILE).is_file():
-    return path
-  shipped = WEIGHTS_ROOT / str(name_or_dir)
-  if (shipped / VARIABLES_FILE).is_file():
-    return shipped
-  raise FileNotFoundError(
-      f"no weights {str(name_or_dir)!r}: not a directory with {VARIABLES_FILE}, nor one of the "
-      f"shipped models {available()}")
+  if not (path / VARIABLES_FILE).is_file():
+    path = WEIGHTS_ROOT / str(name_or_dir)
+    if not (path / VARIABLES_FILE).is_file():
+      raise FileNotFoundError(
+          f"no weights {str(name_or_dir)!r}: not a directory with {VARIABLES_FILE}, nor one of "
+          f"the shipped models {available()}")
+  if pin:
+    actual = sha256_file(path / VARIABLES_FILE)
+    if not actual.startswith(pin):
+      raise ValueError(
+          f"weights {str(name_or_dir)!r} were pinned to sha256 {pin}..., but {path / VARIABLES_FILE} "
+          f"has sha256 {actual}: they are other weights than the ones pinned (shipped weights "
+          f"replaced since?). Pass the weights meant, e.g. a checkpoint of the earlier stage's "
+          f"run, or the file from the commit that shipped them.")
+  return path
+
+
+def split_pin(name_or_dir: str | pathlib.Path) -> tuple[str | pathlib.Path, str]:
+  """(`name_or_dir` without its `@sha256:HEX` pin, HEX in lower case or '' if none).
+
+  Raises:
+    ValueError: a pin that is not 8 to 64 hex digits.
+  """
+  if not isinstance(name_or_dir, str) or PIN not in name_or_dir:
+    return name_or_dir, ""
+  name, pin = name_or_dir.rsplit(PIN, 1)
+  pin = pin.lower()
+  if not 8 <= len(pin) <= 64 or any(c not in "0123456789abcdef" for c in pin):
+    raise ValueError(f"weights {name_or_dir!r}: the pin after {PIN!r} must be 8 to 64 hex "
+                     f"digits of the SHA-256 of {VARIABLES_FILE}")
+  return name, pin
 
 
 def sha256_file(path: str | pathlib.Path) -> str:

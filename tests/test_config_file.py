@@ -13,8 +13,11 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 
 def test_load_a_variant_config_from_anywhere(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)  # `from configs import ...` must still resolve.
-  config = config_file.load(REPO / "configs" / "synth_en_scene.py")
+  config = config_file.load(REPO / "configs" / "scene_en.py")
   assert config.data.synthetic.augment == "scene"
+  assert config_file.load(f"{REPO}/configs/scene_en.py:stage=4").num_train_steps == 800
+  with pytest.raises(ValueError, match="stage=N"):
+    config_file.load(f"{REPO}/configs/scene_en.py:stage=99")
   with pytest.raises(FileNotFoundError, match="does not exist"):
     config_file.load(tmp_path / "nope.py")
   (tmp_path / "empty.py").write_text("x = 1\n")

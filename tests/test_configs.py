@@ -2,18 +2,34 @@
 
 A variant overrides fields by attribute assignment, which a ConfigDict accepts for any name: a
 misspelt field (`warmup_step`) would add a field nobody reads and train with the default.
+
+The staged recipes (configs/synth_en.py, configs/scene_en.py) replaced one file per stage
+(configs/synth_en_finetune.py, synth_en_wide.py, synth_en_scene.py ... synth_en_scene10.py).
+tests/configs_old_stages.json holds what each of those files resolved to (the fields that
+differ from configs/default.py), written from them before they were deleted: every stage of
+the recipes resolves to it, but for `init_weights`, which now names stable weights.
 """
 
 import dataclasses
 import importlib
+import json
 import pathlib
+import re
 
 import pytest
 
 from configs import default
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent.parent / "configs"
+OLD_STAGES = pathlib.Path(__file__).resolve().parent / "configs_old_stages.json"
 VARIANTS = sorted(p.stem for p in CONFIG_DIR.glob("*.py") if p.stem not in ("__init__", "default"))
+
+
+def _configs():
+  """(file stem, get_config argument) for every config file and each stage of a staged one."""
+  for name in VARIANTS:
+    stages = getattr(importlib.import_module(f"configs.{name}"), "STAGES", None)
+    yield from ((name, f"stage={stage}") for stage in stages) if stages else [(name, None)]
 
 
 def _leaf_paths(config, prefix=""):
@@ -32,16 +48,17 @@ def _changed_fields(before, after):
 
 
 def test_there_are_variants_to_check():
-  assert {"quickstart", "synth_en", "synth_en_finetune", "tiny"} <= set(VARIANTS)
+  assert {"quickstart", "synth_en", "scene_en", "tiny"} <= set(VARIANTS)
 
 
-@pytest.mark.parametrize("name", VARIANTS)
-def test_variant_sets_only_fields_of_the_default(name):
-  config = importlib.import_module(f"configs.{name}").get_config()
+@pytest.mark.parametrize("name,arg", list(_configs()))
+def test_variant_sets_only_fields_of_the_default(name, arg):
+  module = importlib.import_module(f"configs.{name}")
+  config = module.get_config(arg) if arg else module.get_config()
   paths = set(_leaf_paths(config))
   # scene_params, zh_mix and glyph are sets of overrides: their names are the fields of
   # scene.SceneParams, zh_text.ZhTextMix and glyph.GlyphParams.
-  from crnn_jax.data import glyph, scene, zh_text  # pylint: disable=import-outside-toplevel
+  from crnn_jax.synth import glyph, scene, text_zh as zh_text  # pylint: disable=import-outside-toplevel
   override_sets = {"data.synthetic.scene_params.": scene.SceneParams,
                    "data.synthetic.zh_mix.": zh_text.ZhTextMix,
                    "data.synthetic.glyph.": glyph.GlyphParams}
@@ -61,130 +78,64 @@ def test_leaf_paths_sees_a_misspelt_nested_field():
       _leaf_paths(default.get_config()))
 
 
-def test_finetune_stage_differs_from_the_first_only_where_its_docstring_says():
-  from configs import synth_en, synth_en_finetune  # pylint: disable=import-outside-toplevel
-  first = _leaf_paths(synth_en.get_config())
-  second = _leaf_paths(synth_en_finetune.get_config())
-  changed = _changed_fields(first, second)
-  assert changed == {"init_weights", "data.train_seed", "num_train_steps",
-                     "optimizer.learning_rate", "optimizer.warmup_steps", "eval_every_steps",
-                     "checkpoint_every_steps"}
-  assert second["optimizer.learning_rate"] < first["optimizer.learning_rate"]
+def _stage_configs(recipe):
+  module = importlib.import_module(f"configs.{recipe}")
+  return {stage: _leaf_paths(module.get_config(f"stage={stage}")) for stage in module.STAGES}
 
 
-def test_wide_stage_differs_from_the_second_in_fonts_seed_and_start_only():
-  # pylint: disable-next=import-outside-toplevel
-  from configs import synth_en, synth_en_finetune, synth_en_wide
-  second = _leaf_paths(synth_en_finetune.get_config())
-  third = _leaf_paths(synth_en_wide.get_config())
-  changed = _changed_fields(second, third)
-  assert changed == {"init_weights", "data.train_seed", "data.synthetic.font_pool"}
-  assert third["data.synthetic.font_pool"] == "wide"
-  # Each stage draws records the earlier ones never saw.
-  assert len({c.get_config().data.train_seed for c in (synth_en, synth_en_finetune,
-                                                        synth_en_wide)}) == 3
+@pytest.mark.parametrize("recipe", ["synth_en", "scene_en"])
+def test_every_stage_resolves_to_its_old_stage_config(recipe):
+  old = json.loads(OLD_STAGES.read_text())[recipe]
+  base = _leaf_paths(json.loads(default.get_config().to_json()))
+  stages = _stage_configs(recipe)
+  assert set(stages) == set(old)
+  for stage, config in stages.items():
+    expected = {**base, **old[stage]["overrides"]}
+    new = _leaf_paths(json.loads(json.dumps(config)))  # Tuples as JSON lists.
+    changed = _changed_fields(expected, new)
+    assert changed <= {"init_weights"}, (stage, {k: (expected.get(k), new.get(k))
+                                                 for k in changed})
 
 
-def test_second_scene_stage_differs_from_the_first_where_its_docstring_says():
-  from configs import synth_en_scene, synth_en_scene2  # pylint: disable=import-outside-toplevel
-  first = _leaf_paths(synth_en_scene.get_config())
-  second = _leaf_paths(synth_en_scene2.get_config())
-  changed = _changed_fields(first, second)
-  assert changed == {"init_weights", "data.train_seed", "data.synthetic.strong_fraction",
-                     "num_train_steps", "optimizer.learning_rate"}
-  assert second["optimizer.learning_rate"] < first["optimizer.learning_rate"]
-  assert second["data.synthetic.strong_fraction"] < first["data.synthetic.strong_fraction"]
+def test_stages_start_from_stable_weights():
+  from configs import scene_en, synth_en  # pylint: disable=import-outside-toplevel
+  starts = {stage: c["init_weights"] for stage, c in _stage_configs("synth_en").items()}
+  assert starts == {"1": "", "2": "runs/synth_en/stage1", "3": "runs/synth_en/stage2"}
+  starts = {stage: c["init_weights"] for stage, c in _stage_configs("scene_en").items()}
+  assert starts == {"1": "synth_en@sha256:5b88ce6888c9", "2": "runs/scene_en/stage1",
+                    "3_fixed": "runs/scene_en/stage2", "3": "runs/scene_en/stage2",
+                    "4": "runs/scene_en/stage3", "5": "runs/scene_en/stage4",
+                    "6": "runs/scene_en/stage5", "7": "runs/scene_en/stage5",
+                    "8": "runs/scene_en/stage5", "9": "runs/scene_en/stage8",
+                    "10": "scene_en@sha256:eb730d730026"}
+  # The shipped stages are the defaults, and the shipped chain draws new records each stage.
+  assert synth_en.get_config().to_dict() == synth_en.get_config("stage=3").to_dict()
+  assert scene_en.get_config().to_dict() == scene_en.get_config("stage=9").to_dict()
+  seeds = [scene_en.get_config(f"stage={s}").data.train_seed for s in scene_en.SHIPPED]
+  assert len(set(seeds)) == len(seeds)
+  with pytest.raises(ValueError, match="stage=N"):
+    scene_en.get_config("stage=11")
+  with pytest.raises(ValueError, match="stage=N"):
+    synth_en.get_config("steps=3")
 
 
-def test_third_scene_stage_arms_differ_only_in_resizing():
-  # pylint: disable-next=import-outside-toplevel
-  from configs import synth_en_scene2, synth_en_scene3, synth_en_scene3_keep_ratio
-  second = _leaf_paths(synth_en_scene2.get_config())
-  fixed = _leaf_paths(synth_en_scene3.get_config())
-  keep_ratio = _leaf_paths(synth_en_scene3_keep_ratio.get_config())
-  changed = _changed_fields(second, fixed)
-  assert changed == {"init_weights", "data.train_seed", "data.synthetic.price_fraction",
-                     "num_train_steps", "optimizer.learning_rate", "optimizer.warmup_steps",
-                     "eval_every_steps"}
-  assert fixed["data.train_seed"] not in (second["data.train_seed"], 303)
-  assert _changed_fields(fixed, keep_ratio) == {"data.resize"}
-  assert keep_ratio["data.resize"] == "keep_ratio"
+@pytest.mark.parametrize("recipe", ["synth_en", "scene_en"])
+def test_the_docstring_gives_the_command_of_every_stage(recipe):
+  module = importlib.import_module(f"configs.{recipe}")
+  docstring = " ".join(module.__doc__.replace("\\\n", " ").split())
+  for stage in module.STAGES:
+    assert (f"python -m train.main --config configs/{recipe}.py:stage={stage} "
+            f"--workdir runs/{recipe}/stage{stage}") in docstring, stage
+  assert re.search(rf"--checkpoint runs/{recipe}/stage\d+ --format weights "
+                   rf"--output crnn_jax/weights/{recipe}", docstring)
 
 
-def test_fifth_scene_stage_differs_from_the_fourth_where_its_docstring_says():
-  # pylint: disable-next=import-outside-toplevel
-  from configs import synth_en_scene4, synth_en_scene5
-  fourth = _leaf_paths(synth_en_scene4.get_config())
-  fifth = _leaf_paths(synth_en_scene5.get_config())
-  changed = _changed_fields(fourth, fifth)
-  assert changed == {"init_weights", "data.train_seed", "data.synthetic.scene_params.bevel_prob",
-                     "data.synthetic.scene_params.extrude_prob", "num_train_steps",
-                     "optimizer.learning_rate", "eval_every_steps"}
-  assert fifth["init_weights"] == "~/runs/synth_en_scene4"  # A workdir: its last checkpoint.
-  assert fifth["optimizer.learning_rate"] < fourth["optimizer.learning_rate"]
-  assert fifth["data.train_seed"] != fourth["data.train_seed"]
-
-
-def test_seventh_scene_stage_changes_only_the_text_mix_and_schedule():
-  # pylint: disable-next=import-outside-toplevel
-  from configs import synth_en_scene5, synth_en_scene7
-  fifth = _leaf_paths(synth_en_scene5.get_config())
-  seventh = _leaf_paths(synth_en_scene7.get_config())
-  changed = _changed_fields(fifth, seventh)
-  assert changed == {"init_weights", "data.train_seed", "data.synthetic.word_fraction",
-                     "data.synthetic.digit_fraction", "num_train_steps",
-                     "optimizer.warmup_steps", "eval_every_steps"}
-  assert seventh["init_weights"] == "~/runs/synth_en_scene5"  # Stage 5.
-  def random_share(config):
-    return 1 - config["data.synthetic.word_fraction"] - config["data.synthetic.digit_fraction"]
-  assert 0 < random_share(seventh) < random_share(fifth)
-  assert seventh["data.train_seed"] not in (fifth["data.train_seed"], 808)
-
-
-def test_eighth_scene_stage_changes_only_the_font_pool_and_schedule():
-  # pylint: disable-next=import-outside-toplevel
-  from configs import synth_en_scene5, synth_en_scene7, synth_en_scene8
-  from crnn_jax.data import fonts  # pylint: disable=import-outside-toplevel
-  fifth = _leaf_paths(synth_en_scene5.get_config())
-  eighth = _leaf_paths(synth_en_scene8.get_config())
-  assert _changed_fields(fifth, eighth) == {
-      "init_weights", "data.train_seed", "data.synthetic.font_pool", "num_train_steps",
-      "optimizer.learning_rate", "checkpoint_every_steps",
-      "eval_every_steps"}
-  assert eighth["data.synthetic.font_pool"] == "signage"
-  assert eighth["init_weights"] == "~/runs/synth_en_scene5"
-  seeds = {fifth["data.train_seed"], synth_en_scene7.get_config().data.train_seed, 808}
-  assert eighth["data.train_seed"] not in seeds
-  # The docstring's apt-get line installs every package of the pool.
-  docstring = " ".join(synth_en_scene8.__doc__.replace("\\\n", " ").split())
+def test_scene_en_docstring_installs_every_signage_font():
+  from configs import scene_en  # pylint: disable=import-outside-toplevel
+  from crnn_jax.synth import fonts  # pylint: disable=import-outside-toplevel
+  docstring = " ".join(scene_en.__doc__.replace("\\\n", " ").split())
   for package, _ in fonts.SIGNAGE_DEBIAN_FONTS:
     assert f" {package} " in docstring, package
-
-
-def test_ninth_scene_stage_adds_hollow_letters_to_the_eighth():
-  # pylint: disable-next=import-outside-toplevel
-  from configs import synth_en_scene8, synth_en_scene9
-  eighth = _leaf_paths(synth_en_scene8.get_config())
-  ninth = _leaf_paths(synth_en_scene9.get_config())
-  assert _changed_fields(eighth, ninth) == {
-      "init_weights", "data.train_seed", "data.synthetic.scene_params.border_prob",
-      "data.synthetic.scene_params.hollow_prob", "num_train_steps", "optimizer.learning_rate",
-      "eval_every_steps"}
-  assert ninth["data.synthetic.scene_params.hollow_prob"] > 0
-  assert ninth["data.train_seed"] != eighth["data.train_seed"]
-
-
-def test_tenth_scene_stage_adds_inline_letters_to_the_ninth():
-  # pylint: disable-next=import-outside-toplevel
-  from configs import synth_en_scene9, synth_en_scene10
-  ninth = _leaf_paths(synth_en_scene9.get_config())
-  tenth = _leaf_paths(synth_en_scene10.get_config())
-  assert _changed_fields(ninth, tenth) == {
-      "init_weights", "data.train_seed", "data.synthetic.scene_params.inline_prob",
-      "num_train_steps", "eval_every_steps"}
-  assert tenth["init_weights"] == "scene_en"  # Shipped weights: runs on a fresh machine.
-  assert tenth["data.synthetic.scene_params.inline_prob"] > 0
-  assert tenth["data.train_seed"] not in {ninth["data.train_seed"], 1010}
 
 
 def test_zh_en_cpu_stages_differ_only_in_their_start_data_and_schedule():

@@ -107,6 +107,29 @@ def test_load_errors_name_the_problem(tmp_path):
                     dtype="float16")
 
 
+def test_a_pinned_name_loads_only_the_file_it_pins(tmp_path):
+  digest = pretrained.sha256_file(pretrained.resolve("synth_en") / pretrained.VARIABLES_FILE)
+  assert pretrained.resolve(f"synth_en@sha256:{digest[:12].upper()}") == pretrained.resolve(
+      "synth_en")
+  assert pretrained.info(f"synth_en@sha256:{digest}")["variables_sha256"] == digest
+  other = "0" * 12 if not digest.startswith("0" * 12) else "1" * 12
+  with pytest.raises(ValueError, match=f"pinned to sha256 {other}.*has sha256 {digest}"):
+    pretrained.load(f"synth_en@sha256:{other}")
+  with pytest.raises(ValueError, match="8 to 64 hex digits"):
+    pretrained.resolve("synth_en@sha256:5b88")
+  # A weights directory can be pinned too.
+  directory = pretrained.save(tmp_path / "w", deploy_helpers.tiny_config(), {"params": {
+      "w": np.ones(3, np.float32)}})
+  pin = pretrained.info(directory)["variables_sha256"][:8]
+  assert pretrained.resolve(f"{directory}@sha256:{pin}") == directory
+
+
+def test_the_recipes_pin_the_shipped_weights():
+  from configs import scene_en  # pylint: disable=import-outside-toplevel
+  assert pretrained.resolve(scene_en.SYNTH_EN) == pretrained.resolve("synth_en")
+  assert scene_en.get_config("stage=1").init_weights == scene_en.SYNTH_EN
+
+
 def test_predict_cli_reports_missing_weights(tmp_path, capsys):
   image = tmp_path / "a.png"
   Image.fromarray(deploy_helpers.text_images(0, [64])[0]).save(image)

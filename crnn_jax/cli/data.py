@@ -87,7 +87,7 @@ def register(subparsers) -> None:
                      help="characters rendered (a string, or alnum36 / alnum62)")
   synth.add_argument("--from-config", default="", metavar="CONFIG",
                      help="take every renderer setting below from a training config's "
-                     "data.synthetic and text.charset (e.g. configs/synth_en_scene.py); "
+                     "data.synthetic and text.charset (e.g. configs/scene_en.py:stage=1); "
                      "--num-records and --seed still apply")
   _add_render_flags(synth)
   build.set_defaults(func=_build)
