@@ -3,6 +3,10 @@
 A checkpoint step directory holds two items: `state` (step, params, batch_stats, opt_state) and
 `data` (the grain iterator's state), saved together so a resumed run sees the same batches as an
 unbroken one.
+
+Preemption (as MaxText's `reached_preemption`): `PreemptionWatcher` tells the loop when a
+SIGTERM asks it to save and stop; the loop then raises `Preempted`, which `train.main` turns into
+exit status `PREEMPTED_EXIT_CODE`.
 """
 
 from __future__ import annotations
@@ -10,14 +14,29 @@ from __future__ import annotations
 import contextlib
 import logging
 import pathlib
+import signal
 from typing import Any
 
 import grain
 import jax
+from jax.experimental import multihost_utils
 import orbax.checkpoint as ocp
 
+_LOG = logging.getLogger("absl")  # Where absl.logging writes, as the training loop does.
 STATE_ITEM = "state"
 DATA_ITEM = "data"
+# The exit status of `train.main` after a SIGTERM-triggered checkpoint: 128 + SIGTERM, as if the
+# signal had ended the process, so schedulers and wrappers see an unfinished run.
+PREEMPTED_EXIT_CODE = 128 + signal.SIGTERM
+
+
+class Preempted(Exception):
+  """The run received SIGTERM, saved a checkpoint at `step` and stopped."""
+
+  def __init__(self, step: int):
+    super().__init__(f"SIGTERM: stopped at step {step} after saving a checkpoint; "
+                     "run the same command again to resume")
+    self.step = step
 
 
 def checkpoint_dir(workdir: str | pathlib.Path) -> pathlib.Path:
@@ -239,3 +258,43 @@ def _restore_state_item(manager: ocp.CheckpointManager, step: int) -> dict[str, 
   return manager.restore(
       step, args=ocp.args.Composite(**{STATE_ITEM: ocp.args.StandardRestore(target)})
   )[STATE_ITEM]
+
+
+class PreemptionWatcher:
+  """Tells when to stop for a preemption notice (SIGTERM).
+
+  Single process: a SIGTERM handler sets a flag. Several processes: JAX's preemption sync
+  manager (started by `jax.distributed.initialize`) catches SIGTERM on any process and makes
+  all of them agree on the step at which to stop.
+  """
+
+  def __init__(self):
+    self.received = False
+    self._previous = None
+    self._multi = jax.process_count() > 1
+    if not self._multi:
+      try:
+        self._previous = signal.signal(signal.SIGTERM, self._handler)
+      except ValueError:  # Not the main thread: leave signals alone.
+        _LOG.warning("not in the main thread: SIGTERM will not trigger a checkpoint")
+
+  def _handler(self, signum, frame):
+    del signum, frame
+    self.received = True
+    _LOG.warning("SIGTERM: saving a checkpoint after the current step, then stopping")
+
+  def reached(self, step: int) -> bool:
+    """Whether to save and stop after `step` (call at every step, on every process)."""
+    if not self._multi:
+      return self.received
+    try:
+      return multihost_utils.reached_preemption_sync_point(step)
+    except RuntimeError as e:  # The preemption service is off.
+      _LOG.warning("preemption notices are not handled: %s", e)
+      self._multi = False
+      return False
+
+  def close(self) -> None:
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+      self._previous = None

@@ -12,8 +12,13 @@ shipped name or a `crnn-jax export --format weights` directory).
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import os
 import pathlib
+import socket
+import sys
+import time
 from typing import Any, NamedTuple
 
 import ml_collections
@@ -26,6 +31,55 @@ TRAIN_LOG_FILE = "train_log.jsonl"
 def save_config(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> None:
   """Writes `config` as WORKDIR/config.json."""
   (pathlib.Path(workdir) / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2) + "\n")
+
+
+def save_run_info(info: dict[str, Any], workdir: str | pathlib.Path) -> None:
+  """Writes `info` (see `run_info`) as WORKDIR/run_info.json."""
+  (pathlib.Path(workdir) / RUN_INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+
+
+def run_info(config, mesh, start_step: int) -> dict[str, Any]:
+  """Versions, devices and layout of this run, for `run_info.json` (`save_run_info`).
+
+  Args:
+    config: the run's config.
+    mesh: its `jax.sharding.Mesh`.
+    start_step: the step it starts (or resumes) at.
+  """
+  import jax  # pylint: disable=import-outside-toplevel
+  from crnn_jax import optim  # pylint: disable=import-outside-toplevel
+  versions = {"python": sys.version.split()[0]}
+  for package in ("crnn-jax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain",
+                  "numpy", "ml-collections"):
+    try:
+      versions[package] = importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+      versions[package] = None
+  devices = [dict(id=d.id, process_index=d.process_index, platform=d.platform,
+                  kind=d.device_kind, coords=list(getattr(d, "coords", []) or []))
+             for d in mesh.devices.flat]
+  k = optim.grad_accum_steps(config.optimizer)
+  return dict(
+      started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+      start_step=start_step,
+      hostname=socket.gethostname(),
+      argv=sys.argv,
+      versions=versions,
+      backend=jax.default_backend(),
+      process_count=jax.process_count(),
+      device_count=jax.device_count(),
+      local_device_count=jax.local_device_count(),
+      mesh={name: int(size) for name, size in mesh.shape.items()},
+      devices=devices,
+      batch_size=config.batch_size,
+      per_device_batch_size=config.batch_size // mesh.devices.size,
+      grad_accum_steps=k,
+      effective_batch_size=config.batch_size * k,
+      learning_rate=optim.base_learning_rate(config.optimizer, config.batch_size),
+      shard_params=bool(config.get("shard_params", False)),
+      dtype=config.model.dtype,
+      xla_flags=os.environ.get("XLA_FLAGS", ""),
+  )
 
 
 def load_config(workdir: str | pathlib.Path) -> ml_collections.ConfigDict:

@@ -17,7 +17,8 @@ coordinates across processes):
   tensorboard/     summaries at log and eval steps.
   checkpoints/     orbax checkpoints of the state and the data iterator, saved together.
 
-Faults: SIGTERM (preemption) saves a checkpoint at the current step and raises `Preempted`.
+Faults: SIGTERM (preemption) saves a checkpoint at the current step and raises
+`checkpointing.Preempted`.
 `config.max_consecutive_bad_steps` non-finite steps in a row save the last good state and raise
 `TooManyBadSteps`. A killed run loses only the steps since its last complete checkpoint.
 """
@@ -26,14 +27,9 @@ from __future__ import annotations
 
 import collections
 import functools
-import importlib.metadata
 import json
 import math
-import os
 import pathlib
-import signal
-import socket
-import sys
 import time
 from typing import Any
 
@@ -54,19 +50,6 @@ from crnn_jax.data.charset import Charset
 from crnn_jax.evaluation import evaluators
 from crnn_jax.models import warm_start
 from crnn_jax.ops import ctc
-
-# The exit status of `train.main` after a SIGTERM-triggered checkpoint: 128 + SIGTERM, as if the
-# signal had ended the process, so schedulers and wrappers see an unfinished run.
-PREEMPTED_EXIT_CODE = 128 + signal.SIGTERM
-
-
-class Preempted(Exception):
-  """The run received SIGTERM, saved a checkpoint at `step` and stopped."""
-
-  def __init__(self, step: int):
-    super().__init__(f"SIGTERM: stopped at step {step} after saving a checkpoint; "
-                     "run the same command again to resume")
-    self.step = step
 
 
 class TooManyBadSteps(RuntimeError):
@@ -274,42 +257,6 @@ def inference_state(model: run_files.LoadedModel) -> TrainState:
                     batch_stats=model.variables["batch_stats"])
 
 
-def run_info(config, mesh, start_step: int) -> dict[str, Any]:
-  """Versions, devices and layout of this run, for `run_info.json`."""
-  versions = {"python": sys.version.split()[0]}
-  for package in ("crnn-jax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain",
-                  "numpy", "ml-collections"):
-    try:
-      versions[package] = importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-      versions[package] = None
-  devices = [dict(id=d.id, process_index=d.process_index, platform=d.platform,
-                  kind=d.device_kind, coords=list(getattr(d, "coords", []) or []))
-             for d in mesh.devices.flat]
-  k = optim.grad_accum_steps(config.optimizer)
-  return dict(
-      started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-      start_step=start_step,
-      hostname=socket.gethostname(),
-      argv=sys.argv,
-      versions=versions,
-      backend=jax.default_backend(),
-      process_count=jax.process_count(),
-      device_count=jax.device_count(),
-      local_device_count=jax.local_device_count(),
-      mesh={name: int(size) for name, size in mesh.shape.items()},
-      devices=devices,
-      batch_size=config.batch_size,
-      per_device_batch_size=config.batch_size // mesh.devices.size,
-      grad_accum_steps=k,
-      effective_batch_size=config.batch_size * k,
-      learning_rate=optim.base_learning_rate(config.optimizer, config.batch_size),
-      shard_params=bool(config.get("shard_params", False)),
-      dtype=config.model.dtype,
-      xla_flags=os.environ.get("XLA_FLAGS", ""),
-  )
-
-
 def _log(msg: str, *args) -> None:
   """absl INFO logging from process 0 only."""
   if jax.process_index() == 0:
@@ -467,47 +414,6 @@ class StepLog:
     )
 
 
-class PreemptionWatcher:
-  """Tells when to stop for a preemption notice (SIGTERM).
-
-  Single process: a SIGTERM handler sets a flag. Several processes: JAX's preemption sync
-  manager (started by `jax.distributed.initialize`) catches SIGTERM on any process and makes
-  all of them agree on the step at which to stop.
-  """
-
-  def __init__(self):
-    self.received = False
-    self._previous = None
-    self._multi = jax.process_count() > 1
-    if not self._multi:
-      try:
-        self._previous = signal.signal(signal.SIGTERM, self._handler)
-      except ValueError:  # Not the main thread: leave signals alone.
-        logging.warning("not in the main thread: SIGTERM will not trigger a checkpoint")
-
-  def _handler(self, signum, frame):
-    del signum, frame
-    self.received = True
-    logging.warning("SIGTERM: saving a checkpoint after the current step, then stopping")
-
-  def reached(self, step: int) -> bool:
-    """Whether to save and stop after `step` (call at every step, on every process)."""
-    if not self._multi:
-      return self.received
-    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-    try:
-      return multihost_utils.reached_preemption_sync_point(step)
-    except RuntimeError as e:  # The preemption service is off.
-      logging.warning("preemption notices are not handled: %s", e)
-      self._multi = False
-      return False
-
-  def close(self) -> None:
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
-      self._previous = None
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
   """Trains (resuming from the latest checkpoint in `workdir`) and evaluates.
 
@@ -515,7 +421,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     The final evaluation metrics.
 
   Raises:
-    Preempted: after SIGTERM, once the checkpoint at the current step is saved.
+    checkpointing.Preempted: after SIGTERM, once the checkpoint at the current step is saved.
     TooManyBadSteps: after `config.max_consecutive_bad_steps` consecutive non-finite steps,
       once the last good state is saved.
   """
@@ -523,14 +429,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   checkpointing.quiet_orbax_info()  # Our lines and real warnings only (`--verbosity=1`: all).
   # Installed first: a SIGTERM during start-up (restore, compilation) stops the run after its
   # first step instead of killing it.
-  watcher = PreemptionWatcher()
+  watcher = checkpointing.PreemptionWatcher()
   try:
     return _train_and_evaluate(config, pathlib.Path(workdir), watcher)
   finally:
     watcher.close()
 
 
-def _train_and_evaluate(config, workdir: pathlib.Path, watcher: PreemptionWatcher):
+def _train_and_evaluate(config, workdir: pathlib.Path,
+                        watcher: checkpointing.PreemptionWatcher):
   """`train_and_evaluate` once the distributed runtime and the SIGTERM handler are set up."""
   workdir.mkdir(parents=True, exist_ok=True)
   is_main = jax.process_index() == 0
@@ -569,8 +476,7 @@ def _train_and_evaluate(config, workdir: pathlib.Path, watcher: PreemptionWatche
   first_step = int(jax.device_get(state.step))
   if is_main:
     run_files.save_config(config, workdir)
-    (workdir / run_files.RUN_INFO_FILE).write_text(
-        json.dumps(run_info(config, mesh, first_step), indent=2) + "\n")
+    run_files.save_run_info(run_files.run_info(config, mesh, first_step), workdir)
 
   evaluator = evaluators.SplitEvaluator(config, charset, mesh,
                                          state_shardings=state_shardings)
@@ -649,7 +555,7 @@ def _train_and_evaluate(config, workdir: pathlib.Path, watcher: PreemptionWatche
       if preempted:
         manager.wait_until_finished()
         _log("SIGTERM: saved the checkpoint of step %d in %s; stopping", step, workdir)
-        raise Preempted(step)
+        raise checkpointing.Preempted(step)
   finally:
     manager.wait_until_finished()
     manager.close()

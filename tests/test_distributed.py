@@ -25,7 +25,7 @@ import jax
 import numpy as np
 import pytest
 
-from crnn_jax import checkpointing, run_files, train_lib
+from crnn_jax import checkpointing, run_files
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 STEPS = 4
@@ -108,7 +108,7 @@ def test_two_processes_match_one_process_through_a_preemption(tmp_path, cache):
   outputs = {name: (tmp_path / f"{name}.output").read_text()
              for name in ("single", "preempted0", "preempted1")}
   assert statuses[0] == 0, outputs["single"][-3000:]
-  assert statuses[1:] == [train_lib.PREEMPTED_EXIT_CODE] * 2, outputs["preempted1"][-3000:]
+  assert statuses[1:] == [checkpointing.PREEMPTED_EXIT_CODE] * 2, outputs["preempted1"][-3000:]
   stopped = [int(re.search(r"SIGTERM: stopped at step (\d+)", outputs[f"preempted{i}"])[1])
              for i in range(2)]
   assert stopped[0] == stopped[1] < STEPS  # Both processes stopped at the same step.

@@ -1,5 +1,6 @@
 """Tests of crnn_jax/run_files.py, and that the deploy side does not load the training module."""
 
+import json
 import subprocess
 import sys
 
@@ -18,6 +19,19 @@ def test_config_round_trip_and_a_clear_error_for_a_missing_workdir(tmp_path):
   assert run_files.load_config(tmp_path).model.lstm_hidden == 24
   with pytest.raises(FileNotFoundError, match="is .*nothing a crnn-jax training workdir"):
     run_files.load_config(tmp_path / "nothing")
+
+
+def test_run_info_names_versions_devices_and_batch_layout(tmp_path):
+  from crnn_jax import sharding  # pylint: disable=import-outside-toplevel
+  config = tiny.get_config()
+  mesh = sharding.make_mesh()
+  info = run_files.run_info(config, mesh, start_step=3)
+  assert info["start_step"] == 3 and info["versions"]["jax"] == jax.__version__
+  assert info["device_count"] == jax.device_count() == len(info["devices"])
+  assert info["effective_batch_size"] == config.batch_size * info["grad_accum_steps"]
+  run_files.save_run_info(info, tmp_path)
+  assert json.loads((tmp_path / run_files.RUN_INFO_FILE).read_text()) == json.loads(
+      json.dumps(info))
 
 
 @pytest.mark.slow

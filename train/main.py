@@ -19,6 +19,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from crnn_jax import checkpointing
 from crnn_jax import config_file
 from crnn_jax import train_lib
 
@@ -35,9 +36,9 @@ def main(argv):
   logging.set_verbosity(logging.INFO)
   try:
     train_lib.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-  except train_lib.Preempted as e:
+  except checkpointing.Preempted as e:
     logging.warning("%s", e)
-    sys.exit(train_lib.PREEMPTED_EXIT_CODE)
+    sys.exit(checkpointing.PREEMPTED_EXIT_CODE)
 
 
 def run() -> None:
