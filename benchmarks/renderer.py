@@ -45,7 +45,7 @@ def time_level(config, level: str, records: int, warmup: int) -> dict:
   source = pipeline.make_source(config, charset, "train", 2 * records + warmup)
   setup = time.perf_counter() - start
   start = time.perf_counter()
-  from crnn_jax.data import backgrounds  # pylint: disable=import-outside-toplevel
+  from crnn_jax.synth import backgrounds  # pylint: disable=import-outside-toplevel
   for path in getattr(source, "backgrounds", ()):
     backgrounds.load_background(path)
   preload = time.perf_counter() - start

@@ -95,7 +95,7 @@ def test_quantize_is_for_onnx_only(tiny_workdir, tmp_path, capsys):
 @pytest.fixture
 def bare_install(monkeypatch):
   """Fonts as after `pip install crnn-jax` alone: no fontpkg-* package, no Debian font."""
-  from crnn_jax.data import fonts  # pylint: disable=g-import-not-at-top
+  from crnn_jax.synth import fonts  # pylint: disable=g-import-not-at-top
   extra = set(fonts._pypi_font_packages("signage"))  # pylint: disable=protected-access
   real = fonts._package_dir  # pylint: disable=protected-access
   monkeypatch.setattr(fonts, "_package_dir", lambda name: None if name in extra else real(name))

@@ -367,7 +367,7 @@ CHINESE_LINES = 200_000
 CHINESE_SEED = 20261207  # Not a seed of any training, validation or held-out set.
 CHINESE_ORDER = 4
 # What `chinese()` is built from, as the zh_en model card records it.
-CHINESE_LM_SOURCE = (f"{CHINESE_LINES:,} lines of crnn_jax.data.zh_text.sample_line (jieba "
+CHINESE_LM_SOURCE = (f"{CHINESE_LINES:,} lines of crnn_jax.synth.text_zh.sample_line (jieba "
                      f"0.42.1's dict.txt, wordfreq 3.1.1), seed {CHINESE_SEED}, order "
                      f"{CHINESE_ORDER}")
 
@@ -378,7 +378,7 @@ def chinese(num_lines: int = CHINESE_LINES, order: int = CHINESE_ORDER,
   """A model of mixed Chinese/English/digit lines over the zh_en charset (space aside).
 
   Chinese text has no spaces between words, so the model sees whole lines, not words:
-  `num_lines` lines of `zh_text.sample_line` (jieba's dictionary words by frequency and by its
+  `num_lines` lines of `text_zh.sample_line` (jieba's dictionary words by frequency and by its
   square root, uniform level-1 hanzi, English words, numbers, dates, prices, units, codes and
   punctuation, in the default `ZhTextMix` shares), seed CHINESE_SEED, each weighted 1. Built
   once per process (about half a minute on one core).
@@ -387,9 +387,9 @@ def chinese(num_lines: int = CHINESE_LINES, order: int = CHINESE_ORDER,
     ModuleNotFoundError: jieba is not installed (`pip install 'crnn-jax[zh]'`).
   """
   from crnn_jax.data import zh_charset  # pylint: disable=import-outside-toplevel
-  from crnn_jax.data import zh_text  # pylint: disable=import-outside-toplevel
+  from crnn_jax.synth import text_zh  # pylint: disable=import-outside-toplevel
   rng = np.random.default_rng(CHINESE_SEED)
-  lines = [zh_text.sample_line(rng) for _ in range(num_lines)]
+  lines = [text_zh.sample_line(rng) for _ in range(num_lines)]
   alphabet = "".join(c for c in zh_charset.ZH_EN_CHARS if not c.isspace())
   return CharNgramLM(lines, order=order, fallback=fallback, alphabet=alphabet, fold_case=False)
 
