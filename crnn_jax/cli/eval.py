@@ -84,7 +84,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--case-sensitive", action="store_true",
                       help="62 alphanumeric characters, case compared")
   parser.add_argument("--unfiltered", action="store_true",
-                      help="keep every label and compare texts unchanged")
+                      help="keep every label and compare the texts unchanged but for case (with "
+                      "--case-sensitive: exactly, case too)")
   parser.add_argument("--nfkc", action="store_true",
                       help="the protocol of Chinese lines: keep every label, NFKC-normalize "
                       "labels and predictions, remove their white space, compare case")

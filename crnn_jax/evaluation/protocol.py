@@ -171,7 +171,6 @@ class Protocol:
 
 STANDARD = Protocol()
 CASE_SENSITIVE = Protocol(case_sensitive=True)
-UNFILTERED = Protocol(case_sensitive=True, filter_labels=False)
 NFKC = Protocol(case_sensitive=True, filter_labels=False, unicode_form="NFKC",
                 ignore_whitespace=True)
 

@@ -1,7 +1,7 @@
 """What a config's data engine renders: a contact sheet of its records, beside real crops.
 
-  crnn-jax data samples --config configs/synth_en_scene9.py --output grid.png
-  crnn-jax data samples --config configs/synth_en_scene9.py --output grid.png --real crops/ \\
+  crnn-jax data samples --config configs/scene_en.py:stage=9 --output grid.png
+  crnn-jax data samples --config configs/scene_en.py:stage=9 --output grid.png --real crops/ \\
       --count 48
 
 `rendered_samples` draws records with the config's own renderer settings (`config.data`'s

@@ -74,7 +74,7 @@ def test_case_sensitive_and_unfiltered_protocols(evaluation_dir):
   assert svt["word_accuracy"] == pytest.approx(1 / 3)
   total = results["total"]
   assert total["count"] == 8 and total["word_accuracy"] == pytest.approx(2 / 8)
-  unfiltered = _evaluate(evaluation_dir, protocol.UNFILTERED)["datasets"][0]
+  unfiltered = _evaluate(evaluation_dir, protocol.Protocol(case_sensitive=True, filter_labels=False))["datasets"][0]
   assert unfiltered["count"] == 6 and set(unfiltered["skipped"]) == {"undecodable_image"}
 
 
@@ -183,7 +183,7 @@ def test_nfkc_protocol_over_a_dataset_and_its_flag(tmp_path):
   row = result["datasets"][0]
   assert row["count"] == 4 and row["word_accuracy"] == 0.75  # 'iphone' vs 'iPhone' is wrong.
   assert result["protocol"]["name"] == "nfkc-no-space"
-  unfiltered = evaluators.DatasetEvaluator(entries, config.data, protocol.UNFILTERED,
+  unfiltered = evaluators.DatasetEvaluator(entries, config.data, protocol.Protocol(case_sensitive=True, filter_labels=False),
                                            4).run(reader)
   assert unfiltered["datasets"][0]["word_accuracy"] == 0.0  # Spaces count there.
 

@@ -42,7 +42,7 @@ def test_case_sensitive_and_unfiltered_protocols():
   assert cs.name == "case-sensitive" and len(cs.charset) == 62
   assert cs.label("Hello") == "Hello" and cs.prediction("Hel-lo") == "Hello"
   assert cs.label_and_altered("Hello!") == ("Hello", True)
-  raw = protocol.UNFILTERED
+  raw = protocol.Protocol(case_sensitive=True, filter_labels=False)
   assert raw.name == "unfiltered" and raw.charset is None
   assert raw.label("Don't stop!" * 5) == "Don't stop!" * 5
   assert raw.prediction("e\u0301") == "\u00e9"  # NFC only.
@@ -119,7 +119,7 @@ def test_nfkc_protocol_folds_width_and_drops_white_space():
   assert score.result()["word_accuracy"] == 0.5
   assert score.result()["one_minus_ned"] == pytest.approx(1 - (0 + 1 / 5) / 2)
   # The other protocols keep NFC and white space.
-  assert protocol.UNFILTERED.label("ＡＢ c") == "ＡＢ c"
+  assert protocol.Protocol(case_sensitive=True, filter_labels=False).label("ＡＢ c") == "ＡＢ c"
   assert protocol.Protocol(ignore_whitespace=True).name == "standard-nfc-no-space"
   with pytest.raises(ValueError, match="unicode_form"):
     protocol.Protocol(unicode_form="NFD")
