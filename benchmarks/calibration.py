@@ -80,7 +80,7 @@ def read_all(recognizer, arrays, decoders, batch_size: int = 64):
 def render_fit_images(config, recognizer, count: int, seed: int):
   """(arrays preprocessed as the recognizer does, labels) of `count` synthetic images."""
   from crnn_jax.synth import sources as synthetic_sources  # pylint: disable=import-outside-toplevel
-  from crnn_jax.data.charset import Charset  # pylint: disable=import-outside-toplevel
+  from crnn_jax.text.charset import Charset  # pylint: disable=import-outside-toplevel
   source = synthetic_sources.source_from_config(config.data, Charset.from_config(config.text),
                                                 seed=seed, num_records=count)
   arrays, labels = [], []

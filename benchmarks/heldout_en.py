@@ -5,7 +5,7 @@
   python benchmarks/heldout_en.py --checkpoint runs/synth_en --no-tesseract
   python benchmarks/heldout_en.py --output results.json
 
-The set (testdata/heldout_en, see crnn_jax/data/testset.py) is rendered with fonts outside
+The set (testdata/heldout_en, see crnn_jax/evaluation/heldout_en.py) is rendered with fonts outside
 the training pool. Tesseract (Debian `tesseract-ocr`, English model) reads each image with
 `--psm 7` (one text line), once as installed and once restricted to the same 62 characters as
 our model (`tessedit_char_whitelist`). Prints a Markdown table: accuracy overall, per group
@@ -26,8 +26,8 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks import peers  # pylint: disable=wrong-import-position
 from crnn_jax import pretrained  # pylint: disable=wrong-import-position
-from crnn_jax.data import charset as charset_lib  # pylint: disable=wrong-import-position
-from crnn_jax.data import testset  # pylint: disable=wrong-import-position
+from crnn_jax.text import charset as charset_lib  # pylint: disable=wrong-import-position
+from crnn_jax.evaluation import heldout_en  # pylint: disable=wrong-import-position
 
 ROWS = ("all", "words", "word_lower", "word_upper", "word_capitalized", "digits", "random")
 
@@ -50,7 +50,7 @@ def main() -> int:
   parser.add_argument("--show-errors", type=int, default=0, help="print N errors per system")
   args = parser.parse_args()
 
-  samples = testset.read_test_set(args.data)
+  samples = heldout_en.read_test_set(args.data)
   paths = [pathlib.Path(args.data) / s.file for s in samples]
   systems = {}
   if not args.no_crnn:
@@ -68,7 +68,7 @@ def main() -> int:
       texts, _, seconds = peers.run_tesseract(paths, args.threads, whitelist)
       systems[f"{version} --psm 7{name}"] = (texts, seconds)
 
-  tables = {name: testset.accuracy_by_group(samples, texts)
+  tables = {name: heldout_en.accuracy_by_group(samples, texts)
             for name, (texts, _) in systems.items()}
   print(f"{len(samples)} images of {args.data}; case-sensitive word accuracy (%)\n")
   print("| system | " + " | ".join(ROWS) + " | s/image |")

@@ -5,7 +5,7 @@
   python benchmarks/heldout_zh.py --no-crnn --rapidocr --output peers_zh.json
   python benchmarks/heldout_zh.py --weights DIR --onnx zh_en.onnx zh_en_int8.onnx --no-tesseract
 
-The set (testdata/heldout_zh, see crnn_jax/data/zh_testset.py) is drawn in HanaMin, a family
+The set (testdata/heldout_zh, see crnn_jax/evaluation/heldout_zh.py) is drawn in HanaMin, a family
 outside the training pool. Scores follow the NFKC protocol (`crnn_jax.evaluation.protocol.NFKC`:
 labels and predictions NFKC-normalized, white space removed, case compared): line accuracy and
 character-level 1 - NED, overall and per kind (chinese, mixed, latin, punctuation), and
@@ -30,9 +30,9 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks import peers  # pylint: disable=wrong-import-position
-from crnn_jax.data import zh_testset  # pylint: disable=wrong-import-position
+from crnn_jax.evaluation import heldout_zh  # pylint: disable=wrong-import-position
 
-ROWS = ("all",) + zh_testset.KINDS
+ROWS = ("all",) + heldout_zh.KINDS
 TESSERACT_LANGS = ("chi_sim+eng", "chi_sim")
 
 
@@ -65,7 +65,7 @@ def main() -> int:
   parser.add_argument("--show-errors", type=int, default=0, help="print N errors per system")
   args = parser.parse_args()
 
-  samples = zh_testset.read_test_set(args.data)
+  samples = heldout_zh.read_test_set(args.data)
   paths = [pathlib.Path(args.data) / s.file for s in samples]
   systems = {}
   if not args.no_crnn:
@@ -95,14 +95,14 @@ def main() -> int:
     texts, _, seconds = peers.run_rapidocr(paths)
     systems["RapidOCR (recognition only)"] = (texts, seconds)
 
-  tables = {name: zh_testset.accuracy_by_kind(samples, texts)
+  tables = {name: heldout_zh.accuracy_by_kind(samples, texts)
             for name, (texts, _) in systems.items()}
   print(f"{len(samples)} lines of {args.data}; NFKC protocol, line accuracy / 1 - NED (%)\n")
   print(markdown(tables, {name: s for name, (_, s) in systems.items()}))
   if args.show_errors:
     for name, (texts, _) in systems.items():
       wrong = [(s, t) for s, t, in zip(samples, texts)
-               if zh_testset.accuracy_by_kind([s], [t])["all"]["correct"] == 0]
+               if heldout_zh.accuracy_by_kind([s], [t])["all"]["correct"] == 0]
       print(f"\n{name}: first {min(len(wrong), args.show_errors)} of {len(wrong)} errors")
       for sample, text in wrong[:args.show_errors]:
         print(f"  {sample.file}\t{sample.text!r} -> {text!r}")

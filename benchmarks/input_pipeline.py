@@ -43,7 +43,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 def build_dataset(data_dir: pathlib.Path, records: int) -> pathlib.Path:
   """Renders `records` synthetic crops at 32 x 100, writes an LMDB, builds ArrayRecord."""
   from crnn_jax.data import builders, lmdb_io, preprocess, records as records_lib
-  from crnn_jax.data.charset import ALPHANUMERIC_36, Charset
+  from crnn_jax.text.charset import ALPHANUMERIC_36, Charset
   from crnn_jax.synth.source_en import SyntheticTextSource
 
   built = data_dir / "crnn_lmdb" / f"crops_{records}" / "1.0.0"
@@ -65,7 +65,7 @@ def build_dataset(data_dir: pathlib.Path, records: int) -> pathlib.Path:
 def stage_costs(directory: pathlib.Path, config, n: int = 500) -> dict[str, float]:
   """Microseconds per record of each stage, in this process (one thread)."""
   from crnn_jax.data import records as records_lib, sources, transforms
-  from crnn_jax.data.charset import Charset
+  from crnn_jax.text.charset import Charset
 
   source = sources.open_dataset(directory)
   n = min(n, len(source))
@@ -89,7 +89,7 @@ def stage_costs(directory: pathlib.Path, config, n: int = 500) -> dict[str, floa
 
 def measure(directory: pathlib.Path, config, workers: int, seconds: float) -> dict[str, float]:
   from crnn_jax.data import pipeline
-  from crnn_jax.data.charset import Charset
+  from crnn_jax.text.charset import Charset
 
   config.data.worker_count = workers
   t0 = time.perf_counter()

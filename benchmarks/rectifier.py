@@ -80,7 +80,7 @@ def build(model_name: str):
   import jax
   import jax.numpy as jnp
   from crnn_jax import inference
-  from crnn_jax.data.charset import Charset
+  from crnn_jax.text.charset import Charset
   from crnn_jax.models import crnn
 
   charset = Charset(CHARS)

@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 from crnn_jax import config_file  # pylint: disable=wrong-import-position
 from crnn_jax.data import pipeline  # pylint: disable=wrong-import-position
 from crnn_jax.data import transforms  # pylint: disable=wrong-import-position
-from crnn_jax.data.charset import Charset  # pylint: disable=wrong-import-position
+from crnn_jax.text.charset import Charset  # pylint: disable=wrong-import-position
 
 
 def time_level(config, level: str, records: int, warmup: int) -> dict:

@@ -135,7 +135,7 @@ class JaxBench:
     import jax.numpy as jnp
     import optax
     from crnn_jax import inference, train_lib
-    from crnn_jax.data.charset import ALPHANUMERIC_36, Charset
+    from crnn_jax.text.charset import ALPHANUMERIC_36, Charset
     from crnn_jax.decoding import greedy
     from crnn_jax.models import crnn
 

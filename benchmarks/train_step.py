@@ -120,7 +120,7 @@ def run_case(config, num_devices: int, dtype: str, batch_size: int, args) -> dic
   """Compiles and times one case; returns its figures."""
   import jax  # pylint: disable=g-import-not-at-top
   from crnn_jax import sharding, train_lib  # pylint: disable=g-import-not-at-top
-  from crnn_jax.data.charset import Charset  # pylint: disable=g-import-not-at-top
+  from crnn_jax.text.charset import Charset  # pylint: disable=g-import-not-at-top
   from crnn_jax.models import crnn  # pylint: disable=g-import-not-at-top
 
   config = config.copy_and_resolve_references()

@@ -27,7 +27,7 @@ Text mix: dictionary words (55%), digit strings (15%) and random alphanumeric st
 """
 
 from configs import default
-from crnn_jax.data.charset import ALPHANUMERIC_62
+from crnn_jax.text.charset import ALPHANUMERIC_62
 
 STAGES = ("1", "2", "3")
 SHIPPED_STAGE = "3"

@@ -9,7 +9,7 @@
 
 Text: `crnn_jax.synth.text_zh` lines of 1-25 characters (jieba's word frequencies, English words,
 numbers, dates, prices, units, codes, Chinese and ASCII punctuation; proportions in
-`ZhTextMix`), in the 3,871-character `zh_en` charset (`crnn_jax.data.zh_charset`), case
+`ZhTextMix`), in the 3,871-character `zh_en` charset (`crnn_jax.text.zh_charset`), case
 sensitive. Faces: the CJK training pool (`crnn_jax.synth.cjk_fonts`; the evaluation's reserved
 families and the held-out HanaMin never among them), one that covers every character of the
 line. Half the records at the renderer's scene level (signs), half clean print (documents,
@@ -28,7 +28,7 @@ keeps up). Results go in docs/experiments/zh_en.md.
 """
 
 from configs import default
-from crnn_jax.data import zh_charset
+from crnn_jax.text import zh_charset
 
 
 def get_config():

@@ -14,7 +14,7 @@ fields.
 import ml_collections
 
 # The lower-case alphanumeric alphabet of crnn.pytorch (blank is index 0, not part of it).
-from crnn_jax.data.charset import ALPHANUMERIC_36
+from crnn_jax.text.charset import ALPHANUMERIC_36
 from crnn_jax.synth.params import RenderParams
 
 

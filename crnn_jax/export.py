@@ -208,7 +208,7 @@ def export_variables(config, variables, fmt: str, output, opset: int = 21, *,
     calibration: the model's confidence maps (`crnn_jax.calibration.Calibration`), stored in
       the metadata as `crnn_jax.calibration` (None: none).
   """
-  from crnn_jax.data.charset import Charset  # pylint: disable=g-import-not-at-top
+  from crnn_jax.text.charset import Charset  # pylint: disable=g-import-not-at-top
 
   if fmt not in FORMATS:
     raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")

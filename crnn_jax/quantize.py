@@ -52,7 +52,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from crnn_jax.data import preprocess
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 
 CALIBRATION_SEED = 9_000_001  # Not a train/eval/test seed of any shipped config.
 QUANTIZED_OPS = ("Conv",)

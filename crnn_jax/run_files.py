@@ -100,7 +100,7 @@ class LoadedModel(NamedTuple):
 
   @property
   def charset(self):
-    from crnn_jax.data.charset import Charset  # pylint: disable=import-outside-toplevel
+    from crnn_jax.text.charset import Charset  # pylint: disable=import-outside-toplevel
     return Charset.from_config(self.config.text)
 
   @property
@@ -111,7 +111,7 @@ class LoadedModel(NamedTuple):
 
 def build_module(config: ml_collections.ConfigDict):
   """The flax CRNN module that a training config describes (its charset sets the classes)."""
-  from crnn_jax.data.charset import Charset  # pylint: disable=import-outside-toplevel
+  from crnn_jax.text.charset import Charset  # pylint: disable=import-outside-toplevel
   from crnn_jax.models import crnn  # pylint: disable=import-outside-toplevel
   return crnn.from_config(config.model, Charset.from_config(config.text).num_classes)
 

@@ -41,7 +41,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from crnn_jax import default_config
-from crnn_jax.data import charset as charset_lib
+from crnn_jax.text import charset as charset_lib
 
 CRNN_PYTORCH_ALPHABET = charset_lib.ALPHANUMERIC_36
 BATCH_NORM_CONVS = (2, 4, 6)

@@ -46,7 +46,7 @@ from crnn_jax import checkpointing, distributed, optim, sharding, visualize
 from crnn_jax import run_files
 from crnn_jax.data import pipeline
 from crnn_jax.data import transforms
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 from crnn_jax.evaluation import evaluators
 from crnn_jax.models import warm_start
 from crnn_jax.ops import ctc

@@ -15,7 +15,7 @@ from PIL import Image
 
 from configs import tiny
 from crnn_jax.data import lmdb_io
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 
 
 def image_array(seed: int, width: int = 60, height: int = 32) -> np.ndarray:

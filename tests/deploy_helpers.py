@@ -13,7 +13,7 @@ import numpy as np
 
 from configs import default
 from crnn_jax import checkpointing, run_files, train_lib
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 from crnn_jax.models import crnn
 
 TINY_CHANNELS = (4, 4, 8, 8, 8, 8, 8)

@@ -10,7 +10,7 @@ import crnn_jax
 from crnn_jax import calibration
 from crnn_jax import pretrained
 from crnn_jax import run_files
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 from crnn_jax.decoding import decoder as decoder_lib
 
 

@@ -9,7 +9,7 @@ import pytest
 
 import deploy_helpers
 from crnn_jax import checkpointing, train_lib
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 from crnn_jax.models import crnn
 
 

@@ -12,7 +12,7 @@ import pytest
 
 import deploy_helpers
 from crnn_jax import checkpointing, cli, run_files
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 from crnn_jax.models import crnn
 
 # (padded width, true widths): full-width batches and mixed widths with padding.

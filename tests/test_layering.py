@@ -1,8 +1,10 @@
 """The house rules of the import structure, read from the code (ast): inference, export, the
-command line and the service never import the training module; the synthetic text engine
-(`crnn_jax.synth`) never imports training, evaluation or inference code, and the input pipeline
-(`crnn_jax.data`) imports it only where it builds a synthetic dataset; no two modules import
-each other (directly or through a loop)."""
+command line and the service never import the training module; the alphabets (`crnn_jax.text`)
+are the ground floor and import nothing else of crnn_jax; the synthetic text engine
+(`crnn_jax.synth`) stands on them alone: it never imports the input pipeline, training,
+evaluation or inference code; the input pipeline (`crnn_jax.data`) imports the engine only
+where it builds a synthetic dataset, and never the evaluation; no two modules import each other
+(directly or through a loop)."""
 
 import ast
 import pathlib
@@ -45,18 +47,28 @@ def test_inference_side_never_imports_the_training_module(name):
 
 
 # Where the input pipeline builds a synthetic dataset: the only data modules that import synth.
-DATA_USING_SYNTH = ("crnn_jax.data.pipeline", "crnn_jax.data.builders.synthetic",
-                    "crnn_jax.data.testset", "crnn_jax.data.zh_testset")
-# What the engine must not reach: training, evaluation, decoding, inference and what serves them.
-NOT_FOR_SYNTH = ("crnn_jax.train_lib", "crnn_jax.checkpointing", "crnn_jax.evaluation",
-                 "crnn_jax.decoding", "crnn_jax.inference", "crnn_jax.serve", "crnn_jax.cli",
-                 "crnn_jax.export", "crnn_jax.pretrained", "crnn_jax.run_files")
+DATA_USING_SYNTH = ("crnn_jax.data.pipeline", "crnn_jax.data.builders.synthetic")
+# What the engine must not reach: the input pipeline above it, training, evaluation, decoding,
+# inference and what serves them.
+NOT_FOR_SYNTH = ("crnn_jax.data", "crnn_jax.train_lib", "crnn_jax.checkpointing",
+                 "crnn_jax.evaluation", "crnn_jax.decoding", "crnn_jax.inference",
+                 "crnn_jax.serve", "crnn_jax.cli", "crnn_jax.export", "crnn_jax.pretrained",
+                 "crnn_jax.run_files", "crnn_jax.samples")
+
+
+def _under(module: str, packages) -> bool:
+  return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if _under(n, ["crnn_jax.text"])))
+def test_alphabets_import_nothing_of_the_package(name):
+  bad = sorted(m for m in GRAPH[name] if not _under(m, ["crnn_jax.text"]))
+  assert not bad, f"{MODULES[name]} imports {bad}"
 
 
 @pytest.mark.parametrize("name", sorted(n for n in MODULES if n.startswith("crnn_jax.synth")))
 def test_synth_never_imports_training_evaluation_or_inference(name):
-  bad = sorted(m for m in GRAPH[name]
-               if any(m == f or m.startswith(f + ".") for f in NOT_FOR_SYNTH))
+  bad = sorted(m for m in GRAPH[name] if _under(m, NOT_FOR_SYNTH))
   assert not bad, f"{MODULES[name]} imports {bad}"
 
 
@@ -64,6 +76,17 @@ def test_synth_never_imports_training_evaluation_or_inference(name):
 def test_data_imports_synth_only_where_it_builds_a_synthetic_dataset(name):
   synth = sorted(m for m in GRAPH[name] if m.startswith("crnn_jax.synth"))
   assert not synth or name in DATA_USING_SYNTH, f"{MODULES[name]} imports {synth}"
+
+
+# Above the input pipeline: what scores a model (the held-out sets' writers and scorers included),
+# and what looks at the data (the contact sheet, the figures).
+NOT_FOR_DATA = ("crnn_jax.evaluation", "crnn_jax.samples", "crnn_jax.visualize")
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if _under(n, ["crnn_jax.data"])))
+def test_data_never_imports_evaluation_or_what_looks_at_it(name):
+  bad = sorted(m for m in GRAPH[name] if _under(m, NOT_FOR_DATA))
+  assert not bad, f"{MODULES[name]} imports {bad}"
 
 
 def test_no_import_cycles():
@@ -90,3 +113,5 @@ def test_no_import_cycles():
 def test_the_graph_sees_imports():  # The checks above would pass on an empty graph.
   assert "crnn_jax.synth.source_zh" in GRAPH["crnn_jax.synth.sources"]
   assert "crnn_jax.pretrained" in GRAPH["crnn_jax.run_files"]
+  assert "crnn_jax.text.charset" in GRAPH["crnn_jax.synth.sources"]
+  assert "crnn_jax.evaluation.protocol" in GRAPH["crnn_jax.evaluation.heldout_zh"]

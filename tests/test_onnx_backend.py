@@ -9,7 +9,7 @@ import pytest
 import deploy_helpers
 import crnn_jax
 from crnn_jax import cli, inference, onnx_backend
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 
 pytestmark = pytest.mark.filterwarnings("ignore::crnn_jax.inference.TooWideWarning")
 pytest.importorskip("onnx")

@@ -10,12 +10,12 @@ from PIL import Image
 
 import deploy_helpers
 import crnn_jax
-from crnn_jax.data import charset as charset_lib
+from crnn_jax.text import charset as charset_lib
 from crnn_jax import checkpointing
 from crnn_jax import cli
 from crnn_jax import pretrained
 from crnn_jax import run_files
-from crnn_jax.data import testset
+from crnn_jax.evaluation import heldout_en
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 HELDOUT_EN = REPO / "testdata" / "heldout_en"
@@ -153,9 +153,9 @@ def test_shipped_model_is_small_and_case_sensitive():
 @pytest.fixture(scope="module")
 def heldout_table(english):
   """Per-group accuracy of the shipped model on the held-out set."""
-  samples = testset.read_test_set(HELDOUT_EN)
+  samples = heldout_en.read_test_set(HELDOUT_EN)
   predictions = english.recognize([HELDOUT_EN / s.file for s in samples])
-  return testset.accuracy_by_group(samples, [p.text for p in predictions])
+  return heldout_en.accuracy_by_group(samples, [p.text for p in predictions])
 
 
 @pytest.mark.slow
@@ -167,7 +167,7 @@ def test_shipped_model_meets_the_target_on_the_heldout_set(heldout_table):
 
 
 def test_predict_cli_without_checkpoint_uses_the_shipped_model(english, capsys):
-  samples = testset.read_test_set(HELDOUT_EN)
+  samples = heldout_en.read_test_set(HELDOUT_EN)
   picked = [next(s for s in samples if s.kind == kind)
             for kind in ("word_capitalized", "word_upper", "digits", "random")]
   paths = [str(HELDOUT_EN / s.file) for s in picked]

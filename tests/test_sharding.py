@@ -26,7 +26,7 @@ def _worker(out_dir: pathlib.Path) -> None:
   from configs import tiny  # pylint: disable=g-import-not-at-top
   from crnn_jax import sharding, train_lib  # pylint: disable=g-import-not-at-top
   from crnn_jax.data import pipeline  # pylint: disable=g-import-not-at-top
-  from crnn_jax.data.charset import Charset  # pylint: disable=g-import-not-at-top
+  from crnn_jax.text.charset import Charset  # pylint: disable=g-import-not-at-top
   from crnn_jax.models import crnn  # pylint: disable=g-import-not-at-top
 
   assert jax.device_count() == NUM_DEVICES, jax.devices()

@@ -11,7 +11,7 @@ import pytest
 from configs import tiny
 from crnn_jax import checkpointing, run_files, train_lib
 from crnn_jax.data import pipeline
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 from crnn_jax.decoding import greedy
 from crnn_jax.evaluation import evaluators
 from crnn_jax.models import crnn

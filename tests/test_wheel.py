@@ -64,7 +64,7 @@ def test_the_installed_package_is_the_wheels(installed):
     for file in ("variables.msgpack", "config.json", "info.json", "MODEL_CARD.md",
                  "calibration.json"):
       assert f"weights/{name}/{file}" in data, (name, file)
-  assert "serve/page.html" in data and "data/charsets/" in data
+  assert "serve/page.html" in data and "text/charsets/" in data
   assert (bin_dir / "crnn-jax").is_file()
 
 

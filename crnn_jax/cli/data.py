@@ -16,7 +16,7 @@ records skipped per reason, naming the first few of each. Training reads the res
 
 `samples` draws a contact sheet of what a training config's renderer draws (its text mix,
 fonts and augmentation, from its training seed), optionally beside real crops from a folder
-(`crnn_jax/synth/samples.py`), to look at before a run.
+(`crnn_jax/samples.py`), to look at before a run.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import sys
 
 from crnn_jax.cli import format as cli_format
 from crnn_jax import progress
-from crnn_jax.data import charset as charset_lib
+from crnn_jax.text import charset as charset_lib
 
 BUILDER_KINDS = ("lmdb", "mjsynth", "folder", "synthetic")
 _CHARSETS = {"alnum36": charset_lib.ALPHANUMERIC_36, "alnum62": charset_lib.ALPHANUMERIC_62}
@@ -153,15 +153,15 @@ def register(subparsers) -> None:
 
 def _heldout_set(args) -> int:
   from crnn_jax.synth import fonts  # pylint: disable=g-import-not-at-top
-  from crnn_jax.data import testset  # pylint: disable=g-import-not-at-top
+  from crnn_jax.evaluation import heldout_en  # pylint: disable=g-import-not-at-top
 
   font_paths = []
   try:
     for directory in args.fonts_dir:
       font_paths.extend(fonts.fonts_in_directory(directory))
-    samples = testset.write_test_set(args.output, font_paths, seed=args.seed,
-                                     max_length=args.max_length, augment=args.augment,
-                                     progress=not args.quiet)
+    samples = heldout_en.write_test_set(args.output, font_paths, seed=args.seed,
+                                        max_length=args.max_length,
+                                        augment=args.augment, progress=not args.quiet)
   except (ValueError, OSError, ImportError) as e:  # ImportError: the 'wide' pool's packages
     print(f"error: {e}", file=sys.stderr)
     return 1
@@ -173,17 +173,17 @@ def _heldout_set(args) -> int:
 
 def _heldout_zh(args) -> int:
   try:
-    from crnn_jax.data import zh_testset  # pylint: disable=g-import-not-at-top
+    from crnn_jax.evaluation import heldout_zh  # pylint: disable=g-import-not-at-top
     from crnn_jax.synth import cjk_fonts  # pylint: disable=g-import-not-at-top
     counts = None
     if args.count is not None:
-      if len(args.count) != len(zh_testset.KINDS):
-        raise ValueError(f"--count is given once per kind ({', '.join(zh_testset.KINDS)}), "
+      if len(args.count) != len(heldout_zh.KINDS):
+        raise ValueError(f"--count is given once per kind ({', '.join(heldout_zh.KINDS)}), "
                          f"got {len(args.count)} values")
-      counts = dict(zip(zh_testset.KINDS, args.count))
-    seed = zh_testset.DEFAULT_SEED if args.seed is None else args.seed
+      counts = dict(zip(heldout_zh.KINDS, args.count))
+    seed = heldout_zh.DEFAULT_SEED if args.seed is None else args.seed
     faces = cjk_fonts.held_out_fonts()
-    samples = zh_testset.write_test_set(args.output, faces, seed=seed, counts=counts,
+    samples = heldout_zh.write_test_set(args.output, faces, seed=seed, counts=counts,
                                         progress=not args.quiet)
   except (ValueError, OSError, ImportError) as e:  # ImportError: jieba (pip install '.[zh]').
     print(f"error: {e}", file=sys.stderr)
@@ -196,7 +196,7 @@ def _heldout_zh(args) -> int:
 
 def _samples(args) -> int:
   from crnn_jax import config_file  # pylint: disable=g-import-not-at-top
-  from crnn_jax.synth import samples  # pylint: disable=g-import-not-at-top
+  from crnn_jax import samples  # pylint: disable=g-import-not-at-top
   config = config_file.load(args.config)
   try:
     result = samples.write_samples(config, args.output, count=args.count, seed=args.seed,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 from crnn_jax.decoding.decoder import (DECODERS, DEFAULT_BEAM_WIDTH, DEFAULT_DELTA,
                                        DEFAULT_LENGTH_BONUS, DEFAULT_LM_BEAM_WIDTH,
                                        DEFAULT_LM_WEIGHT, Decoder, build_decoder, default_name)

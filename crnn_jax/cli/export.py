@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from crnn_jax.data import charset as charset_lib
+from crnn_jax.text import charset as charset_lib
 
 
 

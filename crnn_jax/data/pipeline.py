@@ -35,7 +35,7 @@ import numpy as np
 
 from crnn_jax.data import records
 from crnn_jax.data import sources
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 from crnn_jax.data.iterators import BucketBatch, RatioMix, SkipBadRecords, batch_counts
 from crnn_jax.data.transforms import (Collate, DecodeExample, EncodeExample, EvalExample,
                                       charset_label_check)

@@ -39,7 +39,7 @@ import numpy as np
 
 from crnn_jax.data import preprocess
 from crnn_jax.data import records
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 from crnn_jax.models.crnn import output_lengths
 
 # Why a record does not count: the index of `skip` / `skip_reason` and the columns of `skipped`.

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from crnn_jax.data.charset import BLANK_ID, Charset
+from crnn_jax.text.charset import BLANK_ID, Charset
 
 BLANK_CHAR = "-"  # How blank frames are shown in `frame_path`.
 

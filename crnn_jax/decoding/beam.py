@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from crnn_jax.data.charset import BLANK_ID
+from crnn_jax.text.charset import BLANK_ID
 
 # (label ids without blanks, total log-probability of all alignments collapsing to them).
 Hypothesis = tuple[tuple[int, ...], float]

@@ -386,7 +386,7 @@ def chinese(num_lines: int = CHINESE_LINES, order: int = CHINESE_ORDER,
   Raises:
     ModuleNotFoundError: jieba is not installed (`pip install 'crnn-jax[zh]'`).
   """
-  from crnn_jax.data import zh_charset  # pylint: disable=import-outside-toplevel
+  from crnn_jax.text import zh_charset  # pylint: disable=import-outside-toplevel
   from crnn_jax.synth import text_zh  # pylint: disable=import-outside-toplevel
   rng = np.random.default_rng(CHINESE_SEED)
   lines = [text_zh.sample_line(rng) for _ in range(num_lines)]
@@ -398,7 +398,7 @@ def has_model(chars: str) -> bool:
   """Whether `for_charset(chars)` has a model (without building it)."""
   if all(" " <= c <= "~" for c in chars):
     return True
-  from crnn_jax.data import zh_charset  # pylint: disable=import-outside-toplevel
+  from crnn_jax.text import zh_charset  # pylint: disable=import-outside-toplevel
   return set(chars) == set(zh_charset.ZH_EN_CHARS)
 
 
@@ -407,7 +407,7 @@ def for_charset(chars: str) -> CharNgramLM | None:
   charsets, `chinese()` for the zh_en charset, None for others."""
   if all(" " <= c <= "~" for c in chars):
     return english()
-  from crnn_jax.data import zh_charset  # pylint: disable=import-outside-toplevel
+  from crnn_jax.text import zh_charset  # pylint: disable=import-outside-toplevel
   if set(chars) == set(zh_charset.ZH_EN_CHARS):
     return chinese()
   return None

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from crnn_jax.data.charset import BLANK_ID
+from crnn_jax.text.charset import BLANK_ID
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:

@@ -45,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from crnn_jax.data.charset import BLANK_ID
+from crnn_jax.text.charset import BLANK_ID
 from crnn_jax.decoding import beam
 from crnn_jax.decoding.bktree import BKTree
 
@@ -337,7 +337,7 @@ class LexiconDecoder:
 
     Args:
       lexicon: the words (e.g. from `load_lexicon`).
-      charset: a `crnn_jax.data.charset.Charset`.
+      charset: a `crnn_jax.text.charset.Charset`.
       delta: candidates are the words within this edit distance of the greedy output.
       exhaustive_below: lexicons with at most this many words are searched exhaustively.
       max_pairs_per_call: see `score_candidates`.
@@ -422,7 +422,7 @@ def decode_with_lexicons(
     log_probs: [B, T, K] per-frame log-probabilities (class 0 is blank).
     lengths: [B] number of real frames per sample.
     lexicons: B word lists, one per sample.
-    charset: a `crnn_jax.data.charset.Charset`.
+    charset: a `crnn_jax.text.charset.Charset`.
     delta: neighbourhood radius for lexicons larger than `exhaustive_below`.
     exhaustive_below: lexicons with at most this many words are searched exhaustively.
     max_pairs_per_call: see `score_candidates`.

@@ -10,9 +10,13 @@
                  and the evaluators: `SplitEvaluator` (a run's held-out split, as training
                  evaluates), `DatasetEvaluator` (datasets on disk under a protocol) and
                  `DecoderComparison` (several decoders on the same batches).
+  heldout_en.py  the held-out English test set: rendered once with fonts outside the training
+                 pool (`crnn-jax data heldout-set`), read back, scored per group and kind.
+  heldout_zh.py  the held-out set of mixed Chinese/English/digit lines (`crnn-jax data
+                 heldout-zh`): its kinds, its writer and its NFKC scores.
 
-`metrics` is re-exported here (`evaluation.RecognitionMetrics`); `protocol` and `evaluators` are
-imported by name (`from crnn_jax.evaluation import evaluators`), the latter only where JAX runs.
+`metrics` is re-exported here (`evaluation.RecognitionMetrics`); the other modules are imported
+by name (`from crnn_jax.evaluation import evaluators`), `evaluators` only where JAX runs.
 """
 
 from crnn_jax.evaluation.metrics import RecognitionMetrics, normalized_edit_distance

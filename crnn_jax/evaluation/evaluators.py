@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from crnn_jax import progress as progress_lib
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 from crnn_jax.decoding import decoder as decoder_lib
 from crnn_jax.decoding import greedy
 from crnn_jax.evaluation import metrics as metrics_lib

@@ -38,7 +38,7 @@ import unicodedata
 from typing import Any, Mapping, Sequence
 
 from crnn_jax.data import records
-from crnn_jax.data.charset import ALPHANUMERIC_36, ALPHANUMERIC_62
+from crnn_jax.text.charset import ALPHANUMERIC_36, ALPHANUMERIC_62
 from crnn_jax.evaluation import metrics
 
 MAX_LABEL_LENGTH = 25

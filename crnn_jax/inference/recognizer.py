@@ -53,7 +53,7 @@ import numpy as np
 from crnn_jax import calibration as calibration_lib
 from crnn_jax import pretrained, run_files
 from crnn_jax.data import preprocess
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 from crnn_jax.decoding import alignment
 from crnn_jax.decoding import decoder as decoder_lib
 from crnn_jax.decoding import greedy

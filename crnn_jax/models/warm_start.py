@@ -27,7 +27,7 @@ import jax
 import numpy as np
 
 MODES = ("exact", "partial", "subset")
-BLANK = 0  # The CTC blank's class index in every charset (crnn_jax.data.charset).
+BLANK = 0  # The CTC blank's class index in every charset (crnn_jax.text.charset).
 
 
 @dataclasses.dataclass

@@ -13,14 +13,14 @@ Where things are:
   scene.py       the 'scene' level (colour photographs of signs): one function per stage.
   glyph.py       glyph effects on the print text mask (weight, width, bleed, wobble).
   fonts.py, cjk_fonts.py, backgrounds.py, words.py, files.py: the pools drawn from.
-  samples.py     a contact sheet of what a config renders, beside real crops.
 
 To add an effect: a stage function in grayscale.py or scene.py that draws from its own stream
 (`streams('my_effect')`), its probability and ranges in params.py (SceneParams). To add a kind
 of text: a sampler, a source class (source_<lang>.py) and its name in `sources.SOURCES` and
 `params.TEXT_KINDS`. (Datasets on disk are the input pipeline's: `crnn_jax/data/sources.py`.)
 
-The input pipeline (`crnn_jax.data`) imports the engine only where it builds a synthetic
-dataset; the engine never imports training, evaluation or inference code
-(tests/test_layering.py).
+The engine stands on the alphabets (`crnn_jax.text`) alone: it never imports the input
+pipeline (`crnn_jax.data`), which imports it only where it builds a synthetic dataset, nor
+training, evaluation or inference code (tests/test_layering.py). The contact sheet of what a
+config renders is `crnn_jax/samples.py`, above both.
 """

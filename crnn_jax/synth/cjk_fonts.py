@@ -37,7 +37,7 @@ from typing import Iterable, NamedTuple, Sequence
 from fontTools.ttLib import TTCollection, TTFont
 
 from crnn_jax.synth import fonts as fonts_lib
-from crnn_jax.data import zh_charset
+from crnn_jax.text import zh_charset
 
 # Directories searched recursively for system fonts (Debian's and a local administrator's).
 SYSTEM_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts")

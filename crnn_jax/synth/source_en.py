@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 from crnn_jax.synth import fonts as fonts_lib
 from crnn_jax.synth import renderer
 from crnn_jax.synth import words as words_lib

@@ -19,8 +19,8 @@ from typing import Sequence
 
 import numpy as np
 
-from crnn_jax.data import zh_charset
-from crnn_jax.data.charset import Charset
+from crnn_jax.text import zh_charset
+from crnn_jax.text.charset import Charset
 from crnn_jax.synth import cjk_fonts
 from crnn_jax.synth import renderer
 from crnn_jax.synth import text_zh

@@ -9,7 +9,7 @@ kind of text is a text sampler, a source class and a name here (and in `params.T
 
 from __future__ import annotations
 
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 from crnn_jax.synth import source_en
 from crnn_jax.synth import source_zh
 from crnn_jax.synth.params import RenderParams

@@ -37,7 +37,7 @@ from typing import Callable
 import numpy as np
 
 from crnn_jax.synth import words as words_lib
-from crnn_jax.data import zh_charset
+from crnn_jax.text import zh_charset
 
 SEGMENT_KINDS = ("chinese", "english", "number", "date", "price", "unit", "code", "hanzi")
 ENGLISH_VOCABULARIES = ("wordfreq", "web2")

@@ -14,7 +14,7 @@ from crnn_jax import cli
 from crnn_jax.data import lmdb_io
 from crnn_jax.data import records
 from crnn_jax.data import sources
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 
 
 def _lmdb_contents(path):

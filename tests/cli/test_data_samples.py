@@ -6,7 +6,7 @@ from PIL import Image
 
 from configs import tiny
 from crnn_jax import cli
-from crnn_jax.synth import samples
+from crnn_jax import samples
 
 ROOT_CONFIG = "configs/tiny.py"
 

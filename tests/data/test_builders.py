@@ -8,7 +8,7 @@ import tensorflow_datasets as tfds
 
 from crnn_jax.data import builders
 from crnn_jax.data import sources
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 from crnn_jax.synth.params import RenderParams
 from crnn_jax.synth.source_en import SyntheticTextSource
 

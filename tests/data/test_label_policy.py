@@ -5,7 +5,7 @@ import pytest
 
 from configs import tiny
 from crnn_jax.data import transforms
-from crnn_jax.data.charset import Charset, UnknownCharacterError
+from crnn_jax.text.charset import Charset, UnknownCharacterError
 
 
 def _example(text):

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 from crnn_jax.decoding import alignment
 from crnn_jax.decoding import greedy
 from crnn_jax.models import crnn

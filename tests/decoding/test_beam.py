@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 from crnn_jax.decoding import beam
 from crnn_jax.decoding.beam import prefix_beam_search
 

@@ -173,7 +173,7 @@ def test_a_large_alphabet_matches_the_textbook_definition():
 @pytest.mark.slow
 def test_chinese_model_prefers_lines_to_their_misreadings():
   pytest.importorskip("jieba")
-  from crnn_jax.data import zh_charset  # pylint: disable=import-outside-toplevel
+  from crnn_jax.text import zh_charset  # pylint: disable=import-outside-toplevel
   lm = char_lm.chinese(num_lines=20_000)
   right = ["中华人民共和国", "价格128元", "北京市"]
   wrong = ["中华人民共和困", "价格l28元", "北京币"]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 from crnn_jax.decoding import decoder
 from crnn_jax.decoding import greedy
 
@@ -119,5 +119,5 @@ def test_lm_decoder_length_bonus_and_batches():
 def test_default_decoder_by_charset():
   assert decoder.default_name(Charset("0123456789abcXYZ!?")) == "lm"
   assert decoder.default_name(Charset("abc中文")) == "greedy"
-  from crnn_jax.data import zh_charset  # pylint: disable=import-outside-toplevel
+  from crnn_jax.text import zh_charset  # pylint: disable=import-outside-toplevel
   assert decoder.default_name(Charset(zh_charset.ZH_EN_CHARS)) == "lm"

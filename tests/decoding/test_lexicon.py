@@ -6,7 +6,7 @@ import editdistance
 import numpy as np
 import pytest
 
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 from crnn_jax.decoding.lexicon import (
     LexiconDecoder,
     decode_with_lexicons,

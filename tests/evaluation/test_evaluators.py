@@ -11,7 +11,7 @@ from crnn_jax import evaluation
 from crnn_jax import run_files, sharding
 from crnn_jax.data import pipeline
 from crnn_jax.data import sources
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 from crnn_jax.decoding import decoder as decoder_lib
 from crnn_jax.decoding import greedy
 from crnn_jax.evaluation import evaluators

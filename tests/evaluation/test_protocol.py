@@ -3,7 +3,7 @@
 import pytest
 
 from crnn_jax import evaluation
-from crnn_jax.data import charset as charset_lib
+from crnn_jax.text import charset as charset_lib
 from crnn_jax.data import records
 from crnn_jax.evaluation import protocol
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import crnn_jax
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 from crnn_jax.decoding import decoder as decoder_lib
 from crnn_jax.inference import backends
 from crnn_jax.inference import images

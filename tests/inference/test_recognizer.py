@@ -14,7 +14,7 @@ from PIL import Image
 import deploy_helpers
 import crnn_jax
 from crnn_jax import cli
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 from crnn_jax.decoding import alignment
 from crnn_jax.decoding import decoder as decoder_lib
 from crnn_jax.decoding import greedy
@@ -203,7 +203,7 @@ def test_recognize_reports_unreadable_inputs_when_asked(recognizer, tmp_path):
 
 
 def test_default_decoder_follows_the_charset(recognizer):
-  from crnn_jax.data.charset import Charset  # pylint: disable=import-outside-toplevel
+  from crnn_jax.text.charset import Charset  # pylint: disable=import-outside-toplevel
   assert recognizer.decoder.name == "lm"  # 36 ASCII characters: the English language model.
   cjk = Charset("".join(chr(0x4E00 + i) for i in range(len(recognizer.charset))))
   other = crnn_jax.Recognizer.from_model(None, None, cjk, compilation_cache=False)

@@ -15,7 +15,7 @@ import pytest
 import deploy_helpers
 from configs import default
 from crnn_jax import export, onnx_graph, run_files
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 from crnn_jax.models import crnn, rectifier, warm_start
 
 CHANNELS = (8, 16, 16, 16, 32, 32, 32)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from crnn_jax import inference
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 from crnn_jax.models import crnn
 
 BENCHMARKS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"

@@ -12,7 +12,7 @@ from fontTools.ttLib import TTFont
 
 from crnn_jax.synth import cjk_fonts
 from crnn_jax.synth import fonts as fonts_lib
-from crnn_jax.data import zh_charset
+from crnn_jax.text import zh_charset
 from crnn_jax.synth.cjk_fonts import FontFace
 
 NO_CJK = "no CJK font installed (apt-get install -y fonts-noto-cjk fonts-hanazono)"

@@ -34,7 +34,7 @@ NUM_RECORDS = 12
 
 
 def _source(level: str):
-  from crnn_jax.data.charset import Charset  # pylint: disable=import-outside-toplevel
+  from crnn_jax.text.charset import Charset  # pylint: disable=import-outside-toplevel
   from crnn_jax.synth.params import RenderParams  # pylint: disable=import-outside-toplevel
   from crnn_jax.synth.source_en import SyntheticTextSource  # pylint: disable=import-outside-toplevel
   return SyntheticTextSource(charset=Charset(CHARS_62), seed=7, num_records=NUM_RECORDS,

@@ -15,7 +15,7 @@ from crnn_jax.synth import fonts
 from crnn_jax.synth import grayscale
 from crnn_jax.synth import renderer
 from crnn_jax.synth.params import RenderParams
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 from crnn_jax.synth.source_en import SyntheticTextSource
 
 CHARS_62 = string.digits + string.ascii_lowercase + string.ascii_uppercase

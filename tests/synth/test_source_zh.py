@@ -11,9 +11,9 @@ from crnn_jax.data import pipeline  # pylint: disable=wrong-import-position
 from crnn_jax.synth import grayscale as renderer  # pylint: disable=wrong-import-position
 from crnn_jax.synth import sources as synthetic_sources  # pylint: disable=wrong-import-position
 from crnn_jax.synth.params import RenderParams  # pylint: disable=wrong-import-position
-from crnn_jax.data import zh_charset  # pylint: disable=wrong-import-position
+from crnn_jax.text import zh_charset  # pylint: disable=wrong-import-position
 from crnn_jax.synth import source_zh as zh_synthetic  # pylint: disable=wrong-import-position
-from crnn_jax.data.charset import Charset  # pylint: disable=wrong-import-position
+from crnn_jax.text.charset import Charset  # pylint: disable=wrong-import-position
 
 FACES = cjk_fonts.discover_cjk_fonts()
 pytestmark = pytest.mark.skipif(

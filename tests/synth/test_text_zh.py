@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("jieba", reason="the zh text source needs jieba: pip install 'crnn-jax[zh]'")
 
-from crnn_jax.data import zh_charset  # pylint: disable=wrong-import-position
+from crnn_jax.text import zh_charset  # pylint: disable=wrong-import-position
 from crnn_jax.synth import text_zh as zh_text  # pylint: disable=wrong-import-position
 
 CHARSET = frozenset(zh_charset.ZH_EN_CHARS)

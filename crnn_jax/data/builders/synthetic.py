@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from crnn_jax.data import charset as charset_lib
+from crnn_jax.text import charset as charset_lib
 from crnn_jax.data import sources
 from crnn_jax.data.builders import base
-from crnn_jax.data.charset import Charset
+from crnn_jax.text.charset import Charset
 from crnn_jax.synth.params import RenderParams
 
 

@@ -103,7 +103,7 @@ def read_charset_file(path: str | pathlib.Path) -> str:
   """The characters of a charset file (`config.text.charset_file`), in order.
 
   UTF-8 text; line breaks separate the characters and are not characters themselves (a line
-  may hold one character, as `crnn_jax/data/charsets/zh_en.txt` does with the space on its
+  may hold one character, as `crnn_jax/text/charsets/zh_en.txt` does with the space on its
   first line, or several); a character listed again keeps its first place.
 
   Raises:

@@ -27,21 +27,20 @@ import dataclasses
 import io
 import pathlib
 import string
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 from PIL import Image
 
 from crnn_jax import progress as progress_lib
 from crnn_jax.data import sources
-from crnn_jax.data.charset import ALPHANUMERIC_62
+from crnn_jax.evaluation import metrics
+from crnn_jax.evaluation.protocol import Protocol
 from crnn_jax.synth import fonts as fonts_lib
 from crnn_jax.synth import grayscale
 from crnn_jax.synth import words as words_lib
 from crnn_jax.synth.renderer import SingleStream
-
-if TYPE_CHECKING:
-  from crnn_jax.evaluation.protocol import Protocol
+from crnn_jax.text.charset import ALPHANUMERIC_62
 
 KINDS = ("word_lower", "word_upper", "word_capitalized", "digits", "random")
 # Which group of the evaluation table each kind belongs to.
@@ -194,7 +193,7 @@ def read_test_set(directory: str | pathlib.Path, kinds: Sequence[str] = KINDS) -
 
   Args:
     directory: the test set.
-    kinds: the kinds its lines may have (`zh_testset.KINDS` for the Chinese set).
+    kinds: the kinds its lines may have (`heldout_zh.KINDS` for the Chinese set).
 
   Raises:
     FileNotFoundError: no meta.tsv, or a listed image is missing.
@@ -227,7 +226,7 @@ def accuracy_by_group(samples: Sequence[Sample], predictions: Sequence[str],
   Args:
     samples: the test set.
     predictions: one predicted string per sample.
-    groups: the group of each kind (default GROUPS; `zh_testset.GROUPS`).
+    groups: the group of each kind (default GROUPS; `heldout_zh.GROUPS`).
     compare: how labels and predictions are normalized before comparing (default: unchanged,
       case-sensitive; `protocol.NFKC` for Chinese lines).
 
@@ -235,7 +234,6 @@ def accuracy_by_group(samples: Sequence[Sample], predictions: Sequence[str],
     {name: {'correct': int, 'total': int, 'accuracy': float, 'one_minus_ned': float}} for
     'all', each group and each kind present.
   """
-  from crnn_jax import evaluation  # pylint: disable=import-outside-toplevel
   if len(samples) != len(predictions):
     raise ValueError(f"{len(samples)} samples but {len(predictions)} predictions")
   groups = GROUPS if groups is None else groups
@@ -244,7 +242,7 @@ def accuracy_by_group(samples: Sequence[Sample], predictions: Sequence[str],
     label = sample.text
     if compare is not None:
       label, predicted = compare.label(label), compare.prediction(predicted)
-    ned = evaluation.normalized_edit_distance(predicted, label)
+    ned = metrics.normalized_edit_distance(predicted, label)
     for name in dict.fromkeys(("all", groups[sample.kind], sample.kind)):
       entry = table.setdefault(name, {"correct": 0, "total": 0, "sum_ned": 0.0})
       entry["total"] += 1

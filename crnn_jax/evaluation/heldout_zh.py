@@ -1,6 +1,6 @@
 """The held-out test set of mixed Chinese/English/digit lines, in faces training never sees.
 
-Written like the English set (`testset`: a `folder` dataset with `gt.txt`, plus `meta.tsv` with
+Written like the English set (`heldout_en`: a `folder` dataset with `gt.txt`, plus `meta.tsv` with
 the kind and the face of each image), with these kinds of line:
 
   chinese       hanzi and Chinese punctuation only (jieba words and level-1 characters);
@@ -28,12 +28,13 @@ import numpy as np
 from PIL import Image
 
 from crnn_jax import progress as progress_lib
-from crnn_jax.data import testset
-from crnn_jax.data import zh_charset
+from crnn_jax.evaluation import heldout_en
+from crnn_jax.evaluation import protocol
 from crnn_jax.synth import cjk_fonts
 from crnn_jax.synth import grayscale
 from crnn_jax.synth import text_zh
 from crnn_jax.synth.renderer import SingleStream
+from crnn_jax.text import zh_charset
 
 KINDS = ("chinese", "mixed", "latin", "punctuation")
 GROUPS = {kind: kind for kind in KINDS}
@@ -89,7 +90,7 @@ def write_test_set(out_dir: str | pathlib.Path,
                    faces: Sequence[cjk_fonts.FontFace] | None = None, *,
                    seed: int = DEFAULT_SEED, counts: dict[str, int] | None = None,
                    min_length: int = 2, max_length: int = 25, augment: str = "light",
-                   font_size: int = 40, progress: bool = False) -> list[testset.Sample]:
+                   font_size: int = 40, progress: bool = False) -> list[heldout_en.Sample]:
   """Renders the held-out set and writes it as a `folder` dataset plus `meta.tsv`.
 
   Args:
@@ -124,8 +125,9 @@ def write_test_set(out_dir: str | pathlib.Path,
       raise ValueError(f"face {face} ({cjk_fonts.face_family(face)}) is in the training pool or "
                        "a reserved family; a held-out set needs faces training never sees")
   out = pathlib.Path(out_dir)
-  if (out / testset.META_FILE).exists():
-    raise FileExistsError(f"{out / testset.META_FILE} exists; remove the directory to rewrite it")
+  if (out / heldout_en.META_FILE).exists():
+    raise FileExistsError(f"{out / heldout_en.META_FILE} exists; remove the directory to "
+                          "rewrite it")
   rng = np.random.default_rng(seed)
   samples = []
   counter = progress_lib.bar(total=sum(counts.values()), desc=out.name, quiet=not progress)
@@ -142,21 +144,20 @@ def write_test_set(out_dir: str | pathlib.Path,
                                     augment=augment, font_index=face.index)
       file = f"{kind}/{i:05d}.png"
       Image.fromarray(image).save(out / file, optimize=True)
-      samples.append(testset.Sample(file=file, text=text, kind=kind,
+      samples.append(heldout_en.Sample(file=file, text=text, kind=kind,
                                     font=f"{pathlib.Path(face.path).name}#{face.index}"))
       counter.update()
   counter.close()
-  testset.write_labels(out, samples, by_kind=True)  # eval --data prints a row per kind.
+  heldout_en.write_labels(out, samples, by_kind=True)  # eval --data prints a row per kind.
   return samples
 
 
-def read_test_set(directory: str | pathlib.Path) -> list[testset.Sample]:
+def read_test_set(directory: str | pathlib.Path) -> list[heldout_en.Sample]:
   """The samples of a set written by `write_test_set`."""
-  return testset.read_test_set(directory, kinds=KINDS)
+  return heldout_en.read_test_set(directory, kinds=KINDS)
 
 
-def accuracy_by_kind(samples: Sequence[testset.Sample],
+def accuracy_by_kind(samples: Sequence[heldout_en.Sample],
                      predictions: Sequence[str]) -> dict[str, dict]:
   """Line accuracy and 1 - NED under the NFKC protocol, overall and per kind."""
-  from crnn_jax.evaluation import protocol  # pylint: disable=import-outside-toplevel
-  return testset.accuracy_by_group(samples, predictions, GROUPS, protocol.NFKC)
+  return heldout_en.accuracy_by_group(samples, predictions, GROUPS, protocol.NFKC)

@@ -11,28 +11,28 @@ pytest.importorskip("jieba", reason="the zh text source needs jieba: pip install
 from crnn_jax import cli  # pylint: disable=wrong-import-position
 from crnn_jax.synth import cjk_fonts  # pylint: disable=wrong-import-position
 from crnn_jax.data import sources  # pylint: disable=wrong-import-position
-from crnn_jax.data import testset  # pylint: disable=wrong-import-position
-from crnn_jax.data import zh_charset  # pylint: disable=wrong-import-position
-from crnn_jax.data import zh_testset  # pylint: disable=wrong-import-position
+from crnn_jax.evaluation import heldout_en  # pylint: disable=wrong-import-position
+from crnn_jax.text import zh_charset  # pylint: disable=wrong-import-position
+from crnn_jax.evaluation import heldout_zh  # pylint: disable=wrong-import-position
 
 HELDOUT_ZH = pathlib.Path(__file__).resolve().parents[2] / "testdata" / "heldout_zh"
 CHARSET = frozenset(zh_charset.ZH_EN_CHARS)
 
 
-@pytest.mark.parametrize("kind", zh_testset.KINDS)
+@pytest.mark.parametrize("kind", heldout_zh.KINDS)
 def test_lines_of_each_kind_have_its_property(kind):
   rng = np.random.default_rng(0)
   for _ in range(40):
-    text = zh_testset.sample_kind(kind, rng)
-    assert zh_testset.line_kind_ok(kind, text) and set(text) <= CHARSET
+    text = heldout_zh.sample_kind(kind, rng)
+    assert heldout_zh.line_kind_ok(kind, text) and set(text) <= CHARSET
   # The properties tell kinds apart on typical lines:
-  assert not zh_testset.line_kind_ok("chinese", "iPhone手机")
-  assert zh_testset.line_kind_ok("mixed", "iPhone手机")
-  assert not zh_testset.line_kind_ok("latin", "价格 128")
-  assert zh_testset.line_kind_ok("punctuation", "你好，世界！")
-  assert not zh_testset.line_kind_ok("punctuation", "你好，世界")
+  assert not heldout_zh.line_kind_ok("chinese", "iPhone手机")
+  assert heldout_zh.line_kind_ok("mixed", "iPhone手机")
+  assert not heldout_zh.line_kind_ok("latin", "价格 128")
+  assert heldout_zh.line_kind_ok("punctuation", "你好，世界！")
+  assert not heldout_zh.line_kind_ok("punctuation", "你好，世界")
   with pytest.raises(ValueError, match="kind"):
-    zh_testset.line_kind_ok("emoji", "x")
+    heldout_zh.line_kind_ok("emoji", "x")
 
 
 def test_writer_uses_held_out_faces_only(tmp_path):
@@ -40,8 +40,8 @@ def test_writer_uses_held_out_faces_only(tmp_path):
   if not held_out:
     pytest.skip("no held-out face: apt-get install fonts-hanazono")
   counts = {"chinese": 2, "mixed": 2, "latin": 1, "punctuation": 1}
-  samples = zh_testset.write_test_set(tmp_path / "set", held_out, seed=5, counts=counts)
-  assert zh_testset.read_test_set(tmp_path / "set") == samples
+  samples = heldout_zh.write_test_set(tmp_path / "set", held_out, seed=5, counts=counts)
+  assert heldout_zh.read_test_set(tmp_path / "set") == samples
   assert collections.Counter(s.kind for s in samples) == counts
   assert not (tmp_path / "set" / sources.GT_FILE).exists()  # One gt.txt per kind instead.
   for kind in counts:
@@ -50,15 +50,15 @@ def test_writer_uses_held_out_faces_only(tmp_path):
   found = sources.find_datasets(tmp_path / "set")
   assert sorted(entry.name for entry in found) == sorted(counts)
   for sample in samples:
-    assert zh_testset.line_kind_ok(sample.kind, sample.text)
+    assert heldout_zh.line_kind_ok(sample.kind, sample.text)
   with pytest.raises(FileExistsError):
-    zh_testset.write_test_set(tmp_path / "set", held_out, counts=counts)
+    heldout_zh.write_test_set(tmp_path / "set", held_out, counts=counts)
   training = cjk_fonts.discover_cjk_fonts()
   if training:
     with pytest.raises(ValueError, match="training pool"):
-      zh_testset.write_test_set(tmp_path / "bad", training[:1], counts=counts)
+      heldout_zh.write_test_set(tmp_path / "bad", training[:1], counts=counts)
   with pytest.raises(ValueError, match="unknown kinds"):
-    zh_testset.write_test_set(tmp_path / "bad", held_out, counts={"poems": 1})
+    heldout_zh.write_test_set(tmp_path / "bad", held_out, counts={"poems": 1})
 
 
 def test_cli_writes_the_set_and_checks_counts(tmp_path, capsys):
@@ -73,20 +73,20 @@ def test_cli_writes_the_set_and_checks_counts(tmp_path, capsys):
 
 
 def test_accuracy_by_kind_uses_the_nfkc_protocol():
-  samples = [testset.Sample("a", "价格 128元", "mixed", "f"),
-             testset.Sample("b", "你好，世界", "chinese", "f"),
-             testset.Sample("c", "ABC", "latin", "f")]
-  table = zh_testset.accuracy_by_kind(samples, ["价格128元", "你好,世界", "ABc"])
+  samples = [heldout_en.Sample("a", "价格 128元", "mixed", "f"),
+             heldout_en.Sample("b", "你好，世界", "chinese", "f"),
+             heldout_en.Sample("c", "ABC", "latin", "f")]
+  table = heldout_zh.accuracy_by_kind(samples, ["价格128元", "你好,世界", "ABc"])
   assert table["all"]["correct"] == 2 and table["latin"]["accuracy"] == 0.0
   assert table["mixed"]["accuracy"] == table["chinese"]["accuracy"] == 1.0
   assert table["latin"]["one_minus_ned"] == pytest.approx(2 / 3)
 
 
 def test_repository_set_is_held_out_and_complete():
-  samples = zh_testset.read_test_set(HELDOUT_ZH)
-  assert collections.Counter(s.kind for s in samples) == zh_testset.DEFAULT_COUNTS
+  samples = heldout_zh.read_test_set(HELDOUT_ZH)
+  assert collections.Counter(s.kind for s in samples) == heldout_zh.DEFAULT_COUNTS
   for sample in samples:
-    assert zh_testset.line_kind_ok(sample.kind, sample.text), sample
+    assert heldout_zh.line_kind_ok(sample.kind, sample.text), sample
     assert set(sample.text) <= CHARSET and 2 <= len(sample.text) <= 25
   assert {s.font.split("#")[0] for s in samples} == {"HanaMinA.ttf"}
   assert cjk_fonts.is_held_out_family("HanaMinA")

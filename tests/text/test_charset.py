@@ -2,8 +2,8 @@
 
 import pytest
 
-from crnn_jax.data import charset as charset_lib
-from crnn_jax.data.charset import BLANK_ID, Charset, UnknownCharacterError
+from crnn_jax.text import charset as charset_lib
+from crnn_jax.text.charset import BLANK_ID, Charset, UnknownCharacterError
 from configs import default
 
 

@@ -5,9 +5,9 @@ import unicodedata
 import ml_collections
 import pytest
 
-from crnn_jax.data import zh_charset
-from crnn_jax.data import charset as charset_lib
-from crnn_jax.data.charset import Charset
+from crnn_jax.text import zh_charset
+from crnn_jax.text import charset as charset_lib
+from crnn_jax.text.charset import Charset
 
 
 def test_level1_is_the_3755_hanzi_of_rows_16_to_55():
@@ -42,7 +42,7 @@ def test_charset_contents_and_order():
 
 def test_packaged_file_equals_the_computed_charset():
   path = zh_charset.charset_file()
-  assert path.is_file(), "run: python -m crnn_jax.data.zh_charset"
+  assert path.is_file(), "run: python -m crnn_jax.text.zh_charset"
   assert path.read_bytes() == zh_charset.charset_file_text().encode("utf-8")
   assert charset_lib.read_charset_file(path) == zh_charset.ZH_EN_CHARS
   assert path.read_text(encoding="utf-8").split("\n")[0] == " "  # The space's line survived.

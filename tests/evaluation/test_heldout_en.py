@@ -1,4 +1,5 @@
-"""Tests of held-out test sets (crnn_jax/data/testset.py) and of the set kept in the repository."""
+"""Tests of held-out test sets (crnn_jax/evaluation/heldout_en.py) and of the set kept in the
+repository."""
 
 import collections
 import pathlib
@@ -9,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from crnn_jax.data import charset as charset_lib
+from crnn_jax.text import charset as charset_lib
 from crnn_jax import cli
 from crnn_jax.synth import fonts
 from crnn_jax.data import sources
-from crnn_jax.data import testset
+from crnn_jax.evaluation import heldout_en
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 HELDOUT_EN = REPO / "testdata" / "heldout_en"
@@ -39,14 +40,14 @@ def _check_kind(text, kind):
 
 def test_write_read_and_folder_source(tmp_path):
   out = tmp_path / "set"
-  samples = testset.write_test_set(out, [HELD_OUT_FONT], seed=5, counts=COUNTS)
+  samples = heldout_en.write_test_set(out, [HELD_OUT_FONT], seed=5, counts=COUNTS)
   assert len(samples) == sum(COUNTS.values())
   assert collections.Counter(s.kind for s in samples) == COUNTS
   for sample in samples:
     _check_kind(sample.text, sample.kind)
     assert sample.font == HELD_OUT_FONT.name
     assert sample.file.startswith(sample.kind + "/")
-  assert testset.read_test_set(out) == samples
+  assert heldout_en.read_test_set(out) == samples
   # gt.txt makes it a `folder` dataset that evaluation reads like any other.
   source = sources.open_dataset(out)
   assert len(source) == len(samples)
@@ -59,15 +60,15 @@ def test_progress_bar_on_a_terminal_counts_every_image(tmp_path, terminal_stderr
   total = sum(COUNTS.values())
   for progress, name in ((True, "shown"), (False, "hidden")):
     with terminal_stderr() as terminal:
-      testset.write_test_set(tmp_path / name, [HELD_OUT_FONT], seed=5, counts=COUNTS,
-                             progress=progress)
+      heldout_en.write_test_set(tmp_path / name, [HELD_OUT_FONT], seed=5, counts=COUNTS,
+                                progress=progress)
     assert (f"{total}/{total}" in terminal.getvalue()) == progress
 
 
 def test_same_seed_same_set_other_seed_other_set(tmp_path):
-  a = testset.write_test_set(tmp_path / "a", [HELD_OUT_FONT], seed=5, counts=COUNTS)
-  b = testset.write_test_set(tmp_path / "b", [HELD_OUT_FONT], seed=5, counts=COUNTS)
-  c = testset.write_test_set(tmp_path / "c", [HELD_OUT_FONT], seed=6, counts=COUNTS)
+  a = heldout_en.write_test_set(tmp_path / "a", [HELD_OUT_FONT], seed=5, counts=COUNTS)
+  b = heldout_en.write_test_set(tmp_path / "b", [HELD_OUT_FONT], seed=5, counts=COUNTS)
+  c = heldout_en.write_test_set(tmp_path / "c", [HELD_OUT_FONT], seed=6, counts=COUNTS)
   assert a == b
   assert [s.text for s in a] != [s.text for s in c]
   for sample in a:
@@ -77,34 +78,34 @@ def test_same_seed_same_set_other_seed_other_set(tmp_path):
 def test_refuses_training_fonts_missing_glyphs_and_overwriting(tmp_path):
   pool_font = fonts.discover_fonts()[0]
   with pytest.raises(ValueError, match="is in the training pool"):
-    testset.write_test_set(tmp_path / "x", [pool_font], counts=COUNTS)
+    heldout_en.write_test_set(tmp_path / "x", [pool_font], counts=COUNTS)
   with pytest.raises(ValueError, match="has no glyph"):
-    testset.write_test_set(tmp_path / "x", [MPL_FONTS / "STIXSizOneSymReg.ttf"], counts=COUNTS)
+    heldout_en.write_test_set(tmp_path / "x", [MPL_FONTS / "STIXSizOneSymReg.ttf"], counts=COUNTS)
   with pytest.raises(ValueError, match="unknown kinds"):
-    testset.write_test_set(tmp_path / "x", [HELD_OUT_FONT], counts={"words": 3})
-  testset.write_test_set(tmp_path / "y", [HELD_OUT_FONT], counts=COUNTS)
+    heldout_en.write_test_set(tmp_path / "x", [HELD_OUT_FONT], counts={"words": 3})
+  heldout_en.write_test_set(tmp_path / "y", [HELD_OUT_FONT], counts=COUNTS)
   with pytest.raises(FileExistsError):
-    testset.write_test_set(tmp_path / "y", [HELD_OUT_FONT], counts=COUNTS)
+    heldout_en.write_test_set(tmp_path / "y", [HELD_OUT_FONT], counts=COUNTS)
 
 
 def test_read_names_bad_lines(tmp_path):
-  testset.write_test_set(tmp_path / "s", [HELD_OUT_FONT], counts=COUNTS)
-  meta = tmp_path / "s" / testset.META_FILE
+  heldout_en.write_test_set(tmp_path / "s", [HELD_OUT_FONT], counts=COUNTS)
+  meta = tmp_path / "s" / heldout_en.META_FILE
   lines = meta.read_text().splitlines()
   meta.write_text("\n".join(lines[:3] + ["digits/00000.png\t12\tnumbers\tX.ttf"]) + "\n")
   with pytest.raises(ValueError, match=r"meta.tsv:4"):
-    testset.read_test_set(tmp_path / "s")
+    heldout_en.read_test_set(tmp_path / "s")
   meta.write_text("\n".join(lines[:2] + ["digits/09999.png\t12\tdigits\tX.ttf"]) + "\n")
   with pytest.raises(FileNotFoundError, match=r"meta.tsv:3.*09999.png"):
-    testset.read_test_set(tmp_path / "s")
+    heldout_en.read_test_set(tmp_path / "s")
 
 
 def test_accuracy_by_group():
-  samples = [testset.Sample("a", "Cat", "word_capitalized", "f"),
-             testset.Sample("b", "dog", "word_lower", "f"),
-             testset.Sample("c", "42", "digits", "f"),
-             testset.Sample("d", "x1Y", "random", "f")]
-  table = testset.accuracy_by_group(samples, ["cat", "dog", "42", "x1Y"])
+  samples = [heldout_en.Sample("a", "Cat", "word_capitalized", "f"),
+             heldout_en.Sample("b", "dog", "word_lower", "f"),
+             heldout_en.Sample("c", "42", "digits", "f"),
+             heldout_en.Sample("d", "x1Y", "random", "f")]
+  table = heldout_en.accuracy_by_group(samples, ["cat", "dog", "42", "x1Y"])
   assert table["all"]["correct"] == 3 and table["all"]["total"] == 4
   assert table["all"]["accuracy"] == 0.75
   assert table["all"]["one_minus_ned"] == pytest.approx(1 - (1 / 3) / 4)
@@ -112,7 +113,7 @@ def test_accuracy_by_group():
   assert table["word_capitalized"]["accuracy"] == 0.0
   assert table["digits"]["accuracy"] == table["random"]["accuracy"] == 1.0
   with pytest.raises(ValueError):
-    testset.accuracy_by_group(samples, ["x"])
+    heldout_en.accuracy_by_group(samples, ["x"])
 
 
 def test_cli_writes_a_set_and_reports_errors(tmp_path, capsys, without_font_package):
@@ -123,7 +124,7 @@ def test_cli_writes_a_set_and_reports_errors(tmp_path, capsys, without_font_pack
   assert cli.main(["data", "heldout-set", "--output", str(out), "--fonts-dir", str(fonts_dir),
                    "--seed", "3"]) == 0
   assert "wrote 600 images" in capsys.readouterr().out
-  assert len(testset.read_test_set(out)) == 600
+  assert len(heldout_en.read_test_set(out)) == 600
   assert cli.main(["data", "heldout-set", "--out", str(tmp_path / "z"),
                    "--fonts-dir", str(tmp_path / "missing")]) == 1
   assert "does not exist" in capsys.readouterr().err
@@ -135,8 +136,8 @@ def test_cli_writes_a_set_and_reports_errors(tmp_path, capsys, without_font_pack
 
 
 def test_repository_set_is_held_out_and_complete():
-  samples = testset.read_test_set(HELDOUT_EN)
-  assert collections.Counter(s.kind for s in samples) == testset.DEFAULT_COUNTS
+  samples = heldout_en.read_test_set(HELDOUT_EN)
+  assert collections.Counter(s.kind for s in samples) == heldout_en.DEFAULT_COUNTS
   for sample in samples:
     _check_kind(sample.text, sample.kind)
   # Its fonts (Debian's Liberation and FreeFont) are not in the training pool.
@@ -144,7 +145,7 @@ def test_repository_set_is_held_out_and_complete():
   assert all(name.startswith(("Liberation", "Free")) for name in used), used
   assert len(used) >= 20
   assert not used & {p.name for p in fonts.discover_fonts(pool="wide")}
-  families = testset.training_families()
+  families = heldout_en.training_families()
   assert {"Open Sans", "IBM Plex Mono", "DejaVu Sans"} <= families  # every pool is checked
   assert not any(f.startswith(("Liberation", "Free")) for f in families)
   # Case forms and lengths are spread out.

@@ -27,7 +27,7 @@ as GBK and GB18030 decode them, and `fold_fullwidth` maps the other two onto the
 The file `charsets/zh_en.txt` (one character per line, the space on the first line) is
 `config.text.charset_file`'s form of the same charset: `charset_file()` is its path, and
 
-  python -m crnn_jax.data.zh_charset
+  python -m crnn_jax.text.zh_charset
 
 writes it again from `zh_en_chars()` (a test checks that the two agree).
 """

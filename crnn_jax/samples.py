@@ -36,7 +36,7 @@ def rendered_samples(config, count: int, seed: int | None = None) -> list[Sample
     ValueError: count < 1, or the renderer's own errors (e.g. fonts of its pool missing).
   """
   from crnn_jax.synth import sources as synthetic_sources  # pylint: disable=import-outside-toplevel
-  from crnn_jax.data.charset import Charset  # pylint: disable=import-outside-toplevel
+  from crnn_jax.text.charset import Charset  # pylint: disable=import-outside-toplevel
   if count < 1:
     raise ValueError(f"count must be at least 1, got {count}")
   seed = int(config.data.train_seed if seed is None else seed)
