@@ -119,7 +119,7 @@ def test_killed_and_preempted_run_resumes_bit_exactly(tmp_path, cache):
   run = _Run(resumed, cache, "preempted")
   status = run.signal_and_wait(lambda: f"Resumed from step {killed_at} " in run.output,
                                "the resume", signal.SIGTERM)
-  assert status == train_lib.PREEMPTED_EXIT_CODE, run.output[-3000:]
+  assert status == checkpointing.PREEMPTED_EXIT_CODE, run.output[-3000:]
   assert "SIGTERM: stopped at step" in run.output
   stopped_at = _latest_checkpoint(resumed)
   assert killed_at < stopped_at < STEPS

@@ -9,6 +9,7 @@ checkout, so only package data (weights, charsets, the default config, the web p
 serve it.
 """
 
+import os
 import pathlib
 import re
 import shutil
@@ -23,8 +24,11 @@ HELDOUT_EN = REPO / "testdata" / "heldout_en"
 
 
 def _run(args, cwd, timeout=300):
+  # Without PYTHONPATH: a checkout on it would shadow the wheel (and pip would call the wheel's
+  # package already installed).
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
   result = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+                          timeout=timeout, check=False, env=env)
   assert result.returncode == 0, (args, result.stdout[-2000:], result.stderr[-3000:])
   return result.stdout
 

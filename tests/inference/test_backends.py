@@ -29,10 +29,11 @@ def test_jax_backend_log_probs_are_the_models_log_softmax(tiny_workdir):
   logits, lengths2 = backend.model.apply(backend.variables, batch, widths, train=False)
   np.testing.assert_array_equal(lengths, lengths2)
   np.testing.assert_allclose(np.exp(log_probs).sum(-1), 1.0, atol=1e-5)
-  np.testing.assert_allclose(log_probs - np.asarray(logits),
-                             (log_probs - np.asarray(logits))[..., :1], atol=1e-4)
+  shift = log_probs - np.asarray(logits)  # log-softmax: the logits less one value per frame.
+  np.testing.assert_allclose(shift, np.broadcast_to(shift[..., :1], shift.shape), atol=1e-4)
   ids, confidence = backend.best_paths(batch, widths)
-  np.testing.assert_array_equal(ids, np.argmax(log_probs, -1))
+  for row, length in enumerate(lengths):  # Frames past a sample's length are padding.
+    np.testing.assert_array_equal(ids[row, :length], np.argmax(log_probs[row, :length], -1))
   assert confidence.shape == (2,)
 
 
