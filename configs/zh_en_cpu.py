@@ -16,6 +16,8 @@
       --config.init_weights=~/runs/zh_en_s2
   python -m train.main --config configs/zh_en_cpu.py:stage=4 --workdir ~/runs/zh_en_s4 \\
       --config.init_weights=~/runs/zh_en_s3
+  # Stage 5 (next): from the shipped zh_en (stage 4), its default init_weights.
+  python -m train.main --config configs/zh_en_cpu.py:stage=5 --workdir ~/runs/zh_en_s5
   crnn-jax export --checkpoint ~/runs/zh_en_s4 --format weights --output crnn_jax/weights/zh_en
   crnn-jax eval --weights zh_en --data testdata/heldout_zh --nfkc
 
@@ -42,7 +44,7 @@ family first, then a face.
 
 from configs import zh_en
 
-STAGES = ("1", "2", "3", "4")
+STAGES = ("1", "2", "3", "4", "5")
 
 
 def get_config(arg: str | None = None):
