@@ -1,12 +1,5 @@
 """Inference with a trained model: `Recognizer` loads a checkpoint, shipped weights or an ONNX
-file and reads images.
-
-  recognizer = Recognizer.from_pretrained()      # the shipped English model (62 characters)
-  recognizer = Recognizer.from_checkpoint("runs/default")            # greedy decoding
-  recognizer = Recognizer.from_checkpoint("runs/default", decoder="lexicon",
-                                          lexicon="words.txt")
-  for p in recognizer.recognize(["word.png", pil_image, numpy_array]):
-    print(p.text, p.confidence, [(s.char, s.x0, s.x1) for s in p.spans])
+file and reads images (usage: the docstring of `recognizer.py`).
 
 A Recognizer is made of parts, one module each:
 

@@ -19,9 +19,7 @@ import numpy as np
 from PIL import Image
 
 from crnn_jax.data import preprocess
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
-                  ".ppm", ".pbm")
+from crnn_jax.data.records import IMAGE_SUFFIXES  # The suffixes Pillow reads, one list.
 
 # A fixed-width model warns for inputs this many times wider (relative to their height) than
 # its input shape: 10:1 for 32 x 128, the longest words the synthetic renderer draws.

@@ -123,14 +123,7 @@ def _open(face: FontFace) -> TTFont:
 @functools.lru_cache(maxsize=None)
 def face_codepoints(face: FontFace) -> frozenset[int]:
   """The code points that the face maps to a glyph other than `.notdef`."""
-  if face.index == 0:
-    return fonts_lib.font_codepoints(face.path)
-  font = _open(face)
-  try:
-    cmap = font.getBestCmap() or {}
-    return frozenset(code for code, glyph in cmap.items() if glyph != ".notdef")
-  finally:
-    font.close()
+  return fonts_lib.font_codepoints(face.path, face.index)
 
 
 @functools.lru_cache(maxsize=None)

@@ -344,16 +344,17 @@ def discover_fonts(extra_dirs: Sequence[str | pathlib.Path] = (),
 
 
 @functools.lru_cache(maxsize=None)
-def font_codepoints(path: str | pathlib.Path) -> frozenset[int]:
+def font_codepoints(path: str | pathlib.Path, index: int = 0) -> frozenset[int]:
   """The code points that the font maps to a glyph other than `.notdef`.
 
   Args:
-    path: a .ttf/.otf file.
+    path: a .ttf/.otf file (or a .ttc collection).
+    index: the face of a collection.
 
   Returns:
     The set of Unicode code points with a real glyph.
   """
-  font = TTFont(str(path), lazy=True, fontNumber=0)
+  font = TTFont(str(path), lazy=True, fontNumber=index)
   try:
     cmap = font.getBestCmap() or {}
     return frozenset(code for code, glyph in cmap.items() if glyph != ".notdef")
