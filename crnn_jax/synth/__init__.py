@@ -5,7 +5,9 @@ Where things are:
   params.py      RenderParams: every setting of the engine, named as `config.data.synthetic`
                  names them, checked once; SceneParams: the scene level's probabilities.
   sources.py     `source_from_config`: the source that `RenderParams.text` names.
-  source_en.py   SyntheticTextSource: English words, digits, random strings, prices.
+  source_en.py   SyntheticTextSource: English record texts, each in a font covering the charset.
+  text_en.py     EnTextSampler: words in case forms, digits, random strings; drawn-only
+                 punctuation and prices.
   source_zh.py   ZhSyntheticSource: mixed Chinese/English/digit lines, each in a covering face.
   text_zh.py     the mixed-line sampler (jieba words, numbers, dates, units, ...; ZhTextMix).
   renderer.py    Renderer: a line at its level; Streams: one random stream per stage.
@@ -16,7 +18,7 @@ Where things are:
 
 To add an effect: a stage function in grayscale.py or scene.py that draws from its own stream
 (`streams('my_effect')`), its probability and ranges in params.py (SceneParams). To add a kind
-of text: a sampler, a source class (source_<lang>.py) and its name in `sources.SOURCES` and
+of text: a sampler (text_<lang>.py), a source class (source_<lang>.py) and its name in `sources.SOURCES` and
 `params.TEXT_KINDS`. (Datasets on disk are the input pipeline's: `crnn_jax/data/sources.py`.)
 
 The engine stands on the alphabets (`crnn_jax.text`) alone: it never imports the input

@@ -268,7 +268,7 @@ def test_scene_labels_are_encodable_and_punctuation_is_drawn_not_labelled(scene_
 
 
 def test_prices_draw_a_currency_sign_the_label_leaves_out(monkeypatch):
-  from crnn_jax.synth import source_en as synthetic  # pylint: disable=import-outside-toplevel
+  from crnn_jax.synth import text_en  # pylint: disable=import-outside-toplevel
   drawn = []
   real = grayscale.render_text
   monkeypatch.setattr(grayscale, "render_text",
@@ -279,7 +279,7 @@ def test_prices_draw_a_currency_sign_the_label_leaves_out(monkeypatch):
   assert all(label.isdigit() for label in labels)
   prices = [(d, label) for d, label in zip(drawn, labels) if d != label]
   assert 25 <= len(prices) <= 55  # price_fraction 0.7 of 60.
-  signs = set(synthetic.CURRENCY_SIGNS)
+  signs = set(text_en.CURRENCY_SIGNS)
   for text, label in prices:
     assert len(label) <= 6
     assert sum(c in signs for c in text) == 1, text
@@ -289,30 +289,6 @@ def test_prices_draw_a_currency_sign_the_label_leaves_out(monkeypatch):
   assert any(len(label) > 6 for d, label in zip(drawn, labels) if d == label)
   with pytest.raises(ValueError, match="price_fraction"):
     _source(price_fraction=2.0)
-
-
-def test_wordfreq_vocabulary_prefers_frequent_words():
-  source = _source(vocabulary="wordfreq", word_fraction=1.0, lower_fraction=1.0,
-                   upper_fraction=0, augment="none", num_records=400)
-  draw = source._word  # pylint: disable=protected-access
-  words = [draw(np.random.default_rng(i), source.words) for i in range(400)]
-  from crnn_jax.synth import words as words_lib  # pylint: disable=import-outside-toplevel
-  common = set(words_lib.frequent_words()[0][:1000])
-  # Uniform draws would take 1% from the 1,000 most frequent words; the sqrt(frequency) half
-  # takes about 10% of its draws from them.
-  assert sum(w in common for w in words) >= 12
-  assert len(set(words)) > 250  # The other half are uniform over 100,000 words.
-  assert set(words) <= set(source.words)
-
-
-def test_length_balance_evens_out_word_lengths():
-  kwargs = dict(vocabulary="wordfreq", word_fraction=1.0, augment="none", max_length=14)
-  plain, balanced = _source(**kwargs), _source(length_balance=1.0, **kwargs)
-  def long_share(source):
-    draw = source._word  # pylint: disable=protected-access
-    words = [draw(np.random.default_rng(i), source.words) for i in range(300)]
-    return np.mean([len(w) >= 11 for w in words])
-  assert long_share(balanced) > long_share(plain) + 0.15
 
 
 def test_scene_arguments_are_checked():
@@ -365,7 +341,6 @@ def test_stage4_config_changes_the_scene_params():
 
 def test_a_rendering_error_draws_the_effects_again_and_keeps_the_record_deterministic(
     monkeypatch, caplog):
-  from crnn_jax.synth import source_en as synthetic  # pylint: disable=import-outside-toplevel
   source = _source(augment="strong")
   real = grayscale.render_text
   calls = []
