@@ -394,9 +394,14 @@ def chinese(num_lines: int = CHINESE_LINES, order: int = CHINESE_ORDER,
   return CharNgramLM(lines, order=order, fallback=fallback, alphabet=alphabet, fold_case=False)
 
 
+def is_english(chars: str) -> bool:
+  """Whether an alphabet is English: printable ASCII only (`english()` is its model)."""
+  return all(" " <= c <= "~" for c in chars)
+
+
 def has_model(chars: str) -> bool:
   """Whether `for_charset(chars)` has a model (without building it)."""
-  if all(" " <= c <= "~" for c in chars):
+  if is_english(chars):
     return True
   from crnn_jax.text import zh_charset  # pylint: disable=import-outside-toplevel
   return set(chars) == set(zh_charset.ZH_EN_CHARS)
@@ -405,7 +410,7 @@ def has_model(chars: str) -> bool:
 def for_charset(chars: str) -> CharNgramLM | None:
   """The default language model of a model's alphabet: `english()` for printable-ASCII
   charsets, `chinese()` for the zh_en charset, None for others."""
-  if all(" " <= c <= "~" for c in chars):
+  if is_english(chars):
     return english()
   from crnn_jax.text import zh_charset  # pylint: disable=import-outside-toplevel
   if set(chars) == set(zh_charset.ZH_EN_CHARS):

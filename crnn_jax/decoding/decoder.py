@@ -61,9 +61,7 @@ def default_name(charset: Charset) -> str:
   the shipped zh_en weights it reads fewer held-out lines than greedy decoding (71.8% against
   75.5%: docs/experiments/zh_en.md), so it is not the default there."""
   from crnn_jax.decoding import char_lm  # pylint: disable=g-import-not-at-top
-  if not char_lm.has_model(charset.chars):
-    return "greedy"
-  return "lm" if all(" " <= c <= "~" for c in charset.chars) else "greedy"
+  return "lm" if char_lm.is_english(charset.chars) else "greedy"
 
 
 @dataclasses.dataclass(frozen=True)

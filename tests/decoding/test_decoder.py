@@ -120,6 +120,8 @@ def test_lm_decoder_length_bonus_and_batches():
 def test_default_decoder_by_charset():
   assert decoder.default_name(Charset("0123456789abcXYZ!?")) == "lm"
   assert decoder.default_name(Charset("abc中文")) == "greedy"
+  assert decoder.default_name(Charset("abc\u00e9")) == "greedy"  # Not ASCII: no English model.
+  assert char_lm.is_english(" 09azAZ~") and not char_lm.is_english("abc\t")
   from crnn_jax.text import zh_charset  # pylint: disable=import-outside-toplevel
   # zh_en has a language model, but greedy decoding reads more of its held-out lines.
   assert char_lm.has_model(zh_charset.ZH_EN_CHARS)
