@@ -23,8 +23,9 @@ affinity when it starts, so it cannot change in a process): the parent restricts
 with `os.sched_setaffinity` and sets every framework's thread count to the same number. The
 strings of the onnxruntime backends are compared with the JAX backend's (`agree` column).
 
-Run it on an otherwise idle machine and report `lscpu`'s model and flags (printed) and
-`/proc/loadavg` with the figures.
+Run it on an otherwise idle machine and report the machine line it prints (benchmarks/machine.py:
+the CPU model, CPUs, flags and load average) and the load before each thread count with the
+figures.
 """
 
 from __future__ import annotations
@@ -42,20 +43,10 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO / "testdata" / "heldout_en"
 SYSTEMS = ("jax", "onnxruntime", "onnxruntime int8", "pytorch", "rapidocr")
 
+if str(REPO / "benchmarks") not in sys.path:
+  sys.path.insert(0, str(REPO / "benchmarks"))
 
-def cpu_description() -> str:
-  """The CPU model and its vector/int8/bf16 flags, from /proc/cpuinfo."""
-  model, flags = "unknown", set()
-  try:
-    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-      if line.startswith("model name") and model == "unknown":
-        model = line.split(":", 1)[1].strip()
-      elif line.startswith("flags") and not flags:
-        flags = set(line.split(":", 1)[1].split())
-  except OSError:
-    pass
-  wanted = [f for f in sorted(flags) if f.startswith(("avx", "amx")) or f in ("fma", "f16c")]
-  return f"{model}, {os.cpu_count()} CPUs, flags: {' '.join(wanted) or 'none listed'}"
+import machine  # pylint: disable=wrong-import-position
 
 
 def _median_ms(fn, count: int, repeats: int) -> float:
@@ -102,7 +93,6 @@ def worker(args) -> dict:
 
   if not args.no_torch:
     import torch  # pylint: disable=import-outside-toplevel
-    sys.path.insert(0, str(REPO / "benchmarks"))
     import torch_crnn  # pylint: disable=import-outside-toplevel
     from crnn_jax.data import preprocess  # pylint: disable=import-outside-toplevel
     torch.set_num_threads(threads)
@@ -197,7 +187,7 @@ def main(argv=None) -> int:
   if args.worker:
     print(json.dumps(worker(args)))
     return 0
-  cpu = cpu_description()
+  cpu = machine.describe().line()
   print(cpu, file=sys.stderr)
   runs = {}
   for threads in args.threads:
@@ -211,7 +201,7 @@ def main(argv=None) -> int:
     child += (["--int8", args.int8] if args.int8 else []) + (
         ["--no-torch"] if args.no_torch else []) + (["--rapidocr"] if args.rapidocr else [])
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    load = pathlib.Path("/proc/loadavg").read_text().split()[0]
+    load = machine.format_load(machine.load_average())
     print(f"{threads} thread(s), load {load} ...", file=sys.stderr, flush=True)
     result = subprocess.run(child, env=env, capture_output=True, text=True, check=False,
                             preexec_fn=lambda t=threads, c=cpus: os.sched_setaffinity(0, c[:t]))

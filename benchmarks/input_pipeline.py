@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pathlib
 import sys
 import tempfile
@@ -35,9 +34,12 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+if str(ROOT / "benchmarks") not in sys.path:
+  sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
+import machine  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def build_dataset(data_dir: pathlib.Path, records: int) -> pathlib.Path:
@@ -140,7 +142,8 @@ def main() -> None:
   config.batch_size = args.batch_size
   costs = stage_costs(directory, config)
   print("single-thread cost per record: " + ", ".join(f"{k} {v:.0f}" for k, v in costs.items()))
-  print(f"cpus: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}")
+  described = machine.describe()
+  print(f"machine: {described.line()}")
   results = []
   for workers in args.workers:
     result = measure(directory, config, workers, args.seconds)
@@ -151,7 +154,8 @@ def main() -> None:
   if args.output:
     pathlib.Path(args.output).write_text(json.dumps(dict(
         records=args.records, batch_size=args.batch_size, resize=args.resize,
-        stage_costs_us=costs, results=results, cpus=os.cpu_count()), indent=2) + "\n")
+        stage_costs_us=costs, results=results, cpus=described.cpus,
+        machine=described.as_dict()), indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -15,16 +15,15 @@ Two cases, each timed for both models in the same process, alternating within ev
 Both models share the CRNN's random weights; the rectifier is at its initialization (the
 identity), which costs what a trained one costs: the same localization network, grid and
 sampling run whatever the weights. The issue's target is at most 1.3x the plain model's time
-per image. Report `lscpu | grep 'Model name'` and `cat /proc/loadavg` with the figures (the
-script prints them): other processes on the cores slow both models, and the ratio is the figure
-to compare.
+per image. Report the machine line (benchmarks/machine.py: CPU model, CPUs, flags, load) and the
+load after with the figures (the script prints them): other processes on the cores slow both
+models, and the ratio is the figure to compare.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import pathlib
 import statistics
 import sys
@@ -33,6 +32,10 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
   sys.path.insert(0, str(ROOT))
+if str(ROOT / "benchmarks") not in sys.path:
+  sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import machine  # pylint: disable=wrong-import-position
 
 MODELS = {
     "paper": dict(conv_channels=(64, 128, 256, 256, 512, 512, 512), lstm_hidden=256),
@@ -50,22 +53,6 @@ def _parse_args(argv=None):
   parser.add_argument("--cases", default="fixed,mixed", help="comma-separated subset")
   parser.add_argument("--json", type=pathlib.Path, default=None, help="also write results here")
   return parser.parse_args(argv)
-
-
-def _machine() -> dict[str, str]:
-  model = ""
-  try:
-    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-      if line.startswith("model name"):
-        model = line.split(":", 1)[1].strip()
-        break
-  except OSError:
-    pass
-  try:
-    load = pathlib.Path("/proc/loadavg").read_text().strip()
-  except OSError:
-    load = ""
-  return {"cpu": model, "cpus": str(len(os.sched_getaffinity(0))), "loadavg": load}
 
 
 def mixed_stream(rng, count):
@@ -118,7 +105,8 @@ def main(argv=None) -> dict:
   import numpy as np
 
   plain, tps = build(args.model)
-  results = {"model": args.model, "batch": args.batch, **_machine(), "cases": {}}
+  described = machine.describe()
+  results = {"model": args.model, "batch": args.batch, **described.as_dict(), "cases": {}}
   cases = args.cases.split(",")
   if "fixed" in cases:
     rng = np.random.default_rng(0)
@@ -138,9 +126,8 @@ def main(argv=None) -> dict:
 
     secs = interleaved([mixed(plain), mixed(tps)], args.repeats)
     results["cases"]["mixed"] = [1000 * s / args.images for s in secs]
-  results["loadavg_after"] = _machine()["loadavg"]
-  print(f"{results['cpu']} ({results['cpus']} CPUs), load before {results['loadavg']}, "
-        f"after {results['loadavg_after']}")
+  results["loadavg_after"] = [round(x, 2) for x in machine.load_average()]
+  print(f"{described.line()} before, {machine.format_load(results['loadavg_after'])} after")
   print(f"{'case':8s} {'plain ms/img':>13s} {'tps ms/img':>11s} {'ratio':>6s}")
   for case, (a, b) in results["cases"].items():
     print(f"{case:8s} {a:13.2f} {b:11.2f} {b / a:6.2f}")

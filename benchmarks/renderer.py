@@ -22,17 +22,19 @@ import argparse
 import json
 import os
 import pathlib
-import subprocess
 import sys
 import time
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+if str(REPO / "benchmarks") not in sys.path:
+  sys.path.insert(0, str(REPO / "benchmarks"))
 
 from crnn_jax import config_file  # pylint: disable=wrong-import-position
 from crnn_jax.data import pipeline  # pylint: disable=wrong-import-position
 from crnn_jax.data import transforms  # pylint: disable=wrong-import-position
 from crnn_jax.text.charset import Charset  # pylint: disable=wrong-import-position
+import machine  # pylint: disable=wrong-import-position
 
 
 def time_level(config, level: str, records: int, warmup: int) -> dict:
@@ -79,11 +81,7 @@ def main() -> int:
   except ImportError:
     pass
   config = config_file.load(args.config)
-  load = os.getloadavg()[0]
-  flags = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-  model = next((line.split(":", 1)[1].strip() for line in flags.splitlines()
-                if line.startswith("Model name")), "?")
-  print(f"{model}; load average {load:.2f} before; {args.records} records per phase")
+  print(f"{machine.describe().line()} before; {args.records} records per phase")
   print("| level | fonts | backgrounds | set-up s | preload s | cold images/s | warm images/s |")
   print("|---|---:|---:|---:|---:|---:|---:|")
   results = []
@@ -93,7 +91,7 @@ def main() -> int:
     print(f"| {level} | {r['fonts']} | {r['backgrounds']} | {r['setup_seconds']:.1f} | "
           f"{r['preload_seconds']:.1f} | "
           f"{r['cold_images_per_second']:.0f} | {r['warm_images_per_second']:.0f} |")
-  print(f"load average {os.getloadavg()[0]:.2f} after")
+  print(f"load average {machine.format_load(machine.load_average())} after")
   if args.output:
     pathlib.Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
   return 0

@@ -48,22 +48,10 @@ DEFAULT_DATA = REPO / "testdata" / "heldout_en"
 BOUNDARY = "crnnjaxserveload"
 REQUEST_TIMEOUT = 120.0  # Seconds a client waits for an answer (--timeout).
 
+if str(REPO / "benchmarks") not in sys.path:
+  sys.path.insert(0, str(REPO / "benchmarks"))
 
-def cpu_model() -> str:
-  """`lscpu`'s 'Model name' (from /proc/cpuinfo) and the CPU count."""
-  model = "unknown"
-  try:
-    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-      if line.startswith("model name"):
-        model = line.split(":", 1)[1].strip()
-        break
-  except OSError:
-    pass
-  return f"{model}, {os.cpu_count()} CPUs"
-
-
-def load_average() -> str:
-  return " ".join(f"{x:.2f}" for x in os.getloadavg())
+import machine  # pylint: disable=wrong-import-position
 
 
 def word_crops(data: pathlib.Path, limit: int) -> list[tuple[str, bytes, tuple[int, int]]]:
@@ -313,7 +301,9 @@ def main(argv=None) -> int:
   widest = max(max(8, round(w * 32 / h)) for _, _, (h, w) in crops)
   warmup_width = (min(1024, -(-widest // 32) * 32) if args.warmup_max_width < 0
                   else args.warmup_max_width)
-  report = {"machine": cpu_model(), "load_before": load_average(), "clients": args.clients,
+  described = machine.describe()
+  report = {"machine": described.line(load=False),
+            "load_before": machine.format_load(described.load), "clients": args.clients,
             "decoder": args.decoder, "max_batch": args.max_batch,
             "max_wait_ms": args.max_wait_ms, "images": len(crops),
             "model": args.checkpoint or args.weights}
@@ -349,7 +339,7 @@ def main(argv=None) -> int:
           results["exit_status"] = stop_server(process)
       results["ready_seconds"] = round(ready, 1)
       report[label] = results
-  report["load_after"] = load_average()
+  report["load_after"] = machine.format_load(machine.load_average())
   batched = report["batched"]
   gain = (batched["concurrent"]["images_per_second"]
           / max(batched["sequential"]["images_per_second"], 1e-9)

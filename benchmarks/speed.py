@@ -33,9 +33,10 @@ trains for --steps steps and also reports the RSS after the first and the last s
 PyTorch processes every image at the padded width of its batch (no masking), as CRNN code in
 PyTorch does; JAX masks the padding, so its results do not depend on it.
 
-Run it on an otherwise idle machine and report `cat /proc/loadavg` with the figures: when
-other processes compete for the cores, PyTorch's OpenMP threads (which busy-wait at barriers)
-slow down several times more than XLA's thread pool, and the ratio swings in JAX's favour.
+Run it on an otherwise idle machine and report the machine line (benchmarks/machine.py: CPU
+model, CPUs, flags, load) and the load after, both printed, with the figures: when other
+processes compete for the cores, PyTorch's OpenMP threads (which busy-wait at barriers) slow
+down several times more than XLA's thread pool, and the ratio swings in JAX's favour.
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
   sys.path.insert(0, str(ROOT))
+if str(ROOT / "benchmarks") not in sys.path:
+  sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import machine  # pylint: disable=wrong-import-position
 
 MODELS = {
     "paper": dict(conv_channels=(64, 128, 256, 256, 512, 512, 512), lstm_hidden=256),
@@ -400,7 +405,6 @@ def main(argv=None):
   if args.memory_child:
     return memory_child(args)
   threads = _set_threads(args.threads)
-  sys.path.insert(0, str(ROOT / "benchmarks"))
   # An empty persistent compilation cache, so that compile times are those of a first run.
   os.environ["CRNN_JAX_CACHE_DIR"] = tempfile.mkdtemp(prefix="crnn_jax_speed_cache_")
   import numpy as np
@@ -412,7 +416,8 @@ def main(argv=None):
   jb = JaxBench(model_kwargs, args.batch)
   tb = TorchBench(model_kwargs, args.batch, threads)
   rng = np.random.default_rng(0)
-  load_before = os.getloadavg()
+  described = machine.describe()  # After _set_threads: its CPUs are those the benchmark uses.
+  load_before = described.load
   rows, compile_s = [], {}
   batch, width = args.batch, args.width
 
@@ -428,6 +433,7 @@ def main(argv=None):
 
   print(f"# {args.model} CRNN, batch {batch}, {threads} threads, jax {jax.__version__} "
         f"({jax.default_backend()}), torch {torch.__version__}", flush=True)
+  print(f"# {described.line()}", flush=True)
   for case in cases:
     if case in ("train_fixed", "train_bucket"):
       if case == "train_fixed":
@@ -482,7 +488,7 @@ def main(argv=None):
   if not args.no_memory:
     for framework in ("jax", "torch"):
       memory[framework] = run_memory(args, framework)
-  load_after = os.getloadavg()
+  load_after = machine.load_average()
 
   print()
   print(f"{args.model} CRNN ({sum(model_kwargs['conv_channels'])} conv channels, LSTM "
@@ -519,7 +525,8 @@ def main(argv=None):
                     for k, v in memory.items()))
   if args.json:
     args.json.write_text(json.dumps(dict(rows=rows, compile_s=compile_s, memory=memory,
-                                         load=[load_before, load_after]), indent=2))
+                                         load=[load_before, load_after],
+                                         machine=described.as_dict()), indent=2))
 
 
 if __name__ == "__main__":
