@@ -149,3 +149,72 @@ def test_zh_en_cpu_stages_differ_only_in_their_start_data_and_schedule():
   assert first["model.conv_channels"] == second["model.conv_channels"]
   with pytest.raises(ValueError, match="stage=N"):
     zh_en_cpu.get_config("stage=9")
+
+
+def test_scene_en_tps_is_the_shipped_scene_en_with_a_rectifier_and_more_bent_words():
+  from configs import scene_en, scene_en_tps  # pylint: disable=import-outside-toplevel
+  from crnn_jax.synth import params  # pylint: disable=import-outside-toplevel
+  config = scene_en_tps.get_config()
+  assert config.model.rectifier == "tps"
+  assert config.init_weights == scene_en.SCENE_EN_STAGE9 == "scene_en@sha256:eb730d730026"
+  assert config.init_weights_mode == "partial"
+  # Stage 9's recipe (the shipped one) but for the start, the geometry and the schedule.
+  shipped = _leaf_paths(scene_en.get_config(f"stage={scene_en.SHIPPED_STAGE}"))
+  changed = _changed_fields(shipped, _leaf_paths(config))
+  geometry = {f"data.synthetic.scene_params.{name}" for name in (
+      "curve_prob", "curve_range", "perspective_prob", "corner_jitter", "rotation_deg",
+      "shear_range")}
+  assert changed == {"init_weights", "init_weights_mode", "model.rectifier", "data.train_seed",
+                     "num_train_steps", "optimizer.warmup_steps", "eval_every_steps",
+                     "checkpoint_every_steps"} | geometry
+  # More curved and perspective words than stage 10 (and every shipped stage) drew.
+  tps = params.scene_params(config.data.synthetic.scene_params)
+  stage10 = params.scene_params(scene_en.get_config("stage=10").data.synthetic.scene_params)
+  assert tps.curve_prob >= 2 * stage10.curve_prob and tps.curve_range > stage10.curve_range
+  assert tps.perspective_prob > stage10.perspective_prob
+  assert tps.corner_jitter > stage10.corner_jitter and tps.rotation_deg > stage10.rotation_deg
+  # Records no stage of scene_en drew; a peak rate under the early stages'.
+  seeds = {scene_en.get_config(f"stage={s}").data.train_seed for s in scene_en.STAGES}
+  assert config.data.train_seed not in seeds
+  assert config.optimizer.learning_rate < min(
+      scene_en.get_config(f"stage={s}").optimizer.learning_rate for s in ("1", "2", "8"))
+  assert 2000 <= config.num_train_steps <= 3000
+  assert (config.checkpoint_every_steps, config.eval_every_steps) == (100, 250)
+  docstring = " ".join(scene_en_tps.__doc__.replace("\\\n", " ").split())
+  assert ("python -m train.main --config configs/scene_en_tps.py "
+          "--workdir ~/runs/scene_en_tps") in docstring
+
+
+@pytest.mark.slow
+def test_scene_en_tps_starts_as_the_shipped_scene_en_with_the_identity_rectifier():
+  """The full-size model of the recipe, its weights loaded as training loads them: every CRNN
+  array is the shipped scene_en's, the rectifier keeps its initialization (the identity)."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from configs import scene_en_tps  # pylint: disable=import-outside-toplevel
+  from crnn_jax import pretrained, train_lib  # pylint: disable=import-outside-toplevel
+  from crnn_jax.models import crnn, rectifier  # pylint: disable=import-outside-toplevel
+  from crnn_jax.text.charset import Charset  # pylint: disable=import-outside-toplevel
+  config = scene_en_tps.get_config()
+  charset = Charset.from_config(config.text)
+  model = crnn.from_config(config.model, charset.num_classes)
+  state = train_lib.create_train_state(config, model, jax.random.key(config.seed))
+  loaded = train_lib.load_initial_weights(state, config.init_weights, charset,
+                                          mode=config.init_weights_mode)
+  _, shipped = pretrained.load(config.init_weights)
+  for collection in ("params", "batch_stats"):
+    ours = jax.device_get(getattr(loaded, collection))
+    fresh = jax.device_get(getattr(state, collection))
+    assert set(ours) == set(shipped[collection]) | {"rectifier"}
+    jax.tree.map(np.testing.assert_array_equal,
+                 {k: v for k, v in ours.items() if k != "rectifier"}, shipped[collection])
+    jax.tree.map(np.testing.assert_array_equal, ours["rectifier"], fresh["rectifier"])
+  # The fresh rectifier predicts the canonical points: it samples the input as it is.
+  images = np.random.default_rng(0).uniform(-1, 1, (2, 32, 100, 1)).astype(np.float32)
+  widths = np.array([100, 61])
+  rectified, points = model.rectify({"params": loaded.params, "batch_stats": loaded.batch_stats},
+                                    images, widths)
+  np.testing.assert_allclose(
+      points, np.broadcast_to(rectifier.canonical_points(config.model.rectifier_points),
+                              points.shape), atol=1e-6)
+  np.testing.assert_allclose(rectified[1, :, :61], images[1, :, :61], atol=1e-6)
