@@ -47,9 +47,11 @@ class SceneParams:
   inline_band: tuple[float, float] = (0.3, 0.7)  # Its inner and outer edge, of stroke half-width.
   curve_prob: float = 0.15
   curve_range: float = 0.45  # Arc height at the word's ends.
+  curve_min: float = 0.0  # Least arc height of a curved word (its height: curve_min to range).
   perspective_prob: float = 0.6
   corner_jitter: float = 0.12  # Of the box height, per corner coordinate.
   rotation_deg: float = 6.0
+  rotation_min_deg: float = 0.0  # Added to the drawn angle's size: no angle is smaller.
   shear_range: float = 0.35
   margin_x: tuple[float, float] = (-0.02, 0.3)
   margin_y: tuple[float, float] = (-0.06, 0.25)

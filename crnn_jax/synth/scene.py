@@ -268,6 +268,8 @@ def _homography(rng, box_corners: np.ndarray, box_height: float, params: ScenePa
   angle = math.radians(rng.normal(0.0, params.rotation_deg / 2))
   angle = float(np.clip(angle, -math.radians(params.rotation_deg * 2),
                         math.radians(params.rotation_deg * 2)))
+  if params.rotation_min_deg:  # Forced tilts (the irregular test set); 0 leaves the draws.
+    angle = math.copysign(abs(angle) + math.radians(params.rotation_min_deg), angle or 1.0)
   rotation = np.array([[math.cos(angle), math.sin(angle)], [-math.sin(angle), math.cos(angle)]],
                       np.float32)
   corners = corners @ rotation
@@ -403,6 +405,10 @@ def _geometry(rng, stack: np.ndarray, word: _Word, params: SceneParams) -> np.nd
   """Stage 'geometry': an arc-shaped baseline, then a projective map, of every layer at once."""
   if rng.random() < params.curve_prob:
     amount = rng.uniform(-params.curve_range, params.curve_range)
+    if params.curve_min:  # Arcs of at least curve_min (the irregular test set).
+      amount = math.copysign(
+          params.curve_min + abs(amount) / max(params.curve_range, 1e-9) *
+          max(params.curve_range - params.curve_min, 0.0), amount or 1.0)
     stack = _curve(stack, rng, word.box, word.origin, word.size, amount)
   if rng.random() >= params.perspective_prob:
     return stack

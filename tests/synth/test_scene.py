@@ -284,3 +284,32 @@ def test_bevel_of_a_one_pixel_crop_leaves_the_ink():
     ink = np.full(shape + (3,), 100.0, np.float32)
     out = scene._bevel(np.random.default_rng(0), ink, np.ones(shape, np.float32), 40)  # pylint: disable=protected-access
     np.testing.assert_array_equal(out, ink)
+
+
+def test_least_arcs_and_tilts_force_every_word_irregular(font_paths, monkeypatch):
+  """curve_min and rotation_min_deg (the irregular test set's) bound the arc and the tilt from
+  below. At 0, their defaults, they change no draw (test_golden_renderer.py's records)."""
+  amounts = []
+  real_curve = scene._curve  # pylint: disable=protected-access
+
+  def curve(stack, rng, box, origin, size, amount):
+    amounts.append(amount)
+    return real_curve(stack, rng, box, origin, size, amount)
+
+  monkeypatch.setattr(scene, "_curve", curve)
+  bent = params_lib.scene_params({"curve_prob": 1.0, "curve_min": 0.3, "curve_range": 0.7})
+  for seed in range(30):
+    _render("Harbour", font_paths[0], seed, params=bent)
+  assert len(amounts) == 30 and all(0.3 <= abs(a) <= 0.7 for a in amounts), amounts
+  assert min(amounts) < 0 < max(amounts)  # Arcs of both directions.
+
+  # A pure rotation (no shear, no corner jitter): the map's angle is at least the least tilt.
+  box = np.array([[0, 0], [100, 0], [100, 20], [0, 20]], np.float32)
+  tilted = params_lib.scene_params({"rotation_deg": 10.0, "rotation_min_deg": 8.0,
+                                    "shear_range": 0.0, "corner_jitter": 0.0})
+  angles = []
+  for seed in range(30):
+    matrix = scene._homography(np.random.default_rng(seed), box, 20.0, tilted)  # pylint: disable=protected-access
+    angles.append(np.degrees(np.arctan2(matrix[1, 0], matrix[0, 0])))
+  assert all(8.0 - 1e-6 <= abs(a) <= 28.0 + 1e-6 for a in angles), angles
+  assert min(angles) < 0 < max(angles)
