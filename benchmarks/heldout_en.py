@@ -4,12 +4,15 @@
   python benchmarks/heldout_en.py --weights synth_en     # the clean-print model
   python benchmarks/heldout_en.py --checkpoint runs/synth_en --no-tesseract
   python benchmarks/heldout_en.py --output results.json
+  python benchmarks/heldout_en.py --data testdata/heldout_irregular --weights scene_en \\
+      --decoder greedy --no-tesseract       # the irregular set: a column per geometry too
 
 The set (testdata/heldout_en, see crnn_jax/evaluation/heldout_en.py) is rendered with fonts outside
 the training pool. Tesseract (Debian `tesseract-ocr`, English model) reads each image with
 `--psm 7` (one text line), once as installed and once restricted to the same 62 characters as
 our model (`tessedit_char_whitelist`). Prints a Markdown table: accuracy overall, per group
-(words, digits, random strings) and per kind, and seconds per image.
+(words, digits, random strings) and per kind, and seconds per image; for an irregular set
+(testdata/heldout_irregular, whose meta.tsv names each image's geometry) per geometry too.
 """
 
 from __future__ import annotations
@@ -70,11 +73,12 @@ def main() -> int:
 
   tables = {name: heldout_en.accuracy_by_group(samples, texts)
             for name, (texts, _) in systems.items()}
+  rows = ROWS + tuple(g for g in heldout_en.GEOMETRIES if any(s.geometry == g for s in samples))
   print(f"{len(samples)} images of {args.data}; case-sensitive word accuracy (%)\n")
-  print("| system | " + " | ".join(ROWS) + " | s/image |")
-  print("|---" * (len(ROWS) + 2) + "|")
+  print("| system | " + " | ".join(rows) + " | s/image |")
+  print("|---" * (len(rows) + 2) + "|")
   for name, table in tables.items():
-    cells = [f"{100 * table[row]['accuracy']:.1f}" for row in ROWS]
+    cells = [f"{100 * table[row]['accuracy']:.1f}" if row in table else "-" for row in rows]
     print(f"| {name} | " + " | ".join(cells) + f" | {systems[name][1]:.4f} |")
   if args.show_errors:
     for name, (texts, _) in systems.items():

@@ -6,6 +6,8 @@
   crnn-jax data build synthetic --num-records 10000 --seed 7 --output ~/tfds
   crnn-jax data to-lmdb --input ~/tfds/crnn_folder/my_lines --output my_lines_lmdb
   crnn-jax data heldout-set --output testdata/heldout_en --fonts-dir /usr/share/fonts/truetype/liberation
+  crnn-jax data heldout-set --augment scene-irregular --output testdata/heldout_irregular \
+      --fonts-dir /usr/share/fonts/truetype/klee
   crnn-jax data heldout-zh --output testdata/heldout_zh
   crnn-jax data samples --config configs/scene_en.py --output grid.png [--real DIR]
       [--count 32]
@@ -118,8 +120,14 @@ def register(subparsers) -> None:
                        help="a directory of held-out .ttf/.otf fonts (repeatable)")
   heldout.add_argument("--seed", type=int, default=20261124, help="seed of all random choices")
   heldout.add_argument("--max-length", type=int, default=12, help="longest text drawn")
-  heldout.add_argument("--augment", default="light", choices=("none", "light", "strong"),
-                       help="renderer level (light: clean print, mild noise and blur)")
+  heldout.add_argument("--augment", default="light",
+                       choices=("none", "light", "strong", "scene-irregular"),
+                       help="renderer level (light: clean print, mild noise and blur; "
+                       "scene-irregular: the scene level, every word curved, in perspective "
+                       "or rotated, fonts checked against the 'signage' pool)")
+  heldout.add_argument("--backgrounds-dir", default="", metavar="DIR",
+                       help="scene-irregular: held-out background photographs (default: "
+                       "flat, gradient and noise panels only)")
   cli_format.add_quiet_argument(heldout)
   heldout.set_defaults(func=_heldout_set)
 
@@ -160,8 +168,9 @@ def _heldout_set(args) -> int:
     for directory in args.fonts_dir:
       font_paths.extend(fonts.fonts_in_directory(directory))
     samples = heldout_en.write_test_set(args.output, font_paths, seed=args.seed,
-                                        max_length=args.max_length,
-                                        augment=args.augment, progress=not args.quiet)
+                                        max_length=args.max_length, augment=args.augment,
+                                        backgrounds_dir=args.backgrounds_dir,
+                                        progress=not args.quiet)
   except (ValueError, OSError, ImportError) as e:  # ImportError: the 'wide' pool's packages
     print(f"error: {e}", file=sys.stderr)
     return 1

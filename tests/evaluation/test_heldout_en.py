@@ -18,10 +18,16 @@ from crnn_jax.evaluation import heldout_en
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 HELDOUT_EN = REPO / "testdata" / "heldout_en"
+HELDOUT_IRREGULAR = REPO / "testdata" / "heldout_irregular"
 MPL_FONTS = pathlib.Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf"
 # Computer Modern Math Italic is shipped by matplotlib but is not part of any training pool.
 HELD_OUT_FONT = MPL_FONTS / "cmmi10.ttf"
 COUNTS = {"word_lower": 3, "word_upper": 3, "word_capitalized": 3, "digits": 4, "random": 4}
+SMALL_IRREGULAR = {"word_lower": 4, "word_upper": 1, "digits": 4}
+_SIGNAGE_MISSING = fonts.missing_debian_packages("signage")
+# Irregular sets check their fonts against the 'signage' pool, which needs its Debian packages.
+needs_signage_packages = pytest.mark.skipif(
+    bool(_SIGNAGE_MISSING), reason=f"Debian font packages not installed: {_SIGNAGE_MISSING[:3]}")
 
 
 def _check_kind(text, kind):
@@ -152,3 +158,131 @@ def test_repository_set_is_held_out_and_complete():
   lengths = {len(s.text) for s in samples if s.kind in ("digits", "random")}
   assert lengths == set(range(1, 13))
   assert any(c in string.ascii_uppercase for s in samples if s.kind == "random" for c in s.text)
+
+
+def _blank_font(path):
+  """A font whose cmap maps every character of the charset to an empty glyph."""
+  from fontTools.fontBuilder import FontBuilder  # pylint: disable=import-outside-toplevel
+  from fontTools.pens.ttGlyphPen import TTGlyphPen  # pylint: disable=import-outside-toplevel
+  names = [".notdef"] + [f"g{ord(c)}" for c in charset_lib.ALPHANUMERIC_62]
+  builder = FontBuilder(1000, isTTF=True)
+  builder.setupGlyphOrder(names)
+  builder.setupCharacterMap({ord(c): f"g{ord(c)}" for c in charset_lib.ALPHANUMERIC_62})
+  builder.setupGlyf({name: TTGlyphPen(None).glyph() for name in names})
+  builder.setupHorizontalMetrics({name: (500, 0) for name in names})
+  builder.setupHorizontalHeader(ascent=800, descent=-200)
+  builder.setupNameTable({"familyName": "Blank Test", "styleName": "Regular"})
+  builder.setupOS2()
+  builder.setupPost()
+  builder.save(str(path))
+  return path
+
+
+def test_refuses_a_font_that_draws_nothing(tmp_path):
+  """A cmap that lists every character is not enough: the glyphs must have ink."""
+  blank = _blank_font(tmp_path / "Blank.ttf")
+  assert set(map(ord, charset_lib.ALPHANUMERIC_62)) <= fonts.font_codepoints(blank)
+  with pytest.raises(ValueError, match="draws nothing for '0123"):
+    heldout_en.write_test_set(tmp_path / "x", [blank], counts=COUNTS)
+
+
+@needs_signage_packages
+def test_irregular_set_bends_every_word_in_turn_and_reads_back(tmp_path):
+  out = tmp_path / "irregular"
+  samples = heldout_en.write_test_set(out, [HELD_OUT_FONT], seed=5, counts=SMALL_IRREGULAR,
+                                      augment=heldout_en.IRREGULAR)
+  assert collections.Counter(s.kind for s in samples) == SMALL_IRREGULAR
+  # Each kind cycles through the geometries; no text is shorter than 3 characters.
+  geometries = list(heldout_en.GEOMETRIES)
+  for kind in SMALL_IRREGULAR:
+    assert [s.geometry for s in samples if s.kind == kind] == geometries[:SMALL_IRREGULAR[kind]]
+  for sample in samples:
+    _check_kind(sample.text, sample.kind)
+    assert len(sample.text) >= heldout_en.IRREGULAR_MIN_LENGTH
+  # meta.tsv names the geometry; the set reads back and is a `folder` dataset.
+  assert (out / heldout_en.META_FILE).read_text().splitlines()[0].split("\t") == [
+      "file", "text", "kind", "font", "geometry"]
+  assert heldout_en.read_test_set(out) == samples
+  source = sources.open_dataset(out)
+  assert [source[i]["label"].decode() for i in range(len(source))] == [s.text for s in samples]
+  # Scene-level images, stored as the model's grayscale.
+  for sample in samples:
+    image = np.asarray(Image.open(out / sample.file))
+    assert image.ndim == 2 and image.dtype == np.uint8 and 12 <= image.shape[0] <= 64
+  # The same seed draws the same images.
+  again = heldout_en.write_test_set(tmp_path / "again", [HELD_OUT_FONT], seed=5,
+                                    counts=SMALL_IRREGULAR, augment=heldout_en.IRREGULAR)
+  assert again == samples
+  for sample in samples:
+    assert (out / sample.file).read_bytes() == (tmp_path / "again" / sample.file).read_bytes()
+  # Scores per geometry as well as per kind.
+  table = heldout_en.accuracy_by_group(samples, [s.text for s in samples])
+  assert {name: table[name]["total"] for name in geometries} == {
+      "curved": 3, "perspective": 2, "rotated": 2, "curved_perspective": 2}
+
+
+@needs_signage_packages
+def test_irregular_set_refuses_the_signage_pools_fonts(tmp_path):
+  # A face that the 'signage' pool adds (scene_en's training fonts) but the 'wide' pool lacks.
+  signage_only = sorted(set(fonts.discover_fonts(pool="signage")) -
+                        set(fonts.discover_fonts(pool="wide")))
+  face = fonts.fonts_covering(signage_only, charset_lib.ALPHANUMERIC_62)[0]
+  with pytest.raises(ValueError, match="is in the training pool"):
+    heldout_en.write_test_set(tmp_path / "x", [face], counts=SMALL_IRREGULAR,
+                              augment=heldout_en.IRREGULAR)
+  with pytest.raises(ValueError, match="backgrounds_dir applies to"):
+    heldout_en.write_test_set(tmp_path / "y", [HELD_OUT_FONT], counts=COUNTS,
+                              backgrounds_dir=str(tmp_path))
+  with pytest.raises(ValueError, match="geometry must be one of"):
+    heldout_en.irregular_scene_params("wavy")
+
+
+def test_irregular_geometries_are_scene_params_that_bend_or_tilt_every_word():
+  from crnn_jax.synth import params  # pylint: disable=import-outside-toplevel
+  for geometry in heldout_en.GEOMETRIES:
+    scene = params.scene_params(heldout_en.irregular_scene_params(geometry))
+    assert scene.photo_prob == 0.0  # Panels only, without a held-out photographs' directory.
+    curved = scene.curve_prob == 1.0 and scene.curve_min > 0
+    warped = scene.perspective_prob == 1.0 and (scene.rotation_min_deg > 0
+                                                or scene.corner_jitter >= 0.2)
+    assert curved or warped, geometry
+    with_photos = params.scene_params(heldout_en.irregular_scene_params(geometry, photos=True))
+    assert with_photos.photo_prob == params.DEFAULT_SCENE.photo_prob
+
+
+@needs_signage_packages
+def test_cli_writes_an_irregular_set(tmp_path, capsys, monkeypatch):
+  fonts_dir = tmp_path / "fonts"
+  fonts_dir.mkdir()
+  (fonts_dir / HELD_OUT_FONT.name).write_bytes(HELD_OUT_FONT.read_bytes())
+  monkeypatch.setattr(heldout_en, "IRREGULAR_COUNTS", SMALL_IRREGULAR)
+  out = tmp_path / "set"
+  assert cli.main(["data", "heldout-set", "--augment", "scene-irregular", "--output", str(out),
+                   "--fonts-dir", str(fonts_dir), "--quiet"]) == 0
+  assert "wrote 9 images" in capsys.readouterr().out
+  assert {s.geometry for s in heldout_en.read_test_set(out)} == set(heldout_en.GEOMETRIES)
+  assert cli.main(["data", "heldout-set", "--output", str(tmp_path / "light"), "--fonts-dir",
+                   str(fonts_dir), "--backgrounds-dir", str(fonts_dir)]) == 1
+  assert "backgrounds_dir applies to" in capsys.readouterr().err
+
+
+def test_repository_irregular_set_is_held_out_bent_and_complete():
+  samples = heldout_en.read_test_set(HELDOUT_IRREGULAR)
+  assert collections.Counter(s.kind for s in samples) == heldout_en.IRREGULAR_COUNTS
+  for sample in samples:
+    _check_kind(sample.text, sample.kind)
+    assert len(sample.text) >= heldout_en.IRREGULAR_MIN_LENGTH
+  by_geometry = collections.Counter(s.geometry for s in samples)
+  assert set(by_geometry) == set(heldout_en.GEOMETRIES) and min(by_geometry.values()) >= 85
+  # The Latin letters of Debian's Japanese faces (module docstring): none in a training pool.
+  used = {s.font for s in samples}
+  assert used == {"ipaexg.ttf", "ipaexm.ttf", "sawarabi-gothic-medium.ttf",
+                  "sawarabi-mincho-medium.ttf", "MTLmr3m.ttf", "KleeOne-Regular.ttf",
+                  "KleeOne-SemiBold.ttf"}
+  if not _SIGNAGE_MISSING:
+    assert not used & {p.name for p in fonts.discover_fonts(pool="signage")}
+  # Small enough for the repository: grayscale PNGs of a few kB.
+  total = sum(p.stat().st_size for p in HELDOUT_IRREGULAR.rglob("*") if p.is_file())
+  assert total < 3_000_000, total
+  image = np.asarray(Image.open(HELDOUT_IRREGULAR / samples[0].file))
+  assert image.ndim == 2 and image.dtype == np.uint8
