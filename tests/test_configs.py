@@ -149,6 +149,12 @@ def test_zh_en_cpu_stages_differ_only_in_their_start_data_and_schedule():
   assert first["model.conv_channels"] == second["model.conv_channels"]
   with pytest.raises(ValueError, match="stage=N"):
     zh_en_cpu.get_config("stage=9")
+  # Stages 5 and 6 start from releases pinned by hash; the newest is the shipped zh_en.
+  assert zh_en_cpu.get_config("stage=5").init_weights == "zh_en@sha256:8df8242b64fc"
+  from crnn_jax import pretrained  # pylint: disable=import-outside-toplevel
+  newest = zh_en_cpu.get_config("stage=6").init_weights
+  name, digest = pretrained.split_pin(newest)
+  assert pretrained.info(name)["variables_sha256"].startswith(digest)
 
 
 def test_scene_en_tps_is_the_shipped_scene_en_with_a_rectifier_and_more_bent_words():
