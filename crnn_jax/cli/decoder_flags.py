@@ -12,7 +12,8 @@ from typing import Any
 from crnn_jax.text.charset import Charset
 from crnn_jax.decoding.decoder import (DECODERS, DEFAULT_BEAM_WIDTH, DEFAULT_DELTA,
                                        DEFAULT_LENGTH_BONUS, DEFAULT_LM_BEAM_WIDTH,
-                                       DEFAULT_LM_WEIGHT, Decoder, build_decoder, default_name)
+                                       DEFAULT_LM_WEIGHT, ZH_EN_LM_WEIGHT, Decoder, build_decoder,
+                                       default_name)
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, multiple: bool = True,
@@ -26,13 +27,14 @@ def add_arguments(parser: argparse.ArgumentParser, *, multiple: bool = True,
   else:
     parser.add_argument("--decoder", default=None, choices=DECODERS,
                         help="greedy (best path), beam (prefix beam search), lm (beam search "
-                        "rescored with an English character language model) or lexicon "
-                        "(default: lm for English models, else greedy)")
+                        "rescored with a character language model: English, or mixed Chinese lines) or "
+                        "lexicon (default: lm for the English and zh_en models, else greedy)")
   parser.add_argument("--beam-width", type=int, default=None,
                       help=f"prefixes kept by the beam and lm decoders (default "
                       f"{DEFAULT_BEAM_WIDTH} and {DEFAULT_LM_BEAM_WIDTH})")
-  parser.add_argument("--lm-weight", type=float, default=DEFAULT_LM_WEIGHT,
-                      help="lm decoder: weight of the language model's log score")
+  parser.add_argument("--lm-weight", type=float, default=None,
+                      help=f"lm decoder: weight of the language model's log score (default "
+                      f"{DEFAULT_LM_WEIGHT}; {ZH_EN_LM_WEIGHT} for zh_en's alphabet)")
   parser.add_argument("--length-bonus", type=float, default=DEFAULT_LENGTH_BONUS,
                       help="lm decoder: score added per character of a reading")
   parser.add_argument("--lexicon", help="lexicon file for the lexicon decoder (one word a line)")

@@ -49,19 +49,30 @@ from crnn_jax.decoding import greedy
 DECODERS = ("greedy", "beam", "lm", "lexicon")
 DEFAULT_BEAM_WIDTH = 10
 DEFAULT_LM_BEAM_WIDTH = 32  # The lm decoder rescores this many hypotheses.
-DEFAULT_LM_WEIGHT = 0.5
+DEFAULT_LM_WEIGHT = 0.5  # English; see default_lm_weight.
+ZH_EN_LM_WEIGHT = 0.1  # The zh_en charset's: a lighter prior for the mixed-line model.
 DEFAULT_LENGTH_BONUS = 1.5
 DEFAULT_DELTA = 3  # lexicon.DEFAULT_DELTA
 
 
 def default_name(charset: Charset) -> str:
-  """The decoder `predict`, `eval` and `Recognizer` use unless told: 'lm' for English
-  (printable-ASCII) alphabets, whose word model reads more real crops than greedy decoding;
-  'greedy' for the others. The zh_en charset has a language model too (`--decoder lm`), but on
-  the shipped zh_en weights it reads fewer held-out lines than greedy decoding (71.8% against
-  75.5%: docs/experiments/zh_en.md), so it is not the default there."""
+  """The decoder `predict`, `eval` and `Recognizer` use unless told: 'lm' for the alphabets with
+  a language model (English, printable ASCII: its word model reads more real crops than greedy
+  decoding; the zh_en charset: with `default_lm_weight`'s light weight the mixed-line model
+  reads 88.0% of heldout_zh's lines against greedy decoding's 86.25%, docs/experiments/zh_en.md),
+  'greedy' for the others."""
   from crnn_jax.decoding import char_lm  # pylint: disable=g-import-not-at-top
-  return "lm" if char_lm.is_english(charset.chars) else "greedy"
+  return "lm" if char_lm.has_model(charset.chars) else "greedy"
+
+
+def default_lm_weight(charset: Charset) -> float:
+  """The lm decoder's weight unless told: DEFAULT_LM_WEIGHT, or ZH_EN_LM_WEIGHT for the zh_en
+  charset (both tuned on synthetic validation lines: `benchmarks/lm_decoder.py`,
+  `benchmarks/zh_lm_grid.py`)."""
+  from crnn_jax.decoding import char_lm  # pylint: disable=g-import-not-at-top
+  if char_lm.has_model(charset.chars) and not char_lm.is_english(charset.chars):
+    return ZH_EN_LM_WEIGHT
+  return DEFAULT_LM_WEIGHT
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,7 +138,7 @@ class Decoder:
                beam_width: int | None = None,
                lexicon: Sequence[str] | str | pathlib.Path | None = None,
                delta: int = DEFAULT_DELTA,
-               lm_weight: float = DEFAULT_LM_WEIGHT,
+               lm_weight: float | None = None,
                length_bonus: float = DEFAULT_LENGTH_BONUS,
                language_model: Any = None):
     """Configures the decoder.
@@ -141,7 +152,8 @@ class Decoder:
         every decoded batch must come with per-image lexicons.
       delta: for 'lexicon': candidates within this edit distance of the greedy output (large
         lexicons; small ones are searched exhaustively).
-      lm_weight: for 'lm': the weight of the language model's log score (>= 0).
+      lm_weight: for 'lm': the weight of the language model's log score (>= 0; default
+        `default_lm_weight(charset)`).
       length_bonus: for 'lm': added per character of a reading.
       language_model: for 'lm': a `char_lm.CharNgramLM` (default: `char_lm.for_charset`: the
         English model, or the mixed-line Chinese model for the zh_en charset).
@@ -155,6 +167,8 @@ class Decoder:
       beam_width = DEFAULT_LM_BEAM_WIDTH if name == "lm" else DEFAULT_BEAM_WIDTH
     if beam_width < 1:
       raise ValueError(f"beam width must be >= 1, got {beam_width}")
+    if lm_weight is None:
+      lm_weight = default_lm_weight(charset)
     if not lm_weight >= 0:
       raise ValueError(f"lm weight must be >= 0, got {lm_weight}")
     if delta < 0:
@@ -273,7 +287,7 @@ class Decoder:
 def build_decoder(charset: Charset, name: str | None = None, *,
                   beam_width: int | None = None,
                   lexicon: Sequence[str] | str | pathlib.Path | None = None,
-                  delta: int = DEFAULT_DELTA, lm_weight: float = DEFAULT_LM_WEIGHT,
+                  delta: int = DEFAULT_DELTA, lm_weight: float | None = None,
                   length_bonus: float = DEFAULT_LENGTH_BONUS,
                   language_model: Any = None) -> Decoder:
   """The decoder `name` of a model's charset: how `predict`, `eval`, `serve` and the Recognizer
@@ -282,7 +296,7 @@ def build_decoder(charset: Charset, name: str | None = None, *,
   Args:
     charset: the model's charset.
     name: one of DECODERS; default `default_name(charset)`: 'lm' for the alphabets with a
-      language model, else 'greedy'.
+      language model, else 'greedy'. lm_weight None: `default_lm_weight(charset)`.
     beam_width, lexicon, delta, lm_weight, length_bonus, language_model: the settings of
       `Decoder` (each decoder uses its own and ignores the others; a lexicon is kept by the
       lexicon decoder only).

@@ -171,7 +171,7 @@ class Recognizer:
                  beam_width: int | None = None,
                  lexicon: Sequence[str] | str | pathlib.Path | None = None,
                  delta: int = decoder_lib.DEFAULT_DELTA,
-                 lm_weight: float = decoder_lib.DEFAULT_LM_WEIGHT,
+                 lm_weight: float | None = None,
                  length_bonus: float = decoder_lib.DEFAULT_LENGTH_BONUS,
                  compilation_cache: bool | str | pathlib.Path = True,
                  backend: str = "jax", onnx_model: Any = None,

@@ -123,6 +123,13 @@ def test_default_decoder_by_charset():
   assert decoder.default_name(Charset("abc\u00e9")) == "greedy"  # Not ASCII: no English model.
   assert char_lm.is_english(" 09azAZ~") and not char_lm.is_english("abc\t")
   from crnn_jax.text import zh_charset  # pylint: disable=import-outside-toplevel
-  # zh_en has a language model, but greedy decoding reads more of its held-out lines.
+  # zh_en's mixed-line model is its default decoder too, with a lighter weight.
+  zh_en = Charset(zh_charset.ZH_EN_CHARS)
   assert char_lm.has_model(zh_charset.ZH_EN_CHARS)
-  assert decoder.default_name(Charset(zh_charset.ZH_EN_CHARS)) == "greedy"
+  assert decoder.default_name(zh_en) == "lm"
+  assert decoder.default_lm_weight(zh_en) == decoder.ZH_EN_LM_WEIGHT == 0.1
+  english = Charset("0123456789abcXYZ!?")
+  assert decoder.default_lm_weight(english) == decoder.DEFAULT_LM_WEIGHT == 0.5
+  assert decoder.build_decoder(english, "lm", language_model=object()).lm_weight == 0.5
+  assert decoder.build_decoder(english, "lm", lm_weight=0.2,
+                               language_model=object()).lm_weight == 0.2
