@@ -19,6 +19,7 @@ Peers: Tesseract 5 with `-l chi_sim+eng` and `-l chi_sim` (`--psm 7`, one text l
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import pathlib
@@ -64,6 +65,8 @@ def main() -> int:
   parser.add_argument("--output", help="write the tables and predictions as JSON")
   parser.add_argument("--show-errors", type=int, default=0, help="print N errors per system")
   args = parser.parse_args()
+  if args.rapidocr and importlib.util.find_spec("rapidocr") is None:
+    parser.error("--rapidocr needs RapidOCR: pip install rapidocr onnxruntime")  # Before the runs.
 
   samples = heldout_zh.read_test_set(args.data)
   paths = [pathlib.Path(args.data) / s.file for s in samples]
