@@ -42,7 +42,8 @@ from crnn_jax.evaluation import protocol as protocol_lib
 
 def register(subparsers) -> None:
   """Adds the `eval` subcommand."""
-  ev = subparsers.add_parser("eval", help="evaluate a checkpoint on a held-out synthetic split")
+  ev = subparsers.add_parser("eval", help="score a model (--checkpoint or --weights) on datasets "
+                             "on disk (--data) or a run's held-out synthetic split")
   model_flags.add_model_arguments(ev)
   ev.add_argument("--split", default="test", choices=("eval", "test"),
                   help="synthetic split (seed data.eval_seed or data.test_seed)")
