@@ -399,20 +399,22 @@ def is_english(chars: str) -> bool:
   return all(" " <= c <= "~" for c in chars)
 
 
+def model_kind(chars: str) -> str | None:
+  """Which language model an alphabet has: 'english' (printable ASCII, `english()`),
+  'chinese' (the zh_en charset, `chinese()`) or None."""
+  if is_english(chars):
+    return "english"
+  from crnn_jax.text import zh_charset  # pylint: disable=import-outside-toplevel
+  return "chinese" if set(chars) == set(zh_charset.ZH_EN_CHARS) else None
+
+
 def has_model(chars: str) -> bool:
   """Whether `for_charset(chars)` has a model (without building it)."""
-  if is_english(chars):
-    return True
-  from crnn_jax.text import zh_charset  # pylint: disable=import-outside-toplevel
-  return set(chars) == set(zh_charset.ZH_EN_CHARS)
+  return model_kind(chars) is not None
 
 
 def for_charset(chars: str) -> CharNgramLM | None:
   """The default language model of a model's alphabet: `english()` for printable-ASCII
   charsets, `chinese()` for the zh_en charset, None for others."""
-  if is_english(chars):
-    return english()
-  from crnn_jax.text import zh_charset  # pylint: disable=import-outside-toplevel
-  if set(chars) == set(zh_charset.ZH_EN_CHARS):
-    return chinese()
-  return None
+  kind = model_kind(chars)
+  return english() if kind == "english" else chinese() if kind == "chinese" else None

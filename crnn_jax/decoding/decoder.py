@@ -70,9 +70,7 @@ def default_lm_weight(charset: Charset) -> float:
   charset (both tuned on synthetic validation lines: `benchmarks/lm_decoder.py`,
   `benchmarks/zh_lm_grid.py`)."""
   from crnn_jax.decoding import char_lm  # pylint: disable=g-import-not-at-top
-  if char_lm.has_model(charset.chars) and not char_lm.is_english(charset.chars):
-    return ZH_EN_LM_WEIGHT
-  return DEFAULT_LM_WEIGHT
+  return ZH_EN_LM_WEIGHT if char_lm.model_kind(charset.chars) == "chinese" else DEFAULT_LM_WEIGHT
 
 
 @dataclasses.dataclass(frozen=True)
