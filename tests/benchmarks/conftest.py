@@ -34,3 +34,13 @@ def heldout_zh():
 @pytest.fixture(scope="module")
 def speed():
   return _script("speed")
+
+
+@pytest.fixture(scope="module")
+def machine():
+  return _script("machine")
+
+
+@pytest.fixture(scope="module")
+def serve_load():
+  return _script("serve_load")

@@ -1,15 +1,12 @@
 """Tests of benchmarks/machine.py: the machine line every benchmark script prints."""
 
 import dataclasses
-import importlib.util
 import json
 import math
 import os
-import pathlib
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 
 CPUINFO = """\
 processor\t: 0
@@ -22,14 +19,6 @@ processor\t: 1
 model name\t: Another CPU
 flags\t\t: fpu amx_int8
 """
-
-
-@pytest.fixture(scope="module")
-def machine():
-  spec = importlib.util.spec_from_file_location("machine", REPO / "benchmarks" / "machine.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
 
 
 def test_model_and_flags_come_from_the_first_processor(machine):

@@ -1,22 +1,10 @@
 """Tests of benchmarks/serve_load.py: a short run against the tiny model, and loopback only."""
 
-import importlib.util
 import json
-import pathlib
 
 import pytest
 
 pytest.importorskip("uvicorn")
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def serve_load():
-  spec = importlib.util.spec_from_file_location("serve_load", REPO / "benchmarks" / "serve_load.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
 
 
 @pytest.mark.parametrize("host", ["10.0.0.1", "192.168.1.2", "8.8.8.8"])
