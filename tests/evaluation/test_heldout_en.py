@@ -122,10 +122,16 @@ def test_accuracy_by_group():
     heldout_en.accuracy_by_group(samples, ["x"])
 
 
-def test_cli_writes_a_set_and_reports_errors(tmp_path, capsys, without_font_package):
-  fonts_dir = tmp_path / "fonts"
-  fonts_dir.mkdir()
-  (fonts_dir / HELD_OUT_FONT.name).write_bytes(HELD_OUT_FONT.read_bytes())
+@pytest.fixture
+def fonts_dir(tmp_path):
+  """A directory holding HELD_OUT_FONT alone (what `--fonts-dir` takes)."""
+  directory = tmp_path / "fonts"
+  directory.mkdir()
+  (directory / HELD_OUT_FONT.name).write_bytes(HELD_OUT_FONT.read_bytes())
+  return directory
+
+
+def test_cli_writes_a_set_and_reports_errors(tmp_path, capsys, without_font_package, fonts_dir):
   out = tmp_path / "set"
   assert cli.main(["data", "heldout-set", "--output", str(out), "--fonts-dir", str(fonts_dir),
                    "--seed", "3"]) == 0
@@ -251,10 +257,7 @@ def test_irregular_geometries_are_scene_params_that_bend_or_tilt_every_word():
 
 
 @needs_signage_packages
-def test_cli_writes_an_irregular_set(tmp_path, capsys, monkeypatch):
-  fonts_dir = tmp_path / "fonts"
-  fonts_dir.mkdir()
-  (fonts_dir / HELD_OUT_FONT.name).write_bytes(HELD_OUT_FONT.read_bytes())
+def test_cli_writes_an_irregular_set(tmp_path, capsys, monkeypatch, fonts_dir):
   monkeypatch.setattr(heldout_en, "IRREGULAR_COUNTS", SMALL_IRREGULAR)
   out = tmp_path / "set"
   assert cli.main(["data", "heldout-set", "--augment", "scene-irregular", "--output", str(out),
